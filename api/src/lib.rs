@@ -1,0 +1,433 @@
+//! ZSL's HTTP API (axum): submission, lookups, trace, scores, and the small
+//! embedded web page.
+//!
+//! Owns: URL layout, JSON shapes of answers, mapping refusals to HTTP status.
+//! May depend on `ledger` for reads and on a [`TxSink`] for writes; it does
+//! not know Raft or libp2p (the node wires the consensus crate in as a sink).
+
+mod error;
+mod ui;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub use error::{refusal_status, ApiError, ApiResult};
+use ledger::{machine, query, record, Ledger, SignedTx, H32};
+
+/// Largest request body: a batch of transactions.
+pub const REQUEST_BYTES_MAX: usize = 4 << 20;
+/// Transactions in one `POST /v1/txs`.
+pub const BATCH_TXS_MAX: usize = 1_000;
+/// How long `?wait=commit` waits before answering 504.
+pub const COMMIT_WAIT_MS: u64 = 30_000;
+
+/// What became of a submitted transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SubmitOutcome {
+    Committed { tx_id: String, height: u64, index: u32, leaf_index: u64 },
+    Refused { tx_id: Option<String>, code: String, message: String },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SinkError {
+    #[error("the admission queue is full; retry shortly")]
+    Busy,
+    #[error("this node is not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    #[error("the node is shutting down")]
+    Closed,
+}
+
+pub type OutcomeFuture = Pin<Box<dyn Future<Output = Option<SubmitOutcome>> + Send>>;
+
+/// Consensus as the API sees it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterInfo {
+    pub node_id: u64,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub commit_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub role: String,
+}
+
+pub trait TxSink: Send + Sync + 'static {
+    /// Queues a transaction (wire bytes); the future resolves when it is committed or refused.
+    fn submit(&self, wire: Vec<u8>) -> Result<OutcomeFuture, SinkError>;
+    fn cluster(&self) -> ClusterInfo;
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: Arc<Ledger>,
+    pub sink: Arc<dyn TxSink>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(ui::index))
+        .route("/t/{code}", get(ui::trace_page))
+        .route("/v1/status", get(status))
+        .route("/v1/tx", post(submit_one))
+        .route("/v1/txs", post(submit_many))
+        .route("/v1/tx/{id}", get(tx_status))
+        .route("/v1/blocks/latest", get(block_latest))
+        .route("/v1/blocks/{height}", get(block_at))
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/subjects/{uscc}", get(subject))
+        .route("/v1/batches/{trace_code}", get(batch))
+        .route("/v1/shipments/{shipper}/{shipment_id}", get(shipment))
+        .route("/v1/findings/{finding_id}", get(finding))
+        .route("/v1/documents/{hash}", get(documents))
+        .route("/v1/catalogue/varieties", get(varieties))
+        .route("/v1/regions", get(regions))
+        .route("/v1/trace/{code}", get(trace))
+        .route("/v1/scores", get(scores))
+        .route("/v1/scores/{district}", get(score_detail))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /v1/status")
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body exceeds {REQUEST_BYTES_MAX} bytes"))
+        } else {
+            ApiError::bad_request("malformed_request", e.body_text())
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait: Option<String>,
+}
+
+impl WaitQuery {
+    fn commit(&self) -> ApiResult<bool> {
+        match self.wait.as_deref() {
+            None | Some("none") => Ok(false),
+            Some("commit") => Ok(true),
+            Some(other) => Err(ApiError::bad_request("invalid_query", format!("wait must be `commit` or `none`, not `{other}`"))),
+        }
+    }
+}
+
+/// Checks what can be checked before consensus: envelope, fields, signature,
+/// chain, and replay of a committed id. The state rules run at commit.
+fn admit(state: &AppState, tx: &SignedTx) -> Result<(), ApiError> {
+    let id = Some(tx.id_hex());
+    let (common, _) = record::parse_body(&tx.body).map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
+    tx.verify_signature().map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
+    if common.chain_id != state.ledger.spec.chain_id {
+        return Err(ApiError::from(ledger::Refusal::new(
+            ledger::RefusalCode::WrongChain,
+            format!("this is chain `{}`", state.ledger.spec.chain_id),
+        ))
+        .with_tx(id));
+    }
+    if machine::read_tx(&state.ledger.store, &tx.id)?.is_some() {
+        return Err(ApiError::from(ledger::Refusal::new(ledger::RefusalCode::Replayed, "transaction is already committed"))
+            .with_tx(id));
+    }
+    Ok(())
+}
+
+fn sink_error(e: SinkError, tx_id: Option<String>) -> ApiError {
+    match e {
+        SinkError::Busy => ApiError::unavailable("busy", e.to_string()),
+        SinkError::NotLeader { .. } => ApiError::unavailable("not_leader", e.to_string()),
+        SinkError::Closed => ApiError::unavailable("shutting_down", e.to_string()),
+    }
+    .with_tx(tx_id)
+}
+
+fn outcome_response(outcome: SubmitOutcome) -> Response {
+    match &outcome {
+        SubmitOutcome::Committed { .. } => (StatusCode::OK, Json(outcome)).into_response(),
+        SubmitOutcome::Refused { code, tx_id, message } => {
+            let status = serde_json::from_value::<ledger::RefusalCode>(Value::String(code.clone()))
+                .map(refusal_status)
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let body = json!({"status": "refused", "code": code, "message": message, "tx_id": tx_id});
+            (status, Json(body)).into_response()
+        }
+    }
+}
+
+async fn wait_outcome(fut: OutcomeFuture, tx_id: &str) -> ApiResult<SubmitOutcome> {
+    match tokio::time::timeout(Duration::from_millis(COMMIT_WAIT_MS), fut).await {
+        Ok(Some(o)) => Ok(o),
+        Ok(None) => Err(ApiError::unavailable("outcome_lost", "the node stopped before the transaction was decided; query /v1/tx/{id}")
+            .with_tx(Some(tx_id.into()))),
+        Err(_) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "commit_timeout", "not committed in time; query /v1/tx/{id} later")
+            .with_tx(Some(tx_id.into()))),
+    }
+}
+
+async fn submit_one(
+    State(state): State<AppState>,
+    Query(q): Query<WaitQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let wait = q.commit()?;
+    let bytes = body_bytes(body)?;
+    let tx = SignedTx::from_json_bytes(&bytes)?;
+    admit(&state, &tx)?;
+    let id = tx.id_hex();
+    let wire = serde_json::to_vec(&tx.to_json()).map_err(ApiError::internal)?;
+    let fut = state.sink.submit(wire).map_err(|e| sink_error(e, Some(id.clone())))?;
+    if !wait {
+        // Admitted, not yet committed: the client polls /v1/tx/{id} or uses ?wait=commit.
+        return Ok((StatusCode::ACCEPTED, Json(json!({"status": "admitted", "tx_id": id}))).into_response());
+    }
+    Ok(outcome_response(wait_outcome(fut, &id).await?))
+}
+
+async fn submit_many(
+    State(state): State<AppState>,
+    Query(q): Query<WaitQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let wait = q.commit()?;
+    let bytes = body_bytes(body)?;
+    let items: Vec<Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("malformed_request", format!("expected a JSON array of transactions: {e}")))?;
+    if items.len() > BATCH_TXS_MAX {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_txs",
+            format!("{} transactions; at most {BATCH_TXS_MAX} per request", items.len()),
+        ));
+    }
+    let mut pending: Vec<(usize, String, OutcomeFuture)> = Vec::new();
+    let mut results: Vec<Value> = vec![Value::Null; items.len()];
+    for (i, item) in items.into_iter().enumerate() {
+        let tx = match SignedTx::from_value(item) {
+            Ok(tx) => tx,
+            Err(r) => {
+                results[i] = json!({"status": "refused", "code": r.code, "message": r.message});
+                continue;
+            }
+        };
+        let id = tx.id_hex();
+        if let Err(e) = admit(&state, &tx) {
+            results[i] = json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
+            continue;
+        }
+        let wire = match serde_json::to_vec(&tx.to_json()) {
+            Ok(w) => w,
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        match state.sink.submit(wire) {
+            Ok(fut) => {
+                results[i] = json!({"status": "admitted", "tx_id": id});
+                pending.push((i, id, fut));
+            }
+            Err(e) => {
+                let e = sink_error(e, Some(id.clone()));
+                results[i] = json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
+            }
+        }
+    }
+    if wait {
+        for (i, id, fut) in pending {
+            results[i] = match wait_outcome(fut, &id).await {
+                Ok(o) => serde_json::to_value(o).map_err(ApiError::internal)?,
+                Err(e) => json!({"status": "unknown", "code": e.code, "message": e.message, "tx_id": id}),
+            };
+        }
+    }
+    Ok(Json(json!({"results": results})).into_response())
+}
+
+async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let head = state.ledger.head()?;
+    let cluster = state.sink.cluster();
+    Ok(Json(json!({
+        "chain_id": state.ledger.spec.chain_id,
+        "node_id": cluster.node_id,
+        "leader": cluster.leader,
+        "role": cluster.role,
+        "term": cluster.term,
+        "commit_index": cluster.commit_index,
+        "height": head.height,
+        "head_hash": head.hash,
+        "head_time_ms": head.time_ms,
+        "tree_size": head.tree_size,
+        "tree_root": head.tree_root,
+        "validators": state.ledger.spec.validators,
+        "genesis_hash": H32(state.ledger.spec.hash()?),
+    })))
+}
+
+fn parse_id(text: &str) -> ApiResult<H32> {
+    H32::parse(text).ok_or_else(|| ApiError::bad_request("invalid_id", "a tx id is 64 hex characters"))
+}
+
+async fn tx_status(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let h = parse_id(&id)?;
+    let loc = machine::read_tx(&state.ledger.store, &h.0)?.ok_or_else(|| ApiError::not_found("committed transaction", &id))?;
+    let tx: Value = serde_json::from_slice(&loc.wire).map_err(ApiError::internal)?;
+    let block = machine::read_block(&state.ledger.store, loc.height)?;
+    Ok(Json(json!({
+        "tx_id": h,
+        "status": "committed",
+        "height": loc.height,
+        "index": loc.index,
+        "leaf_index": loc.leaf_index,
+        "type": loc.kind,
+        "account": loc.account,
+        "block_hash": block.as_ref().map(|b| b.hash),
+        "block_time_ms": block.as_ref().map(|b| b.header.time_ms),
+        "tx": tx,
+    })))
+}
+
+async fn block_latest(State(state): State<AppState>) -> ApiResult<Json<ledger::Block>> {
+    let head = state.ledger.head()?;
+    block_json(&state, head.height)
+}
+
+async fn block_at(State(state): State<AppState>, Path(height): Path<String>) -> ApiResult<Json<ledger::Block>> {
+    let h: u64 = height.parse().map_err(|_| ApiError::bad_request("invalid_height", "height is a non-negative integer"))?;
+    block_json(&state, h)
+}
+
+fn block_json(state: &AppState, height: u64) -> ApiResult<Json<ledger::Block>> {
+    machine::read_block(&state.ledger.store, height)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("block at height", &height.to_string()))
+}
+
+fn found<T: Serialize>(v: Option<T>, what: &str, id: &str) -> ApiResult<Json<Value>> {
+    let v = v.ok_or_else(|| ApiError::not_found(what, id))?;
+    Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?))
+}
+
+async fn account(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    found(query::account(&state.ledger.store.view(), &id)?, "account", &id)
+}
+
+async fn subject(State(state): State<AppState>, Path(uscc): Path<String>) -> ApiResult<Json<Value>> {
+    found(query::subject_view(&state.ledger.store.view(), &uscc)?, "subject", &uscc)
+}
+
+async fn batch(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+    found(query::batch(&state.ledger.store, &code)?, "batch", &code)
+}
+
+async fn shipment(State(state): State<AppState>, Path((shipper, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    found(query::shipment(&state.ledger.store, &shipper, &id)?, "shipment", &format!("{shipper}/{id}"))
+}
+
+async fn finding(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    found(query::finding(&state.ledger.store, &id)?, "finding", &id)
+}
+
+async fn documents(State(state): State<AppState>, Path(hash): Path<String>) -> ApiResult<Json<Value>> {
+    let list = query::notarizations(&state.ledger.store.view(), &hash.to_ascii_lowercase())?;
+    if list.is_empty() {
+        return Err(ApiError::not_found("notarization of document", &hash));
+    }
+    Ok(Json(json!({"document_hash": hash, "notarizations": list})))
+}
+
+async fn varieties(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    found(query::varieties(&state.ledger.store)?, "catalogue", "varieties")
+}
+
+async fn regions(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"province": state.ledger.spec.province, "districts": state.ledger.spec.districts}))
+}
+
+/// Today's local date at the chain head: what "expired" means on this ledger.
+fn head_date(state: &AppState) -> ApiResult<Option<jiff::civil::Date>> {
+    let head = state.ledger.head()?;
+    Ok(ledger::score::local_date(&state.ledger.spec.model, head.time_ms).ok())
+}
+
+pub(crate) fn trace_value(state: &AppState, code: &str) -> ApiResult<Value> {
+    let view = state.ledger.store.view();
+    if let Some(uscc) = code.strip_prefix('S').filter(|rest| rest.len() == 18) {
+        let v = query::subject_view(&view, uscc)?.ok_or_else(|| ApiError::not_found("subject code", code))?;
+        return Ok(json!({"kind": "subject", "subject": v}));
+    }
+    let t = query::trace(&view, code, head_date(state)?)?.ok_or_else(|| ApiError::not_found("trace code", code))?;
+    Ok(json!({"kind": "batch", "trace": t}))
+}
+
+async fn trace(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(trace_value(&state, &code)?))
+}
+
+#[derive(Deserialize)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn period(state: &AppState, q: &PeriodQuery) -> ApiResult<ledger::score::Period> {
+    let (Some(from), Some(to)) = (&q.from, &q.to) else {
+        return Err(ApiError::bad_request("invalid_query", "give the period as ?from=YYYY-MM-DD&to=YYYY-MM-DD"));
+    };
+    let _ = state;
+    ledger::score::Period::parse(from, to).map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))
+}
+
+/// The checkpoint a score rests on: anyone with the ledger up to it recomputes the same numbers.
+fn checkpoint_json(head: &ledger::ChainHead) -> Value {
+    json!({"height": head.height, "block_hash": head.hash, "tree_size": head.tree_size, "tree_root": head.tree_root, "as_of_ms": head.time_ms})
+}
+
+async fn scores(State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> ApiResult<Json<Value>> {
+    let p = period(&state, &q)?;
+    let view = state.ledger.store.view();
+    let head = machine::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
+    let regions = state.ledger.spec.district_codes();
+    let report = ledger::score::scores(&view, &state.ledger.spec.model, &regions, p, Some(head.time_ms))
+        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    let mut v = serde_json::to_value(report).map_err(ApiError::internal)?;
+    v["checkpoint"] = checkpoint_json(&head);
+    Ok(Json(v))
+}
+
+async fn score_detail(
+    State(state): State<AppState>,
+    Path(district): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = period(&state, &q)?;
+    if state.ledger.spec.district(&district).is_none() {
+        return Err(ApiError::not_found("district", &district));
+    }
+    let view = state.ledger.store.view();
+    let head = machine::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
+    let regions = state.ledger.spec.district_codes();
+    let detail = ledger::score::district_detail(&view, &state.ledger.spec.model, &regions, &district, p, Some(head.time_ms))
+        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    let upcoming = ledger::score::upcoming_deadlines(&view, &state.ledger.spec.model, &district, head.time_ms, 7)
+        .map_err(ApiError::internal)?;
+    let mut v = serde_json::to_value(detail).map_err(ApiError::internal)?;
+    v["upcoming_deadlines"] = serde_json::to_value(upcoming).map_err(ApiError::internal)?;
+    v["checkpoint"] = checkpoint_json(&head);
+    Ok(Json(v))
+}

@@ -1,0 +1,271 @@
+//! The Raft state machine: committed entries become blocks.
+//!
+//! A normal entry's proposal goes through [`Ledger::apply`], which commits
+//! the block's change set together with this entry's `last_applied` log id in
+//! one synced write batch. A crash therefore leaves either both (the block is
+//! there and Raft knows it was applied) or neither (Raft re-applies the entry
+//! on restart): a block is never applied twice and never lost. Blank and
+//! membership entries only write `raft_meta`, also in one batch.
+//!
+//! The state is persisted on every apply, so snapshots only exist to catch
+//! up a lagging follower (and to let Raft purge its log).
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ledger::kv::{ChangeSet, Space};
+use ledger::machine::BLOCK_TXS_MAX;
+use ledger::store::{ExtraWrite, CF_RAFT_META};
+use ledger::{Ledger, RefusalCode};
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    decode, encode, meta_key, ApplyResponse, Entry, LogId, SnapshotMeta, StorageError, StoredMembership,
+    TxOutcomeResponse, TypeConfig,
+};
+
+/// The snapshot format, version 1: every row of every ledger space.
+///
+/// Fine while ledgers are small; it is built and held in memory. A later
+/// issue streams RocksDB checkpoints instead.
+#[derive(Serialize, Deserialize)]
+struct SnapshotPayload {
+    /// `(column family, rows)` for each of [`Space::ALL`].
+    spaces: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+}
+
+/// The last snapshot built or installed. Kept in memory only: after a restart
+/// there is none until Raft asks for one, and the state machine itself is
+/// durable, so nothing is lost.
+#[derive(Clone)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+type CurrentSnapshot = Arc<Mutex<Option<StoredSnapshot>>>;
+
+pub struct StateMachine {
+    ledger: Arc<Ledger>,
+    current: CurrentSnapshot,
+}
+
+impl StateMachine {
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        Self { ledger, current: Arc::default() }
+    }
+}
+
+pub struct SnapshotBuilder {
+    ledger: Arc<Ledger>,
+    current: CurrentSnapshot,
+}
+
+fn cf<'a>(ledger: &'a Ledger, name: &str) -> Result<&'a rocksdb::ColumnFamily, StorageError> {
+    ledger.store.db().cf_handle(name).ok_or_else(|| {
+        let e = std::io::Error::new(std::io::ErrorKind::NotFound, format!("column family {name} is missing"));
+        StorageIOError::read_state_machine(&e).into()
+    })
+}
+
+fn read_meta<T: serde::de::DeserializeOwned>(raw: Option<Vec<u8>>) -> Result<Option<T>, StorageError> {
+    match raw {
+        Some(bytes) => decode(&bytes).map(Some).map_err(|e| StorageIOError::read_state_machine(&e).into()),
+        None => Ok(None),
+    }
+}
+
+fn meta_write(key: &[u8], value: Vec<u8>) -> ExtraWrite {
+    ExtraWrite { cf: CF_RAFT_META, key: key.to_vec(), value: Some(value) }
+}
+
+/// Applies entries in order. Runs on a blocking thread: signature checks and
+/// a synced write per entry.
+fn apply_entries(ledger: &Ledger, entries: Vec<Entry>) -> Result<Vec<ApplyResponse>, StorageError> {
+    let mut responses = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let log_id = entry.log_id;
+        let apply_err = |e: &dyn std::fmt::Display| -> StorageError {
+            StorageIOError::apply(log_id, &std::io::Error::other(e.to_string())).into()
+        };
+        let applied = meta_write(meta_key::LAST_APPLIED, encode(&log_id).map_err(|e| apply_err(&e))?);
+        match entry.payload {
+            EntryPayload::Blank => {
+                ledger.store.commit(&ChangeSet::default(), &[applied]).map_err(|e| apply_err(&e))?;
+                responses.push(ApplyResponse::default());
+            }
+            EntryPayload::Membership(m) => {
+                let stored = StoredMembership::new(Some(log_id), m);
+                let membership = meta_write(meta_key::LAST_MEMBERSHIP, encode(&stored).map_err(|e| apply_err(&e))?);
+                ledger.store.commit(&ChangeSet::default(), &[applied, membership]).map_err(|e| apply_err(&e))?;
+                responses.push(ApplyResponse::default());
+            }
+            EntryPayload::Normal(proposal) if proposal.txs.len() > BLOCK_TXS_MAX => {
+                // The ledger rejects such a proposal as a whole. That is a
+                // property of the entry alone, the same on every node, so it
+                // is answered, not treated as a storage failure that would
+                // halt Raft on a committed entry forever.
+                ledger.store.commit(&ChangeSet::default(), &[applied]).map_err(|e| apply_err(&e))?;
+                let message = format!("the block proposal has more than {BLOCK_TXS_MAX} transactions");
+                let outcomes =
+                    proposal.txs.iter().map(|_| TxOutcomeResponse::refused(None, RefusalCode::LimitExceeded, &message));
+                responses.push(ApplyResponse { block: None, outcomes: outcomes.collect() });
+            }
+            EntryPayload::Normal(proposal) => {
+                let result = ledger.apply(&proposal, &[applied]).map_err(|e| apply_err(&e))?;
+                responses.push(ApplyResponse::from_applied(result.block.as_ref(), &result.outcomes));
+            }
+        }
+    }
+    Ok(responses)
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+/// Dumps the ledger spaces and the applied state from one RocksDB snapshot,
+/// so rows, `last_applied` and membership agree even while blocks keep
+/// being applied.
+fn build_snapshot(ledger: &Ledger) -> Result<StoredSnapshot, StorageError> {
+    let read_err = |e: &dyn std::fmt::Display| -> StorageError {
+        StorageIOError::read_state_machine(&std::io::Error::other(e.to_string())).into()
+    };
+    let db = ledger.store.db();
+    let view = db.snapshot();
+    let meta_cf = cf(ledger, CF_RAFT_META)?;
+    let last_applied: Option<LogId> =
+        read_meta(view.get_cf(meta_cf, meta_key::LAST_APPLIED).map_err(|e| read_err(&e))?)?;
+    let last_membership: StoredMembership =
+        read_meta(view.get_cf(meta_cf, meta_key::LAST_MEMBERSHIP).map_err(|e| read_err(&e))?)?.unwrap_or_default();
+    let mut spaces = Vec::with_capacity(Space::ALL.len());
+    for space in Space::ALL {
+        let handle = cf(ledger, space.cf_name())?;
+        let mut rows = Vec::new();
+        for item in view.iterator_cf(handle, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| read_err(&e))?;
+            rows.push((k.to_vec(), v.to_vec()));
+        }
+        spaces.push((space.cf_name().to_string(), rows));
+    }
+    let data = encode(&SnapshotPayload { spaces }).map_err(|e| read_err(&e))?;
+    let snapshot_id = match &last_applied {
+        Some(id) => format!("{}-{}-{}", id.leader_id, id.index, now_ms()),
+        None => format!("none-{}", now_ms()),
+    };
+    Ok(StoredSnapshot { meta: SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id }, data })
+}
+
+/// Replaces every ledger space with the snapshot's rows and sets the applied
+/// state from `meta`, in one synced batch.
+fn install_snapshot(ledger: &Ledger, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
+    let sig = Some(meta.signature());
+    let write_err = |e: &dyn std::fmt::Display| -> StorageError {
+        StorageIOError::write_snapshot(sig.clone(), &std::io::Error::other(e.to_string())).into()
+    };
+    let payload: SnapshotPayload = decode(data).map_err(|e| write_err(&e))?;
+    let known = |name: &str| Space::ALL.iter().any(|s| s.cf_name() == name);
+    if let Some((name, _)) = payload.spaces.iter().find(|(name, _)| !known(name)) {
+        return Err(write_err(&format!("snapshot names unknown column family `{name}`")));
+    }
+    let db = ledger.store.db();
+    let mut batch = WriteBatch::default();
+    // Clear each space key by key (not a range delete) so no key, however
+    // long, escapes; the snapshot is in memory anyway, so this is no worse.
+    for space in Space::ALL {
+        let handle = cf(ledger, space.cf_name())?;
+        for item in db.iterator_cf(handle, IteratorMode::Start) {
+            let (k, _) = item.map_err(|e| write_err(&e))?;
+            batch.delete_cf(handle, k);
+        }
+    }
+    for (name, rows) in &payload.spaces {
+        let handle = cf(ledger, name)?;
+        for (k, v) in rows {
+            batch.put_cf(handle, k, v);
+        }
+    }
+    let meta_cf = cf(ledger, CF_RAFT_META)?;
+    match &meta.last_log_id {
+        Some(id) => batch.put_cf(meta_cf, meta_key::LAST_APPLIED, encode(id).map_err(|e| write_err(&e))?),
+        None => batch.delete_cf(meta_cf, meta_key::LAST_APPLIED),
+    }
+    batch.put_cf(meta_cf, meta_key::LAST_MEMBERSHIP, encode(&meta.last_membership).map_err(|e| write_err(&e))?);
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    db.write_opt(batch, &wo).map_err(|e| write_err(&e))
+}
+
+fn join_err(e: tokio::task::JoinError) -> StorageError {
+    StorageIOError::write_state_machine(&e).into()
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let ledger = self.ledger.clone();
+        let built = tokio::task::spawn_blocking(move || build_snapshot(&ledger)).await.map_err(join_err)??;
+        let snapshot = Snapshot { meta: built.meta.clone(), snapshot: Box::new(Cursor::new(built.data.clone())) };
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(built);
+        Ok(snapshot)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let get = |key: &[u8]| {
+            self.ledger.store.get_raw(CF_RAFT_META, key).map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
+        };
+        let last_applied: Option<LogId> = read_meta(get(meta_key::LAST_APPLIED)?)?;
+        let membership: Option<StoredMembership> = read_meta(get(meta_key::LAST_MEMBERSHIP)?)?;
+        Ok((last_applied, membership.unwrap_or_default()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || apply_entries(&ledger, entries)).await.map_err(join_err)?
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { ledger: self.ledger.clone(), current: self.current.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let ledger = self.ledger.clone();
+        let (meta_owned, data) = (meta.clone(), data);
+        let stored = tokio::task::spawn_blocking(move || {
+            install_snapshot(&ledger, &meta_owned, &data).map(|()| StoredSnapshot { meta: meta_owned, data })
+        })
+        .await
+        .map_err(join_err)??;
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        Ok(current.map(|s| Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(s.data)) }))
+    }
+}

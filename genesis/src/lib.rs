@@ -1,0 +1,242 @@
+//! ZSL genesis: the genesis file (a [`ChainSpec`] as JSON), the embedded
+//! region table of Zhejiang's 90 county-level districts, the `zj-2024` model
+//! parameters, the initial key-variety catalogue, key files, and devnet
+//! generation.
+//!
+//! May depend on `ledger` only (for the spec types); never on consensus, HTTP
+//! or the node.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+use ledger::record::Variety;
+use ledger::score::ModelParams;
+use ledger::spec::{ChainSpec, District, Region, RootRegulator, Validator};
+use ledger::state::VarietyCatalogue;
+
+/// GB/T 2260 county-level districts of Zhejiang, with seat coordinates.
+pub const ZHEJIANG_DISTRICTS_JSON: &str = include_str!("../data/zhejiang-districts.json");
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    #[error("io on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is not a valid {what}: {reason}")]
+    Parse { path: String, what: &'static str, reason: String },
+    #[error("invalid genesis: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = GenesisError> = std::result::Result<T, E>;
+
+#[derive(Deserialize)]
+struct DistrictFile {
+    province: Region,
+    districts: Vec<District>,
+}
+
+/// The province and its districts from the embedded table.
+pub fn zhejiang() -> Result<(Region, Vec<District>)> {
+    let f: DistrictFile = serde_json::from_str(ZHEJIANG_DISTRICTS_JSON).map_err(|e| GenesisError::Parse {
+        path: "embedded zhejiang-districts.json".into(),
+        what: "district table",
+        reason: e.to_string(),
+    })?;
+    Ok((f.province, f.districts))
+}
+
+/// The province's key-variety catalogue (重点品种), version 1.
+pub fn default_varieties() -> VarietyCatalogue {
+    let v = |code: &str, name: &str| Variety { code: code.into(), name: name.into() };
+    VarietyCatalogue {
+        version: 1,
+        varieties: vec![
+            v("meat", "肉类 meat"),
+            v("aquatic", "水产品 aquatic products"),
+            v("fruit_veg", "果蔬 fruit and vegetables"),
+            v("edible_oil", "食用油 edible oil"),
+            v("pasteurized_milk", "巴氏杀菌乳 pasteurized milk"),
+            v("soy_products", "豆制品 soy products"),
+            v("special_dietary", "特殊膳食食品 special dietary foods"),
+            v("health_food", "保健食品 health foods"),
+            v("infant_formula", "婴幼儿配方食品 infant formula"),
+            v("eggs", "蛋类 eggs"),
+            v("rice_flour", "米面 rice and flour"),
+        ],
+    }
+}
+
+/// Parameters of a new chain.
+pub struct GenesisParams {
+    pub chain_id: String,
+    pub genesis_time: String,
+    pub root_regulators: Vec<RootRegulator>,
+    pub validators: Vec<Validator>,
+    /// Restrict the region table to these codes (scenario replays); `None`: all of Zhejiang.
+    pub districts: Option<Vec<String>>,
+}
+
+/// Builds a chain spec over the embedded region table with the `zj-2024` model.
+pub fn build_spec(p: GenesisParams) -> Result<ChainSpec> {
+    let (province, mut districts) = zhejiang()?;
+    if let Some(codes) = &p.districts {
+        for c in codes {
+            if !districts.iter().any(|d| &d.code == c) {
+                return Err(GenesisError::Invalid(format!("district {c} is not in Zhejiang's region table")));
+            }
+        }
+        districts.retain(|d| codes.contains(&d.code));
+    }
+    let spec = ChainSpec {
+        chain_id: p.chain_id,
+        genesis_time: p.genesis_time,
+        province,
+        districts,
+        root_regulators: p.root_regulators,
+        validators: p.validators,
+        checkpoint_quorum: None,
+        key_varieties: default_varieties(),
+        model: ModelParams::zj_2024(),
+        // ERP systems upload in batches, sometimes a day late; a client clock may run a little fast.
+        tx_window_past_ms: 24 * 3600 * 1000,
+        tx_window_future_ms: 5 * 60 * 1000,
+    };
+    spec.validate().map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    Ok(spec)
+}
+
+pub fn read_spec(path: &Path) -> Result<ChainSpec> {
+    let text = std::fs::read_to_string(path).map_err(|e| GenesisError::Io { path: path.display().to_string(), source: e })?;
+    let spec: ChainSpec = serde_json::from_str(&text).map_err(|e| GenesisError::Parse {
+        path: path.display().to_string(),
+        what: "genesis file",
+        reason: e.to_string(),
+    })?;
+    spec.validate().map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    Ok(spec)
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| GenesisError::Io { path: path.display().to_string(), source: e })
+}
+
+/// A key file: an account (or validator) name and its Ed25519 secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    /// The account id the key signs for (or the validator name).
+    pub account: String,
+    pub public_key: String,
+    /// The 32-byte Ed25519 seed, lowercase hex. Keep this file private.
+    pub secret_key: String,
+}
+
+impl KeyFile {
+    pub fn generate(account: &str) -> Self {
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        Self::from_key(account, &key)
+    }
+
+    pub fn from_key(account: &str, key: &SigningKey) -> Self {
+        Self {
+            account: account.into(),
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            secret_key: hex::encode(key.to_bytes()),
+        }
+    }
+
+    pub fn signing_key(&self) -> Result<SigningKey> {
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(&self.secret_key, &mut seed)
+            .map_err(|_| GenesisError::Invalid(format!("key file for {} has a bad secret_key", self.account)))?;
+        let key = SigningKey::from_bytes(&seed);
+        if hex::encode(key.verifying_key().to_bytes()) != self.public_key {
+            return Err(GenesisError::Invalid(format!("key file for {}: public_key does not match secret_key", self.account)));
+        }
+        Ok(key)
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| GenesisError::Io { path: path.display().to_string(), source: e })?;
+        serde_json::from_str(&text).map_err(|e| GenesisError::Parse {
+            path: path.display().to_string(),
+            what: "key file",
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Node ids of devnet validators start here (ids are what `/v1/status` shows).
+pub const DEVNET_FIRST_NODE_ID: u64 = 1;
+
+/// A generated devnet: genesis plus the keys to run and use it.
+pub struct Devnet {
+    pub spec: ChainSpec,
+    pub root: KeyFile,
+    pub validators: Vec<KeyFile>,
+}
+
+/// Generates a devnet genesis with fresh keys: one provincial root regulator
+/// and `validators` validator keys.
+pub fn devnet(chain_id: &str, genesis_time: &str, validators: usize) -> Result<Devnet> {
+    let root = KeyFile::generate("zj-root");
+    let vkeys: Vec<KeyFile> = (0..validators).map(|i| KeyFile::generate(&format!("validator-{}", i as u64 + DEVNET_FIRST_NODE_ID))).collect();
+    let spec = build_spec(GenesisParams {
+        chain_id: chain_id.into(),
+        genesis_time: genesis_time.into(),
+        root_regulators: vec![RootRegulator {
+            id: root.account.clone(),
+            name: "浙江省市场监督管理局 Zhejiang AMR".into(),
+            public_key: root.public_key.clone(),
+        }],
+        validators: vkeys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Validator { node_id: i as u64 + DEVNET_FIRST_NODE_ID, name: k.account.clone(), public_key: k.public_key.clone() })
+            .collect(),
+        districts: None,
+    })?;
+    Ok(Devnet { spec, root, validators: vkeys })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_table_has_all_90_districts() {
+        let (province, districts) = zhejiang().unwrap();
+        assert_eq!(province.code, "330000");
+        assert_eq!(districts.len(), 90);
+        assert!(districts.iter().all(|d| d.code.starts_with("33") && d.code.len() == 6));
+    }
+
+    #[test]
+    fn devnet_spec_roundtrips_through_a_file() {
+        let d = devnet("zsl-dev", "2026-01-01T00:00:00+08:00", 3).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genesis.json");
+        write_json(&path, &d.spec).unwrap();
+        let back = read_spec(&path).unwrap();
+        assert_eq!(back, d.spec);
+        assert_eq!(back.hash().unwrap(), d.spec.hash().unwrap());
+        assert_eq!(back.quorum(), 2);
+        d.root.signing_key().unwrap();
+    }
+
+    #[test]
+    fn restricting_districts_checks_codes() {
+        let p = |codes: Vec<&str>| GenesisParams {
+            chain_id: "c".into(),
+            genesis_time: "2024-01-01T00:00:00+08:00".into(),
+            root_regulators: vec![RootRegulator { id: "r".into(), name: "r".into(), public_key: "00".repeat(32) }],
+            validators: vec![],
+            districts: Some(codes.into_iter().map(String::from).collect()),
+        };
+        assert_eq!(build_spec(p(vec!["330102"])).unwrap().districts.len(), 1);
+        assert!(build_spec(p(vec!["110101"])).is_err());
+    }
+}

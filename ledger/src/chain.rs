@@ -1,0 +1,141 @@
+//! A ledger on a store: genesis, applying proposals, and re-verifying the chain.
+
+use std::path::Path;
+
+use crate::block::{Block, BlockProposal, ChainHead, H32};
+use crate::error::{LedgerError, Result};
+use crate::kv::{KvRead, MemoryKv};
+use crate::machine::{self, AppliedBlock, TreeReader};
+use crate::merkle;
+use crate::signing::SignedTx;
+use crate::spec::ChainSpec;
+use crate::store::{ExtraWrite, Store, StoreOptions};
+
+/// The ledger over RocksDB. Application is serialised by the caller (the Raft
+/// state machine); reads may run concurrently.
+pub struct Ledger {
+    pub spec: ChainSpec,
+    pub store: Store,
+}
+
+impl Ledger {
+    /// Opens (and on first use initialises) a ledger at `path`. Refuses a store
+    /// made from a different genesis.
+    pub fn open(path: &Path, spec: ChainSpec, options: &StoreOptions) -> Result<Self> {
+        spec.validate()?;
+        let store = Store::open(path, options)?;
+        let (changes, genesis_block) = machine::genesis(&spec)?;
+        match machine::read_block(&store, 0)? {
+            Some(b) if b.hash != genesis_block.hash => {
+                return Err(LedgerError::Spec(format!(
+                    "the store at {} was made from another genesis (block 0 {} ≠ {})",
+                    path.display(),
+                    b.hash,
+                    genesis_block.hash
+                )))
+            }
+            Some(_) => {}
+            None => store.commit(&changes, &[])?,
+        }
+        Ok(Self { spec, store })
+    }
+
+    pub fn head(&self) -> Result<ChainHead> {
+        machine::read_head(&self.store)?.ok_or_else(|| LedgerError::Corrupt("no chain head".into()))
+    }
+
+    /// Applies a proposal and commits it, with `extra` (Raft metadata) in the same batch.
+    pub fn apply(&self, proposal: &BlockProposal, extra: &[ExtraWrite]) -> Result<AppliedBlock> {
+        let applied = machine::apply_block(&self.store, &self.spec, proposal)?;
+        self.store.commit(&applied.changes, extra)?;
+        Ok(applied)
+    }
+}
+
+/// An in-memory ledger: replays, tests and benchmarks.
+pub struct MemoryLedger {
+    pub spec: ChainSpec,
+    pub kv: MemoryKv,
+}
+
+impl MemoryLedger {
+    pub fn new(spec: ChainSpec) -> Result<Self> {
+        let (changes, _) = machine::genesis(&spec)?;
+        let mut kv = MemoryKv::new();
+        kv.apply(&changes);
+        Ok(Self { spec, kv })
+    }
+
+    pub fn apply(&mut self, proposal: &BlockProposal) -> Result<AppliedBlock> {
+        let applied = machine::apply_block(&self.kv, &self.spec, proposal)?;
+        self.kv.apply(&applied.changes);
+        Ok(applied)
+    }
+
+    pub fn head(&self) -> Result<ChainHead> {
+        machine::read_head(&self.kv)?.ok_or_else(|| LedgerError::Corrupt("no chain head".into()))
+    }
+}
+
+/// Report of a full re-verification.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    pub height: u64,
+    pub transactions: u64,
+    pub head_hash: H32,
+    pub tree_root: H32,
+}
+
+/// Re-verifies every block from genesis: re-applies each block's transactions
+/// on a fresh in-memory state and checks that header, hashes, tree root, state
+/// hash and every signature come out as stored.
+pub fn verify_chain(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<VerifyReport> {
+    let mut replay = MemoryLedger::new(spec.clone())?;
+    let genesis = machine::read_block(kv, 0)?.ok_or(LedgerError::Verify { height: 0, reason: "no block 0".into() })?;
+    let expected0 = machine::read_block(&replay.kv, 0)?.ok_or(LedgerError::Verify { height: 0, reason: "genesis".into() })?;
+    if genesis.hash != expected0.hash {
+        return Err(LedgerError::Verify { height: 0, reason: "block 0 does not match the genesis file".into() });
+    }
+    let head = machine::read_head(kv)?.ok_or(LedgerError::Verify { height: 0, reason: "no head".into() })?;
+    let mut txs = 0u64;
+    for height in 1..=head.height {
+        let fail = |reason: String| LedgerError::Verify { height, reason };
+        let stored: Block = machine::read_block(kv, height)?.ok_or_else(|| fail("block is missing".into()))?;
+        if stored.header.hash() != stored.hash {
+            return Err(fail("header does not hash to the stored block hash".into()));
+        }
+        let mut wires = Vec::with_capacity(stored.tx_ids.len());
+        for id in &stored.tx_ids {
+            let loc = machine::read_tx(kv, &id.0)?.ok_or_else(|| fail(format!("transaction {id} is missing")))?;
+            let tx = SignedTx::from_json_bytes(&loc.wire).map_err(|r| fail(format!("transaction {id}: {r}")))?;
+            if tx.id != id.0 {
+                return Err(fail(format!("transaction {id} does not hash to its id")));
+            }
+            wires.push(loc.wire);
+        }
+        let proposal = BlockProposal { time_ms: stored.header.time_ms, txs: wires };
+        let applied = replay.apply(&proposal)?;
+        let Some(block) = applied.block else {
+            return Err(fail("re-applying the block accepts none of its transactions".into()));
+        };
+        if let Some(bad) = applied.outcomes.iter().find(|o| o.result.is_err()) {
+            let why = bad.result.as_ref().err().map(|r| r.to_string()).unwrap_or_default();
+            return Err(fail(format!("re-applying refuses a stored transaction: {why}")));
+        }
+        if block.header != stored.header {
+            return Err(fail(format!("re-applied header differs: stored {:?}, computed {:?}", stored.header, block.header)));
+        }
+        txs += stored.tx_ids.len() as u64;
+    }
+    let root = merkle::tree_root(head.tree_size, &TreeReader(kv))?;
+    if root != head.tree_root.0 {
+        return Err(LedgerError::Verify { height: head.height, reason: "stored tree does not give the head's root".into() });
+    }
+    Ok(VerifyReport { height: head.height, transactions: txs, head_hash: head.hash, tree_root: head.tree_root })
+}
+
+/// Opens a throwaway on-disk ledger (used by `zsl score replay`: the same
+/// RocksDB path a node uses, without fsync).
+pub fn scratch_ledger(dir: &Path, spec: ChainSpec) -> Result<Ledger> {
+    Ledger::open(dir, spec, &StoreOptions { sync: false, cache_bytes: 16 << 20 })
+}

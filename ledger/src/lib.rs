@@ -1,0 +1,29 @@
+//! ZSL's deterministic core: records, signing, the RFC 9162 transaction tree,
+//! hash-chained blocks, the state machine, the score engine and storage.
+//!
+//! Owns: what a valid transaction is and what it does to state; how blocks
+//! and proofs are hashed; how state is laid out in RocksDB.
+//! May not depend on: Raft, libp2p, HTTP, or the wall clock. Time enters only
+//! as a block's `time_ms`; the same state and proposal give the same block on
+//! every node.
+
+pub mod block;
+pub mod chain;
+pub mod error;
+pub mod kv;
+pub mod machine;
+pub mod merkle;
+pub mod query;
+pub mod record;
+pub mod score;
+pub mod signing;
+pub mod spec;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+pub use block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation, H32};
+pub use chain::{verify_chain, Ledger, MemoryLedger, VerifyReport};
+pub use error::{LedgerError, Refusal, RefusalCode, Result};
+pub use signing::SignedTx;
+pub use spec::ChainSpec;

@@ -1,0 +1,564 @@
+//! The record types: what a transaction body says, parsed strictly.
+//!
+//! Every body carries the common fields `type`, `chain_id`, `account`,
+//! `created_at` (RFC 3339) and `nonce`; the rest depends on `type`. Unknown
+//! fields are refused, so a typo never silently drops data.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{refuse, Refusal, RefusalCode};
+
+/// The fields every body has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Common {
+    pub kind: String,
+    pub chain_id: String,
+    pub account: String,
+    pub created_at_ms: i64,
+    pub nonce: String,
+}
+
+pub const COMMON_FIELDS: [&str; 5] = ["type", "chain_id", "account", "created_at", "nonce"];
+
+/// Roles an authority account can have (subjects are registered separately).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorityRole {
+    Regulator,
+    Inspector,
+    AgricultureAuthority,
+    TestingLab,
+}
+
+/// The kinds of food business (GLOSSARY: subject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    Producer,
+    FirstImporter,
+    Wholesaler,
+    Distributor,
+    FarmWholesaleMarket,
+    FarmRetailMarket,
+    MarketOperator,
+    Supermarket,
+    SchoolCanteen,
+    Restaurant,
+    Caterer,
+}
+
+impl SubjectKind {
+    pub fn is_market(self) -> bool {
+        matches!(self, SubjectKind::FarmWholesaleMarket | SubjectKind::FarmRetailMarket)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRegister {
+    pub id: String,
+    pub role: AuthorityRole,
+    pub jurisdiction: String,
+    pub name: String,
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRegister {
+    pub uscc: String,
+    pub name: String,
+    pub kind: SubjectKind,
+    pub district: String,
+    #[serde(default)]
+    pub key_subject: bool,
+    pub public_key: String,
+    /// For a market operator (stall): the USCC of its market.
+    #[serde(default)]
+    pub market: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectUpdate {
+    pub uscc: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub kind: Option<SubjectKind>,
+    #[serde(default)]
+    pub district: Option<String>,
+    #[serde(default)]
+    pub key_subject: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyChange {
+    /// The account whose keys change (the signer's own, or one a regulator oversees).
+    pub target: String,
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductRegister {
+    pub product_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub gtin: Option<String>,
+    pub variety: String,
+    pub shelf_life_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Upstream {
+    /// A registered subject, by USCC.
+    Registered { subject: String },
+    /// A supplier not on the chain.
+    Unregistered {
+        name: String,
+        #[serde(default)]
+        uscc: Option<String>,
+        region: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCode {
+    pub batch_id: String,
+    pub product_id: String,
+    pub quantity: u64,
+    pub unit: String,
+    /// `YYYY-MM-DD`
+    pub production_date: String,
+    /// `YYYY-MM-DD`, the last day the batch may be sold.
+    pub expiry_date: String,
+    pub origin_region: String,
+    #[serde(default)]
+    pub upstream: Option<Upstream>,
+    #[serde(default)]
+    pub certificates: Vec<String>,
+    #[serde(default)]
+    pub rapid_tests: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentLine {
+    pub trace_code: String,
+    pub quantity: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentCreate {
+    pub shipment_id: String,
+    /// The addressee's USCC.
+    pub to: String,
+    pub lines: Vec<ShipmentLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentReceive {
+    pub shipper: String,
+    pub shipment_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionReason {
+    Quality,
+    NoCertificate,
+    Mismatch,
+    Expired,
+    Damaged,
+    NotOrdered,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentReject {
+    pub shipper: String,
+    pub shipment_id: String,
+    pub reason: RejectionReason,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateIssue {
+    pub certificate_id: String,
+    /// The producer the certificate is issued to (USCC).
+    pub subject: String,
+    pub product_name: String,
+    #[serde(default)]
+    pub trace_code: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<u64>,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestResult {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RapidTestRecord {
+    pub test_id: String,
+    pub trace_code: String,
+    /// What was tested for, e.g. `organophosphate_pesticides`.
+    pub item: String,
+    pub result: TestResult,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    Uncoded,
+    OffChain,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingRecord {
+    pub finding_id: String,
+    pub subject: String,
+    pub kind: FindingKind,
+    /// Number of batches the finding concerns.
+    pub batches: u64,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub document_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingRectify {
+    pub finding_id: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecallIssue {
+    pub trace_code: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentTerm {
+    G,
+    H,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentRecord {
+    pub district: String,
+    pub term: AdjustmentTerm,
+    /// Points with at most two decimals, e.g. `0.5`.
+    pub points: serde_json::Number,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentNotarize {
+    /// SHA-256 of the document, lowercase hex.
+    pub document_hash: String,
+    pub title: String,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySubjectsUpdate {
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variety {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyVarietiesUpdate {
+    pub version: u32,
+    pub varieties: Vec<Variety>,
+}
+
+/// A parsed record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    AccountRegister(AccountRegister),
+    SubjectRegister(SubjectRegister),
+    SubjectUpdate(SubjectUpdate),
+    KeyBind(KeyChange),
+    KeyRevoke(KeyChange),
+    ProductRegister(ProductRegister),
+    BatchCode(BatchCode),
+    ShipmentCreate(ShipmentCreate),
+    ShipmentReceive(ShipmentReceive),
+    ShipmentReject(ShipmentReject),
+    CertificateIssue(CertificateIssue),
+    RapidTestRecord(RapidTestRecord),
+    FindingRecord(FindingRecord),
+    FindingRectify(FindingRectify),
+    RecallIssue(RecallIssue),
+    AdjustmentRecord(AdjustmentRecord),
+    DocumentNotarize(DocumentNotarize),
+    KeySubjectsUpdate(KeySubjectsUpdate),
+    KeyVarietiesUpdate(KeyVarietiesUpdate),
+}
+
+/// Every record type, as it appears in `body.type`.
+pub const RECORD_TYPES: [&str; 19] = [
+    "account.register",
+    "subject.register",
+    "subject.update",
+    "key.bind",
+    "key.revoke",
+    "product.register",
+    "batch.code",
+    "shipment.create",
+    "shipment.receive",
+    "shipment.reject",
+    "certificate.issue",
+    "rapid_test.record",
+    "finding.record",
+    "finding.rectify",
+    "recall.issue",
+    "adjustment.record",
+    "document.notarize",
+    "catalogue.key_subjects",
+    "catalogue.key_varieties",
+];
+
+impl Record {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Record::AccountRegister(_) => "account.register",
+            Record::SubjectRegister(_) => "subject.register",
+            Record::SubjectUpdate(_) => "subject.update",
+            Record::KeyBind(_) => "key.bind",
+            Record::KeyRevoke(_) => "key.revoke",
+            Record::ProductRegister(_) => "product.register",
+            Record::BatchCode(_) => "batch.code",
+            Record::ShipmentCreate(_) => "shipment.create",
+            Record::ShipmentReceive(_) => "shipment.receive",
+            Record::ShipmentReject(_) => "shipment.reject",
+            Record::CertificateIssue(_) => "certificate.issue",
+            Record::RapidTestRecord(_) => "rapid_test.record",
+            Record::FindingRecord(_) => "finding.record",
+            Record::FindingRectify(_) => "finding.rectify",
+            Record::RecallIssue(_) => "recall.issue",
+            Record::AdjustmentRecord(_) => "adjustment.record",
+            Record::DocumentNotarize(_) => "document.notarize",
+            Record::KeySubjectsUpdate(_) => "catalogue.key_subjects",
+            Record::KeyVarietiesUpdate(_) => "catalogue.key_varieties",
+        }
+    }
+
+    /// Whether the record is a subject's business activity (for coverage and daily activity).
+    pub fn is_business(&self) -> bool {
+        matches!(
+            self,
+            Record::BatchCode(_) | Record::ShipmentCreate(_) | Record::ShipmentReceive(_) | Record::ShipmentReject(_)
+        )
+    }
+}
+
+fn field_error(e: serde_json::Error) -> Refusal {
+    let msg = e.to_string();
+    let code = if msg.starts_with("unknown field") {
+        RefusalCode::UnknownField
+    } else if msg.starts_with("missing field") {
+        RefusalCode::MissingField
+    } else {
+        RefusalCode::InvalidField
+    };
+    refuse(code, msg)
+}
+
+fn take<T: serde::de::DeserializeOwned>(rest: Map<String, Value>) -> Result<T, Refusal> {
+    serde_json::from_value(Value::Object(rest)).map_err(field_error)
+}
+
+fn common_str(body: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
+    match body.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(refuse(RefusalCode::InvalidField, format!("`{key}` must be a string"))),
+        None => Err(refuse(RefusalCode::MissingField, format!("missing field `{key}`"))),
+    }
+}
+
+/// Parses an RFC 3339 timestamp (with offset) to ms since the Unix epoch.
+pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
+    let ts: jiff::Timestamp = text.parse().ok()?;
+    Some(ts.as_millisecond())
+}
+
+/// Splits a body into its common fields and its typed record.
+pub fn parse_body(body: &Map<String, Value>) -> Result<(Common, Record), Refusal> {
+    let kind = common_str(body, "type")?;
+    let chain_id = common_str(body, "chain_id")?;
+    let account = common_str(body, "account")?;
+    let created_at = common_str(body, "created_at")?;
+    let nonce = common_str(body, "nonce")?;
+    let created_at_ms = parse_timestamp_ms(&created_at).ok_or_else(|| {
+        refuse(RefusalCode::InvalidField, "`created_at` must be an RFC 3339 time with offset, e.g. 2024-03-01T09:00:00+08:00")
+    })?;
+    if nonce.is_empty() || nonce.len() > 64 {
+        return Err(refuse(RefusalCode::InvalidField, "`nonce` must be 1-64 characters"));
+    }
+    if account.is_empty() || account.len() > 64 {
+        return Err(refuse(RefusalCode::InvalidField, "`account` must be 1-64 characters"));
+    }
+    let mut rest = body.clone();
+    for k in COMMON_FIELDS {
+        rest.remove(k);
+    }
+    let record = match kind.as_str() {
+        "account.register" => Record::AccountRegister(take(rest)?),
+        "subject.register" => Record::SubjectRegister(take(rest)?),
+        "subject.update" => Record::SubjectUpdate(take(rest)?),
+        "key.bind" => Record::KeyBind(take(rest)?),
+        "key.revoke" => Record::KeyRevoke(take(rest)?),
+        "product.register" => Record::ProductRegister(take(rest)?),
+        "batch.code" => Record::BatchCode(take(rest)?),
+        "shipment.create" => Record::ShipmentCreate(take(rest)?),
+        "shipment.receive" => Record::ShipmentReceive(take(rest)?),
+        "shipment.reject" => Record::ShipmentReject(take(rest)?),
+        "certificate.issue" => Record::CertificateIssue(take(rest)?),
+        "rapid_test.record" => Record::RapidTestRecord(take(rest)?),
+        "finding.record" => Record::FindingRecord(take(rest)?),
+        "finding.rectify" => Record::FindingRectify(take(rest)?),
+        "recall.issue" => Record::RecallIssue(take(rest)?),
+        "adjustment.record" => Record::AdjustmentRecord(take(rest)?),
+        "document.notarize" => Record::DocumentNotarize(take(rest)?),
+        "catalogue.key_subjects" => Record::KeySubjectsUpdate(take(rest)?),
+        "catalogue.key_varieties" => Record::KeyVarietiesUpdate(take(rest)?),
+        other => {
+            return Err(refuse(
+                RefusalCode::UnknownType,
+                format!("unknown record type `{}`; known: {}", other.chars().take(40).collect::<String>(), RECORD_TYPES.join(", ")),
+            ))
+        }
+    };
+    Ok((Common { kind, chain_id, account, created_at_ms, nonce }, record))
+}
+
+/// Builds a body from common fields and a typed record (clients, replay, demo data).
+pub fn build_body<T: Serialize>(
+    kind: &str,
+    chain_id: &str,
+    account: &str,
+    created_at: &str,
+    nonce: &str,
+    record: &T,
+) -> Map<String, Value> {
+    let mut m = match serde_json::to_value(record) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    // Optional fields left at None would be sent as null; drop them so bodies stay minimal.
+    m.retain(|_, v| !v.is_null());
+    m.insert("type".into(), Value::String(kind.into()));
+    m.insert("chain_id".into(), Value::String(chain_id.into()));
+    m.insert("account".into(), Value::String(account.into()));
+    m.insert("created_at".into(), Value::String(created_at.into()));
+    m.insert("nonce".into(), Value::String(nonce.into()));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn common() -> Value {
+        json!({"chain_id": "c", "account": "a", "created_at": "2024-03-01T09:00:00+08:00", "nonce": "n"})
+    }
+
+    #[test]
+    fn parses_a_shipment() {
+        let mut b = obj(common());
+        b.extend(obj(json!({"type": "shipment.create", "shipment_id": "SH1", "to": "X",
+            "lines": [{"trace_code": "ZS1", "quantity": 5}]})));
+        let (c, r) = parse_body(&b).unwrap();
+        assert_eq!(c.created_at_ms, 1709254800000);
+        assert_eq!(r.type_name(), "shipment.create");
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let mut b = obj(common());
+        b.insert("type".into(), json!("shipment.teleport"));
+        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::UnknownType);
+        b.insert("type".into(), json!("shipment.receive"));
+        b.insert("shipper".into(), json!("X"));
+        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::MissingField);
+        b.insert("shipment_id".into(), json!("S"));
+        b.insert("colour".into(), json!("red"));
+        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::UnknownField);
+        b.remove("colour");
+        b.insert("shipment_id".into(), json!(5));
+        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::InvalidField);
+        b.insert("shipment_id".into(), json!("S"));
+        assert!(parse_body(&b).is_ok());
+        b.insert("created_at".into(), json!("yesterday"));
+        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::InvalidField);
+        b.remove("created_at");
+        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::MissingField);
+    }
+
+    #[test]
+    fn upstream_forms() {
+        let r: Upstream = serde_json::from_value(json!({"subject": "U"})).unwrap();
+        assert_eq!(r, Upstream::Registered { subject: "U".into() });
+        let r: Upstream = serde_json::from_value(json!({"name": "Farm", "region": "340100"})).unwrap();
+        assert!(matches!(r, Upstream::Unregistered { .. }));
+    }
+
+    #[test]
+    fn build_body_roundtrips() {
+        let rec = ShipmentReceive { shipper: "X".into(), shipment_id: "S".into() };
+        let b = build_body("shipment.receive", "c", "a", "2024-03-01T09:00:00+08:00", "1", &rec);
+        let (_, r) = parse_body(&b).unwrap();
+        assert_eq!(r, Record::ShipmentReceive(rec));
+    }
+}

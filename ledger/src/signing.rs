@@ -1,0 +1,340 @@
+//! Signed transactions as clients send them: `{body, signer, sig}`.
+//!
+//! Signed bytes = [`TX_DOMAIN`] ‖ RFC 8785 (JCS) bytes of `body`.
+//! `sig` = Ed25519 over the signed bytes; tx id = SHA-256 of the signed bytes.
+//! The signature is not part of the id, so an id cannot be changed by
+//! re-signing. `docs/signing.md` spells this out for other languages.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{refuse, Refusal, RefusalCode};
+
+/// Domain separation: a ZSL transaction signature can never be mistaken for
+/// a signature over anything else (a checkpoint, another protocol).
+pub const TX_DOMAIN: &[u8] = b"ZSL-TX-V1\x00";
+
+/// Upper bound on a submitted transaction's JSON, before any parsing.
+pub const TX_BYTES_MAX: usize = 16 * 1024;
+
+pub type TxId = [u8; 32];
+
+/// A transaction whose envelope parsed and whose id is computed. The signature
+/// is not yet checked: the state machine checks it (in batches) against the
+/// account's keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedTx {
+    pub body: Map<String, Value>,
+    pub signer: [u8; 32],
+    pub sig: [u8; 64],
+    /// `TX_DOMAIN ‖ JCS(body)`.
+    pub signed_bytes: Vec<u8>,
+    pub id: TxId,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    body: Value,
+    signer: String,
+    sig: String,
+}
+
+/// The JCS bytes of a JSON value.
+pub fn canonical_json(value: &Value) -> Result<Vec<u8>, Refusal> {
+    serde_json_canonicalizer::to_vec(value)
+        .map_err(|e| refuse(RefusalCode::MalformedBody, format!("body cannot be canonicalized: {e}")))
+}
+
+pub fn signed_bytes_of(body: &Map<String, Value>) -> Result<Vec<u8>, Refusal> {
+    let jcs = canonical_json(&Value::Object(body.clone()))?;
+    let mut out = Vec::with_capacity(TX_DOMAIN.len() + jcs.len());
+    out.extend_from_slice(TX_DOMAIN);
+    out.extend_from_slice(&jcs);
+    Ok(out)
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn decode_hex<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Refusal> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(text, &mut out).map_err(|_| {
+        refuse(RefusalCode::MalformedTx, format!("`{field}` must be {} lowercase hex characters", N * 2))
+    })?;
+    Ok(out)
+}
+
+impl SignedTx {
+    /// Parses a submitted transaction. Refuses anything over [`TX_BYTES_MAX`],
+    /// anything that is not exactly `{body, signer, sig}`, and a body that is not an object.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Self, Refusal> {
+        if bytes.len() > TX_BYTES_MAX {
+            return Err(refuse(
+                RefusalCode::TxTooLarge,
+                format!("transaction is {} bytes; the limit is {TX_BYTES_MAX}", bytes.len()),
+            ));
+        }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| refuse(RefusalCode::MalformedTx, format!("not valid JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    pub fn from_value(value: Value) -> Result<Self, Refusal> {
+        let envelope: Envelope = serde_json::from_value(value).map_err(|e| {
+            refuse(RefusalCode::MalformedTx, format!("a transaction is {{\"body\", \"signer\", \"sig\"}}: {e}"))
+        })?;
+        let Value::Object(body) = envelope.body else {
+            return Err(refuse(RefusalCode::MalformedBody, "`body` must be a JSON object"));
+        };
+        let signer = decode_hex::<32>("signer", &envelope.signer)?;
+        let sig = decode_hex::<64>("sig", &envelope.sig)?;
+        Self::from_parts(body, signer, sig)
+    }
+
+    pub fn from_parts(body: Map<String, Value>, signer: [u8; 32], sig: [u8; 64]) -> Result<Self, Refusal> {
+        let signed_bytes = signed_bytes_of(&body)?;
+        if signed_bytes.len() > TX_BYTES_MAX {
+            return Err(refuse(RefusalCode::TxTooLarge, "canonical body exceeds the transaction size limit"));
+        }
+        let id = sha256(&signed_bytes);
+        Ok(Self { body, signer, sig, signed_bytes, id })
+    }
+
+    /// Signs `body` with `key` (for clients, tests, replay and the CLI).
+    pub fn sign(body: Map<String, Value>, key: &SigningKey) -> Result<Self, Refusal> {
+        let signed_bytes = signed_bytes_of(&body)?;
+        let sig = key.sign(&signed_bytes).to_bytes();
+        let id = sha256(&signed_bytes);
+        Ok(Self { body, signer: key.verifying_key().to_bytes(), sig, signed_bytes, id })
+    }
+
+    /// The wire form `{body, signer, sig}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "body": Value::Object(self.body.clone()),
+            "signer": hex::encode(self.signer),
+            "sig": hex::encode(self.sig),
+        })
+    }
+
+    pub fn verifying_key(&self) -> Result<VerifyingKey, Refusal> {
+        VerifyingKey::from_bytes(&self.signer)
+            .map_err(|_| refuse(RefusalCode::BadSignature, "`signer` is not a valid Ed25519 public key"))
+    }
+
+    /// Checks the signature alone (strict: rejects small-order keys and non-canonical signatures).
+    pub fn verify_signature(&self) -> Result<(), Refusal> {
+        let key = self.verifying_key()?;
+        let sig = Signature::from_bytes(&self.sig);
+        key.verify_strict(&self.signed_bytes, &sig)
+            .map_err(|_| refuse(RefusalCode::BadSignature, "signature does not verify over the signed bytes"))
+    }
+
+    pub fn id_hex(&self) -> String {
+        hex::encode(self.id)
+    }
+}
+
+/// Verifies many signatures at once; returns, per transaction, whether it verified.
+/// Batch verification first; on failure, falls back to single checks to find the bad ones.
+pub fn verify_many(txs: &[&SignedTx]) -> Vec<bool> {
+    if txs.is_empty() {
+        return Vec::new();
+    }
+    let keys: Vec<Option<VerifyingKey>> = txs.iter().map(|t| VerifyingKey::from_bytes(&t.signer).ok()).collect();
+    // Weak keys would pass `verify_batch` (which is not strict), so check them singly.
+    let all_strong = keys.iter().all(|k| k.map(|k| !k.is_weak()).unwrap_or(false));
+    if all_strong {
+        let messages: Vec<&[u8]> = txs.iter().map(|t| t.signed_bytes.as_slice()).collect();
+        let sigs: Vec<Signature> = txs.iter().map(|t| Signature::from_bytes(&t.sig)).collect();
+        let vks: Vec<VerifyingKey> = keys.iter().flatten().copied().collect();
+        if ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok() {
+            // The batch equation is cofactored, so it may accept a signature with a
+            // small-order component that verify_strict refuses. That changes nothing that
+            // matters: keys are checked strictly when bound, and the tx id does not cover
+            // the signature, so a malleated signature cannot create a second transaction.
+            return vec![true; txs.len()];
+        }
+    }
+    txs.iter().map(|t| t.verify_signature().is_ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn body() -> Map<String, Value> {
+        let Value::Object(m) = json!({"type": "document.notarize", "chain_id": "zsl-test", "account": "a",
+            "created_at": "2024-03-01T09:00:00+08:00", "nonce": "1", "document_hash": "00"}) else { unreachable!() };
+        m
+    }
+
+    /// RFC 8032 §7.1, TEST 1, 2 and 3: the Ed25519 implementation we sign with.
+    #[test]
+    fn rfc8032_vectors() {
+        let cases = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+            (
+                "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+                "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+                "af82",
+                "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+            ),
+        ];
+        for (sk, pk, msg, sig) in cases {
+            let sk: [u8; 32] = hex::decode(sk).unwrap().try_into().unwrap();
+            let key = SigningKey::from_bytes(&sk);
+            assert_eq!(hex::encode(key.verifying_key().to_bytes()), pk);
+            let msg = hex::decode(msg).unwrap();
+            let s = key.sign(&msg);
+            assert_eq!(hex::encode(s.to_bytes()), sig);
+            assert!(key.verifying_key().verify_strict(&msg, &s).is_ok());
+        }
+    }
+
+    /// RFC 8785 §3.2.2 / Appendix examples: key sorting, number and string forms.
+    #[test]
+    fn rfc8785_vectors() {
+        let input = r#"{
+          "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+          "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+          "literals": [null, true, false]
+        }"#;
+        let v: Value = serde_json::from_str(input).unwrap();
+        let out = String::from_utf8(canonical_json(&v).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+        // Sorting by UTF-16 code units (RFC 8785 §3.2.3).
+        let v: Value = serde_json::from_str(r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#).unwrap();
+        let out = String::from_utf8(canonical_json(&v).unwrap()).unwrap();
+        let keys: Vec<&str> = vec!["\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"];
+        let mut pos = 0;
+        for k in keys {
+            let needle = serde_json::to_string(k).unwrap();
+            let found = out[pos..].find(&needle[1..needle.len() - 1]).map(|p| p + pos);
+            assert!(found.is_some(), "key {k:?} out of order in {out}");
+            pos = found.unwrap();
+        }
+    }
+
+    #[test]
+    fn sign_parse_verify_roundtrip() {
+        let tx = SignedTx::sign(body(), &key(7)).unwrap();
+        let wire = serde_json::to_vec(&tx.to_json()).unwrap();
+        let parsed = SignedTx::from_json_bytes(&wire).unwrap();
+        assert_eq!(parsed.id, tx.id);
+        parsed.verify_signature().unwrap();
+        assert_eq!(&parsed.signed_bytes[..TX_DOMAIN.len()], TX_DOMAIN);
+    }
+
+    #[test]
+    fn tampering_breaks_the_signature_and_changes_the_id() {
+        let tx = SignedTx::sign(body(), &key(7)).unwrap();
+        let mut b = tx.body.clone();
+        b.insert("nonce".into(), json!("2"));
+        let forged = SignedTx::from_parts(b, tx.signer, tx.sig).unwrap();
+        assert_ne!(forged.id, tx.id);
+        assert_eq!(forged.verify_signature().unwrap_err().code, RefusalCode::BadSignature);
+    }
+
+    #[test]
+    fn envelope_errors_are_typed() {
+        let cases: [(&[u8], RefusalCode); 5] = [
+            (b"{", RefusalCode::MalformedTx),
+            (br#"{"body": 1, "signer": "00", "sig": "00"}"#, RefusalCode::MalformedBody),
+            (br#"{"body": {}, "signer": "zz", "sig": "00"}"#, RefusalCode::MalformedTx),
+            (br#"{"body": {}, "signer": "00", "sig": "00", "x": 1}"#, RefusalCode::MalformedTx),
+            (br#"[]"#, RefusalCode::MalformedTx),
+        ];
+        for (input, code) in cases {
+            assert_eq!(SignedTx::from_json_bytes(input).unwrap_err().code, code, "{}", String::from_utf8_lossy(input));
+        }
+        let big = vec![b' '; TX_BYTES_MAX + 1];
+        assert_eq!(SignedTx::from_json_bytes(&big).unwrap_err().code, RefusalCode::TxTooLarge);
+    }
+
+    #[test]
+    fn batch_verification_finds_the_bad_one() {
+        let good: Vec<SignedTx> = (0..5u8)
+            .map(|i| {
+                let mut b = body();
+                b.insert("nonce".into(), json!(i.to_string()));
+                SignedTx::sign(b, &key(i + 1)).unwrap()
+            })
+            .collect();
+        let mut bad = good[2].clone();
+        bad.sig[0] ^= 1;
+        let mut all: Vec<&SignedTx> = good.iter().collect();
+        assert_eq!(verify_many(&all), vec![true; 5]);
+        all[2] = &bad;
+        assert_eq!(verify_many(&all), vec![true, true, false, true, true]);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn arb_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i32>().prop_map(|n| json!(n)),
+                "[a-z0-9 \u{4e00}-\u{4e10}]{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 24, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map("[a-z_]{1,6}", inner, 0..5)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            /// Canonical bytes do not depend on key order or whitespace, and re-parse to the same value.
+            #[test]
+            fn canonical_form_is_stable(v in arb_json()) {
+                let jcs = canonical_json(&v).unwrap();
+                let reparsed: Value = serde_json::from_slice(&jcs).unwrap();
+                prop_assert_eq!(&reparsed, &v);
+                let pretty = serde_json::to_vec_pretty(&v).unwrap();
+                let v2: Value = serde_json::from_slice(&pretty).unwrap();
+                prop_assert_eq!(canonical_json(&v2).unwrap(), jcs);
+            }
+
+            /// A signed body verifies, and flipping any byte of the signature or signer fails.
+            #[test]
+            fn any_signature_mutation_fails(v in arb_json(), at in 0usize..96, bit in 0u8..8) {
+                let mut b = body();
+                b.insert("payload".into(), v);
+                let tx = SignedTx::sign(b, &key(3)).unwrap();
+                prop_assert!(tx.verify_signature().is_ok());
+                let mut m = tx.clone();
+                if at < 64 { m.sig[at] ^= 1 << bit } else { m.signer[at - 64] ^= 1 << bit }
+                prop_assert!(m.verify_signature().is_err());
+            }
+        }
+    }
+}

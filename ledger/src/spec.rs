@@ -1,0 +1,164 @@
+//! The chain spec: everything genesis fixes that the state machine depends on.
+//! The `genesis` crate reads and writes it as the genesis file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LedgerError, Result};
+use crate::record::Variety;
+use crate::score::ModelParams;
+use crate::state::VarietyCatalogue;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub code: String,
+    pub name: String,
+}
+
+/// A county-level district of the region table (GB/T 2260).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct District {
+    pub code: String,
+    pub name: String,
+    pub city_code: String,
+    pub city: String,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootRegulator {
+    pub id: String,
+    pub name: String,
+    /// Ed25519 public key, lowercase hex.
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validator {
+    /// The node id shown in `/v1/status`.
+    pub node_id: u64,
+    pub name: String,
+    /// Ed25519 public key, lowercase hex; also the node's libp2p identity.
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSpec {
+    pub chain_id: String,
+    /// RFC 3339; the time of block 0.
+    pub genesis_time: String,
+    pub province: Region,
+    pub districts: Vec<District>,
+    pub root_regulators: Vec<RootRegulator>,
+    pub validators: Vec<Validator>,
+    /// Signatures needed to seal a checkpoint; default a majority of validators.
+    #[serde(default)]
+    pub checkpoint_quorum: Option<u32>,
+    pub key_varieties: VarietyCatalogue,
+    pub model: ModelParams,
+    /// How far `created_at` may lie before the block time.
+    pub tx_window_past_ms: i64,
+    /// How far `created_at` may lie after the block time (clock skew).
+    pub tx_window_future_ms: i64,
+}
+
+impl ChainSpec {
+    pub fn genesis_time_ms(&self) -> Result<i64> {
+        crate::record::parse_timestamp_ms(&self.genesis_time)
+            .ok_or_else(|| LedgerError::Spec(format!("genesis_time `{}` is not RFC 3339", self.genesis_time)))
+    }
+
+    pub fn district(&self, code: &str) -> Option<&District> {
+        self.districts.iter().find(|d| d.code == code)
+    }
+
+    pub fn district_codes(&self) -> Vec<String> {
+        self.districts.iter().map(|d| d.code.clone()).collect()
+    }
+
+    pub fn is_city(&self, code: &str) -> bool {
+        self.districts.iter().any(|d| d.city_code == code)
+    }
+
+    /// A jurisdiction is the province, a city of the table, or a district of the table.
+    pub fn is_jurisdiction(&self, code: &str) -> bool {
+        code == self.province.code || self.is_city(code) || self.district(code).is_some()
+    }
+
+    /// Whether `jurisdiction` covers `district`.
+    pub fn covers(&self, jurisdiction: &str, district: &str) -> bool {
+        let Some(d) = self.district(district) else { return false };
+        jurisdiction == self.province.code || jurisdiction == d.city_code || jurisdiction == d.code
+    }
+
+    /// Whether `outer` covers all of `inner` (both jurisdictions).
+    pub fn covers_jurisdiction(&self, outer: &str, inner: &str) -> bool {
+        if outer == self.province.code {
+            return self.is_jurisdiction(inner);
+        }
+        if outer == inner {
+            return true;
+        }
+        self.district(inner).is_some_and(|d| d.city_code == outer)
+    }
+
+    pub fn quorum(&self) -> u32 {
+        self.checkpoint_quorum.unwrap_or(self.validators.len() as u32 / 2 + 1)
+    }
+
+    /// SHA-256 of the RFC 8785 form of the spec: the genesis hash, block 0's `prev_hash`.
+    pub fn hash(&self) -> Result<[u8; 32]> {
+        let value = serde_json::to_value(self).map_err(|e| LedgerError::Spec(e.to_string()))?;
+        let jcs = crate::signing::canonical_json(&value).map_err(|e| LedgerError::Spec(e.message))?;
+        Ok(crate::signing::sha256(&jcs))
+    }
+
+    /// Checks what the state machine relies on.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |m: String| Err(LedgerError::Spec(m));
+        if self.chain_id.is_empty() || self.chain_id.len() > 64 {
+            return fail("chain_id must be 1-64 characters".into());
+        }
+        self.genesis_time_ms()?;
+        if self.districts.is_empty() {
+            return fail("the region table is empty".into());
+        }
+        let mut codes: Vec<&str> = self.districts.iter().map(|d| d.code.as_str()).collect();
+        codes.sort_unstable();
+        if codes.windows(2).any(|w| w[0] == w[1]) {
+            return fail("duplicate district code".into());
+        }
+        if let Some(d) = self.districts.iter().find(|d| !crate::validate::is_region_code(&d.code)) {
+            return fail(format!("district code `{}` is not 6 digits", d.code));
+        }
+        if self.root_regulators.is_empty() {
+            return fail("genesis names no root regulator".into());
+        }
+        for r in &self.root_regulators {
+            let mut k = [0u8; 32];
+            if hex::decode_to_slice(&r.public_key, &mut k).is_err() {
+                return fail(format!("root regulator `{}` has a bad public key", r.id));
+            }
+        }
+        if self.tx_window_past_ms <= 0 || self.tx_window_future_ms < 0 {
+            return fail("transaction window must be positive".into());
+        }
+        let q = self.quorum() as usize;
+        if !self.validators.is_empty() && (q == 0 || q > self.validators.len()) {
+            return fail(format!("checkpoint quorum {q} does not fit {} validators", self.validators.len()));
+        }
+        Ok(())
+    }
+
+    /// The key-variety catalogue at genesis.
+    pub fn varieties(&self) -> &[Variety] {
+        &self.key_varieties.varieties
+    }
+}

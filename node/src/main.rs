@@ -1,0 +1,239 @@
+//! `zsl`: the ZSL node and its command line.
+//!
+//! Owns: config, CLI, wiring ledger + consensus + API into a process, devnet
+//! supervision, and client-side helpers (signing, submitting, replay).
+
+mod client;
+mod config;
+mod demo;
+mod devnet;
+mod replay;
+mod run;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "zsl", version, about = "浙食链 ZSL: the food-safety traceability ledger node")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate an Ed25519 key file.
+    Keygen {
+        /// The account id (or validator name) the key signs for.
+        #[arg(long, default_value = "account")]
+        account: String,
+        /// Where to write the key file (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Genesis files.
+    Genesis {
+        #[command(subcommand)]
+        command: GenesisCommand,
+    },
+    /// Run a node.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Sign and submit transactions.
+    Tx {
+        #[command(subcommand)]
+        command: TxCommand,
+    },
+    /// Re-verify every block hash, tree root, state hash and signature from genesis.
+    VerifyChain {
+        /// The node's data directory (stop the node first).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+    /// Start a local devnet on 127.0.0.1 and supervise it until Ctrl-C.
+    Devnet {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Fill the devnet with a realistic sample of subjects, batches and shipments.
+        #[arg(long)]
+        demo: bool,
+        /// Validators to start (this release runs one; the cluster release runs three).
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Port of the first node's API (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// District scores (赋码率 / 扫码率).
+    Score {
+        #[command(subcommand)]
+        command: Option<ScoreCommand>,
+        /// Ask a running node.
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GenesisCommand {
+    /// Write a genesis file with the Zhejiang region table and the zj-2024 model.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "zsl-local")]
+        chain_id: String,
+        /// Key file of the provincial root regulator (repeatable).
+        #[arg(long = "root-key", required = true)]
+        root_keys: Vec<PathBuf>,
+        /// Validator key files, in node-id order starting at 1 (repeatable).
+        #[arg(long = "validator-key")]
+        validator_keys: Vec<PathBuf>,
+        /// RFC 3339 time of block 0 (default: now).
+        #[arg(long)]
+        genesis_time: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Run a node from a config file.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TxCommand {
+    /// Sign a body (JSON from FILE or stdin); fills `account`, `created_at`, `nonce`, `chain_id` when missing.
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        /// Chain id, when the body lacks one.
+        #[arg(long)]
+        chain_id: Option<String>,
+        file: Option<PathBuf>,
+    },
+    /// Submit a signed transaction (JSON from FILE or stdin).
+    Submit {
+        #[arg(long)]
+        node: String,
+        /// Wait until committed or refused.
+        #[arg(long)]
+        wait: bool,
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScoreCommand {
+    /// Run a scenario file through the real ledger and print its scores.
+    Replay {
+        file: PathBuf,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("zsl: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Keygen { account, out } => {
+            let k = genesis::KeyFile::generate(&account);
+            match out {
+                Some(p) => {
+                    genesis::write_json(&p, &k)?;
+                    println!("{}", k.public_key);
+                }
+                None => println!("{}", serde_json::to_string_pretty(&k)?),
+            }
+            Ok(())
+        }
+        Command::Genesis { command: GenesisCommand::Init { out, chain_id, root_keys, validator_keys, genesis_time } } => {
+            let mut roots = Vec::new();
+            for p in &root_keys {
+                let k = genesis::KeyFile::read(p)?;
+                roots.push(ledger::spec::RootRegulator {
+                    id: k.account.clone(),
+                    name: format!("{} (provincial regulator)", k.account),
+                    public_key: k.public_key,
+                });
+            }
+            let mut validators = Vec::new();
+            for (i, p) in validator_keys.iter().enumerate() {
+                let k = genesis::KeyFile::read(p)?;
+                validators.push(ledger::spec::Validator { node_id: i as u64 + 1, name: k.account, public_key: k.public_key });
+            }
+            let spec = genesis::build_spec(genesis::GenesisParams {
+                chain_id,
+                genesis_time: genesis_time.unwrap_or_else(client::now_rfc3339),
+                root_regulators: roots,
+                validators,
+                districts: None,
+            })?;
+            genesis::write_json(&out, &spec)?;
+            println!("genesis {} written to {}", hex::encode(spec.hash()?), out.display());
+            Ok(())
+        }
+        Command::Node { command: NodeCommand::Run { config } } => run::run_node(&config),
+        Command::Tx { command: TxCommand::Sign { key, chain_id, file } } => {
+            let body = client::read_json_input(file.as_deref())?;
+            let key = genesis::KeyFile::read(&key)?;
+            let tx = client::sign_body(body, &key, chain_id.as_deref())?;
+            println!("{}", serde_json::to_string(&tx.to_json())?);
+            Ok(())
+        }
+        Command::Tx { command: TxCommand::Submit { node, wait, file } } => {
+            let tx = client::read_json_input(file.as_deref())?;
+            let (status, body) = client::submit(&node, &tx, wait)?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            if !status.is_success() {
+                anyhow::bail!("the node answered {status}");
+            }
+            Ok(())
+        }
+        Command::VerifyChain { data, genesis } => {
+            let spec = genesis::read_spec(&genesis)?;
+            let store = ledger::store::Store::open_read_only(&data)
+                .with_context(|| format!("opening {} (is the node stopped?)", data.display()))?;
+            let report = ledger::verify_chain(&store, &spec)?;
+            println!(
+                "chain verified: {} blocks, {} transactions, head {}, tree root {}",
+                report.height, report.transactions, report.head_hash, report.tree_root
+            );
+            Ok(())
+        }
+        Command::Devnet { dir, demo, validators, port } => devnet::run(&dir, demo, validators, port),
+        Command::Score { command: Some(ScoreCommand::Replay { file, from, to, format }), .. } => {
+            replay::replay_command(&file, from.as_deref(), to.as_deref(), &format)
+        }
+        Command::Score { command: None, node, from, to } => {
+            let node = node.context("give --node URL, or use `zsl score replay FILE`")?;
+            let (from, to) = (from.context("--from is required")?, to.context("--to is required")?);
+            let body = client::get_json(&format!("{}/v1/scores?from={from}&to={to}", node.trim_end_matches('/')))?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+    }
+}

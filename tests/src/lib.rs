@@ -1,0 +1,188 @@
+//! Harness for workspace-level tests: real `zsl` processes on 127.0.0.1 with
+//! ports chosen at run time, polled with deadlines, killed on drop.
+//!
+//! Depends on the built `zsl` binary (`cargo build -p node`, which
+//! `scripts/test` does first); never on the node's internals.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use genesis::KeyFile;
+pub use ledger::record;
+
+pub const READY_TIMEOUT_MS: u64 = 60_000;
+
+/// The `zsl` binary next to the test executable's directory (`target/<profile>/zsl`).
+pub fn zsl_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("zsl");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p node` first (scripts/test does)", bin.display());
+    bin
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout_ms`.
+pub fn poll<T>(what: &str, timeout_ms: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One validator process with its own genesis in a temp dir.
+pub struct TestNode {
+    pub dir: tempfile::TempDir,
+    pub spec: ledger::ChainSpec,
+    pub root: KeyFile,
+    pub api: String,
+    child: Option<Child>,
+}
+
+impl TestNode {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Genesis an hour back, so records may carry times from the last hour.
+        let genesis_time = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_hours(1)).expect("time").to_string();
+        let d = genesis::devnet("zsl-test", &genesis_time, 1).expect("devnet genesis");
+        genesis::write_json(&dir.path().join("genesis.json"), &d.spec).expect("write genesis");
+        genesis::write_json(&dir.path().join("validator.key.json"), &d.validators[0]).expect("write key");
+        genesis::write_json(&dir.path().join("root.key.json"), &d.root).expect("write key");
+        let config = "node_id = 1\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\napi_listen = \"127.0.0.1:0\"\nvalidator_key = \"validator.key.json\"\n";
+        std::fs::write(dir.path().join("node.toml"), config).expect("write config");
+        let mut node = TestNode { dir, spec: d.spec, root: d.root, api: String::new(), child: None };
+        node.launch();
+        node
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("node.toml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the process and waits until it serves and leads.
+    pub fn launch(&mut self) {
+        let _ = std::fs::remove_file(self.data_dir().join("api.addr"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("node.log")).expect("log");
+        let child = Command::new(zsl_binary())
+            .args(["node", "run", "--config"])
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn zsl");
+        self.child = Some(child);
+        let addr_file = self.data_dir().join("api.addr");
+        let client = http();
+        let api = poll("the node to serve", READY_TIMEOUT_MS, || {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("zsl exited early ({status}); log:\n{}", self.log());
+                }
+            }
+            let addr = std::fs::read_to_string(&addr_file).ok()?;
+            let api = format!("http://{}", addr.trim());
+            let s: Value = client.get(format!("{api}/v1/status")).send().ok()?.json().ok()?;
+            s["leader"].is_u64().then_some(api)
+        });
+        self.api = api;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let exited = poll("the node to exit", 20_000, || c.try_wait().ok().flatten());
+            assert!(exited.success(), "zsl exited with {exited}; log:\n{}", self.log());
+        }
+    }
+
+    pub fn root_key(&self) -> SigningKey {
+        self.root.signing_key().expect("root key")
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let r = http().get(format!("{}{path}", self.api)).send().expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = http()
+            .post(format!("{}{path}", self.api))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    /// Submits and waits for commit; returns (HTTP status, answer).
+    pub fn submit(&self, tx: &Value) -> (u16, Value) {
+        self.post_raw("/v1/tx?wait=commit", serde_json::to_vec(tx).expect("json"))
+    }
+
+    pub fn height(&self) -> u64 {
+        self.get("/v1/status").1["height"].as_u64().expect("height")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Signs a record as `account` at the current time.
+pub fn sign<T: Serialize>(chain_id: &str, key: &SigningKey, account: &str, kind: &str, rec: &T) -> Value {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nonce = format!("t{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let body = record::build_body(kind, chain_id, account, &jiff::Timestamp::now().to_string(), &nonce, rec);
+    ledger::SignedTx::sign(body, key).expect("sign").to_json()
+}
+
+/// A deterministic key for a test actor.
+pub fn test_key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&ledger::signing::sha256(format!("zsl-test/{label}").as_bytes()))
+}
+
+/// A valid USCC for test subject `n` in `district`.
+pub fn uscc(district: &str, n: u32) -> String {
+    let body: String = format!("91{district}MA{n:07}").chars().take(17).collect();
+    let check = ledger::validate::uscc_check_char(&body).expect("uscc");
+    format!("{body}{check}")
+}
