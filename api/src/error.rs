@@ -17,12 +17,21 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into(), tx_id: None }
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            tx_id: None,
+        }
     }
 
     pub fn not_found(what: &str, id: &str) -> Self {
         let shown: String = id.chars().take(80).collect();
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} `{shown}`"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {what} `{shown}`"),
+        )
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -31,7 +40,11 @@ impl ApiError {
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node could not answer; see its log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the node could not answer; see its log",
+        )
     }
 
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
@@ -48,13 +61,19 @@ impl ApiError {
 pub fn refusal_status(code: RefusalCode) -> StatusCode {
     use RefusalCode as C;
     match code {
-        C::MalformedTx | C::MalformedBody | C::UnknownType | C::UnknownField | C::MissingField | C::InvalidField => {
-            StatusCode::BAD_REQUEST
-        }
+        C::MalformedTx
+        | C::MalformedBody
+        | C::UnknownType
+        | C::UnknownField
+        | C::MissingField
+        | C::InvalidField => StatusCode::BAD_REQUEST,
         C::TxTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        C::BadSignature | C::KeyNotActive | C::NoRole | C::NoJurisdiction | C::UnknownAccount | C::WrongChain => {
-            StatusCode::FORBIDDEN
-        }
+        C::BadSignature
+        | C::KeyNotActive
+        | C::NoRole
+        | C::NoJurisdiction
+        | C::UnknownAccount
+        | C::WrongChain => StatusCode::FORBIDDEN,
         C::Replayed
         | C::AccountExists
         | C::SubjectExists

@@ -37,8 +37,17 @@ pub const COMMIT_WAIT_MS: u64 = 30_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SubmitOutcome {
-    Committed { tx_id: String, height: u64, index: u32, leaf_index: u64 },
-    Refused { tx_id: Option<String>, code: String, message: String },
+    Committed {
+        tx_id: String,
+        height: u64,
+        index: u32,
+        leaf_index: u64,
+    },
+    Refused {
+        tx_id: Option<String>,
+        code: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -103,13 +112,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /v1/status")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /v1/status",
+    )
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body exceeds {REQUEST_BYTES_MAX} bytes"))
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds {REQUEST_BYTES_MAX} bytes"),
+            )
         } else {
             ApiError::bad_request("malformed_request", e.body_text())
         }
@@ -126,7 +143,10 @@ impl WaitQuery {
         match self.wait.as_deref() {
             None | Some("none") => Ok(false),
             Some("commit") => Ok(true),
-            Some(other) => Err(ApiError::bad_request("invalid_query", format!("wait must be `commit` or `none`, not `{other}`"))),
+            Some(other) => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("wait must be `commit` or `none`, not `{other}`"),
+            )),
         }
     }
 }
@@ -135,8 +155,10 @@ impl WaitQuery {
 /// chain, and replay of a committed id. The state rules run at commit.
 fn admit(state: &AppState, tx: &SignedTx) -> Result<(), ApiError> {
     let id = Some(tx.id_hex());
-    let (common, _) = record::parse_body(&tx.body).map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
-    tx.verify_signature().map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
+    let (common, _) =
+        record::parse_body(&tx.body).map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
+    tx.verify_signature()
+        .map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
     if common.chain_id != state.ledger.spec.chain_id {
         return Err(ApiError::from(ledger::Refusal::new(
             ledger::RefusalCode::WrongChain,
@@ -145,8 +167,11 @@ fn admit(state: &AppState, tx: &SignedTx) -> Result<(), ApiError> {
         .with_tx(id));
     }
     if machine::read_tx(&state.ledger.store, &tx.id)?.is_some() {
-        return Err(ApiError::from(ledger::Refusal::new(ledger::RefusalCode::Replayed, "transaction is already committed"))
-            .with_tx(id));
+        return Err(ApiError::from(ledger::Refusal::new(
+            ledger::RefusalCode::Replayed,
+            "transaction is already committed",
+        ))
+        .with_tx(id));
     }
     Ok(())
 }
@@ -163,11 +188,16 @@ fn sink_error(e: SinkError, tx_id: Option<String>) -> ApiError {
 fn outcome_response(outcome: SubmitOutcome) -> Response {
     match &outcome {
         SubmitOutcome::Committed { .. } => (StatusCode::OK, Json(outcome)).into_response(),
-        SubmitOutcome::Refused { code, tx_id, message } => {
+        SubmitOutcome::Refused {
+            code,
+            tx_id,
+            message,
+        } => {
             let status = serde_json::from_value::<ledger::RefusalCode>(Value::String(code.clone()))
                 .map(refusal_status)
                 .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let body = json!({"status": "refused", "code": code, "message": message, "tx_id": tx_id});
+            let body =
+                json!({"status": "refused", "code": code, "message": message, "tx_id": tx_id});
             (status, Json(body)).into_response()
         }
     }
@@ -176,10 +206,17 @@ fn outcome_response(outcome: SubmitOutcome) -> Response {
 async fn wait_outcome(fut: OutcomeFuture, tx_id: &str) -> ApiResult<SubmitOutcome> {
     match tokio::time::timeout(Duration::from_millis(COMMIT_WAIT_MS), fut).await {
         Ok(Some(o)) => Ok(o),
-        Ok(None) => Err(ApiError::unavailable("outcome_lost", "the node stopped before the transaction was decided; query /v1/tx/{id}")
-            .with_tx(Some(tx_id.into()))),
-        Err(_) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "commit_timeout", "not committed in time; query /v1/tx/{id} later")
-            .with_tx(Some(tx_id.into()))),
+        Ok(None) => Err(ApiError::unavailable(
+            "outcome_lost",
+            "the node stopped before the transaction was decided; query /v1/tx/{id}",
+        )
+        .with_tx(Some(tx_id.into()))),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "commit_timeout",
+            "not committed in time; query /v1/tx/{id} later",
+        )
+        .with_tx(Some(tx_id.into()))),
     }
 }
 
@@ -194,10 +231,17 @@ async fn submit_one(
     admit(&state, &tx)?;
     let id = tx.id_hex();
     let wire = serde_json::to_vec(&tx.to_json()).map_err(ApiError::internal)?;
-    let fut = state.sink.submit(wire).map_err(|e| sink_error(e, Some(id.clone())))?;
+    let fut = state
+        .sink
+        .submit(wire)
+        .map_err(|e| sink_error(e, Some(id.clone())))?;
     if !wait {
         // Admitted, not yet committed: the client polls /v1/tx/{id} or uses ?wait=commit.
-        return Ok((StatusCode::ACCEPTED, Json(json!({"status": "admitted", "tx_id": id}))).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "admitted", "tx_id": id})),
+        )
+            .into_response());
     }
     Ok(outcome_response(wait_outcome(fut, &id).await?))
 }
@@ -209,13 +253,20 @@ async fn submit_many(
 ) -> ApiResult<Response> {
     let wait = q.commit()?;
     let bytes = body_bytes(body)?;
-    let items: Vec<Value> = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("malformed_request", format!("expected a JSON array of transactions: {e}")))?;
+    let items: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!("expected a JSON array of transactions: {e}"),
+        )
+    })?;
     if items.len() > BATCH_TXS_MAX {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_txs",
-            format!("{} transactions; at most {BATCH_TXS_MAX} per request", items.len()),
+            format!(
+                "{} transactions; at most {BATCH_TXS_MAX} per request",
+                items.len()
+            ),
         ));
     }
     let mut pending: Vec<(usize, String, OutcomeFuture)> = Vec::new();
@@ -230,7 +281,8 @@ async fn submit_many(
         };
         let id = tx.id_hex();
         if let Err(e) = admit(&state, &tx) {
-            results[i] = json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
+            results[i] =
+                json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
             continue;
         }
         let wire = match serde_json::to_vec(&tx.to_json()) {
@@ -244,7 +296,8 @@ async fn submit_many(
             }
             Err(e) => {
                 let e = sink_error(e, Some(id.clone()));
-                results[i] = json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
+                results[i] =
+                    json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
             }
         }
     }
@@ -252,7 +305,9 @@ async fn submit_many(
         for (i, id, fut) in pending {
             results[i] = match wait_outcome(fut, &id).await {
                 Ok(o) => serde_json::to_value(o).map_err(ApiError::internal)?,
-                Err(e) => json!({"status": "unknown", "code": e.code, "message": e.message, "tx_id": id}),
+                Err(e) => {
+                    json!({"status": "unknown", "code": e.code, "message": e.message, "tx_id": id})
+                }
             };
         }
     }
@@ -280,12 +335,17 @@ async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 fn parse_id(text: &str) -> ApiResult<H32> {
-    H32::parse(text).ok_or_else(|| ApiError::bad_request("invalid_id", "a tx id is 64 hex characters"))
+    H32::parse(text)
+        .ok_or_else(|| ApiError::bad_request("invalid_id", "a tx id is 64 hex characters"))
 }
 
-async fn tx_status(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn tx_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let h = parse_id(&id)?;
-    let loc = machine::read_tx(&state.ledger.store, &h.0)?.ok_or_else(|| ApiError::not_found("committed transaction", &id))?;
+    let loc = machine::read_tx(&state.ledger.store, &h.0)?
+        .ok_or_else(|| ApiError::not_found("committed transaction", &id))?;
     let tx: Value = serde_json::from_slice(&loc.wire).map_err(ApiError::internal)?;
     let block = machine::read_block(&state.ledger.store, loc.height)?;
     Ok(Json(json!({
@@ -307,8 +367,13 @@ async fn block_latest(State(state): State<AppState>) -> ApiResult<Json<ledger::B
     block_json(&state, head.height)
 }
 
-async fn block_at(State(state): State<AppState>, Path(height): Path<String>) -> ApiResult<Json<ledger::Block>> {
-    let h: u64 = height.parse().map_err(|_| ApiError::bad_request("invalid_height", "height is a non-negative integer"))?;
+async fn block_at(
+    State(state): State<AppState>,
+    Path(height): Path<String>,
+) -> ApiResult<Json<ledger::Block>> {
+    let h: u64 = height
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_height", "height is a non-negative integer"))?;
     block_json(&state, h)
 }
 
@@ -324,26 +389,47 @@ fn found<T: Serialize>(v: Option<T>, what: &str, id: &str) -> ApiResult<Json<Val
 }
 
 async fn account(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    found(query::account(&state.ledger.store.view(), &id)?, "account", &id)
+    found(
+        query::account(&state.ledger.store.view(), &id)?,
+        "account",
+        &id,
+    )
 }
 
-async fn subject(State(state): State<AppState>, Path(uscc): Path<String>) -> ApiResult<Json<Value>> {
-    found(query::subject_view(&state.ledger.store.view(), &uscc)?, "subject", &uscc)
+async fn subject(
+    State(state): State<AppState>,
+    Path(uscc): Path<String>,
+) -> ApiResult<Json<Value>> {
+    found(
+        query::subject_view(&state.ledger.store.view(), &uscc)?,
+        "subject",
+        &uscc,
+    )
 }
 
 async fn batch(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
     found(query::batch(&state.ledger.store, &code)?, "batch", &code)
 }
 
-async fn shipment(State(state): State<AppState>, Path((shipper, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    found(query::shipment(&state.ledger.store, &shipper, &id)?, "shipment", &format!("{shipper}/{id}"))
+async fn shipment(
+    State(state): State<AppState>,
+    Path((shipper, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    found(
+        query::shipment(&state.ledger.store, &shipper, &id)?,
+        "shipment",
+        &format!("{shipper}/{id}"),
+    )
 }
 
 async fn finding(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     found(query::finding(&state.ledger.store, &id)?, "finding", &id)
 }
 
-async fn documents(State(state): State<AppState>, Path(hash): Path<String>) -> ApiResult<Json<Value>> {
+async fn documents(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<Value>> {
     let list = query::notarizations(&state.ledger.store.view(), &hash.to_ascii_lowercase())?;
     if list.is_empty() {
         return Err(ApiError::not_found("notarization of document", &hash));
@@ -352,7 +438,11 @@ async fn documents(State(state): State<AppState>, Path(hash): Path<String>) -> A
 }
 
 async fn varieties(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    found(query::varieties(&state.ledger.store)?, "catalogue", "varieties")
+    found(
+        query::varieties(&state.ledger.store)?,
+        "catalogue",
+        "varieties",
+    )
 }
 
 async fn regions(State(state): State<AppState>) -> Json<Value> {
@@ -368,10 +458,12 @@ fn head_date(state: &AppState) -> ApiResult<Option<jiff::civil::Date>> {
 pub(crate) fn trace_value(state: &AppState, code: &str) -> ApiResult<Value> {
     let view = state.ledger.store.view();
     if let Some(uscc) = code.strip_prefix('S').filter(|rest| rest.len() == 18) {
-        let v = query::subject_view(&view, uscc)?.ok_or_else(|| ApiError::not_found("subject code", code))?;
+        let v = query::subject_view(&view, uscc)?
+            .ok_or_else(|| ApiError::not_found("subject code", code))?;
         return Ok(json!({"kind": "subject", "subject": v}));
     }
-    let t = query::trace(&view, code, head_date(state)?)?.ok_or_else(|| ApiError::not_found("trace code", code))?;
+    let t = query::trace(&view, code, head_date(state)?)?
+        .ok_or_else(|| ApiError::not_found("trace code", code))?;
     Ok(json!({"kind": "batch", "trace": t}))
 }
 
@@ -387,10 +479,14 @@ struct PeriodQuery {
 
 fn period(state: &AppState, q: &PeriodQuery) -> ApiResult<ledger::score::Period> {
     let (Some(from), Some(to)) = (&q.from, &q.to) else {
-        return Err(ApiError::bad_request("invalid_query", "give the period as ?from=YYYY-MM-DD&to=YYYY-MM-DD"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "give the period as ?from=YYYY-MM-DD&to=YYYY-MM-DD",
+        ));
     };
     let _ = state;
-    ledger::score::Period::parse(from, to).map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))
+    ledger::score::Period::parse(from, to)
+        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))
 }
 
 /// The checkpoint a score rests on: anyone with the ledger up to it recomputes the same numbers.
@@ -398,13 +494,22 @@ fn checkpoint_json(head: &ledger::ChainHead) -> Value {
     json!({"height": head.height, "block_hash": head.hash, "tree_size": head.tree_size, "tree_root": head.tree_root, "as_of_ms": head.time_ms})
 }
 
-async fn scores(State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> ApiResult<Json<Value>> {
+async fn scores(
+    State(state): State<AppState>,
+    Query(q): Query<PeriodQuery>,
+) -> ApiResult<Json<Value>> {
     let p = period(&state, &q)?;
     let view = state.ledger.store.view();
     let head = machine::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     let regions = state.ledger.spec.district_codes();
-    let report = ledger::score::scores(&view, &state.ledger.spec.model, &regions, p, Some(head.time_ms))
-        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    let report = ledger::score::scores(
+        &view,
+        &state.ledger.spec.model,
+        &regions,
+        p,
+        Some(head.time_ms),
+    )
+    .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
     let mut v = serde_json::to_value(report).map_err(ApiError::internal)?;
     v["checkpoint"] = checkpoint_json(&head);
     Ok(Json(v))
@@ -422,10 +527,23 @@ async fn score_detail(
     let view = state.ledger.store.view();
     let head = machine::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     let regions = state.ledger.spec.district_codes();
-    let detail = ledger::score::district_detail(&view, &state.ledger.spec.model, &regions, &district, p, Some(head.time_ms))
-        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
-    let upcoming = ledger::score::upcoming_deadlines(&view, &state.ledger.spec.model, &district, head.time_ms, 7)
-        .map_err(ApiError::internal)?;
+    let detail = ledger::score::district_detail(
+        &view,
+        &state.ledger.spec.model,
+        &regions,
+        &district,
+        p,
+        Some(head.time_ms),
+    )
+    .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    let upcoming = ledger::score::upcoming_deadlines(
+        &view,
+        &state.ledger.spec.model,
+        &district,
+        head.time_ms,
+        7,
+    )
+    .map_err(ApiError::internal)?;
     let mut v = serde_json::to_value(detail).map_err(ApiError::internal)?;
     v["upcoming_deadlines"] = serde_json::to_value(upcoming).map_err(ApiError::internal)?;
     v["checkpoint"] = checkpoint_json(&head);

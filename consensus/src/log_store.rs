@@ -5,6 +5,10 @@
 //! the committed log id and the last purged log id. Every write is one
 //! RocksDB write batch, so a crash leaves either all of it or none.
 
+// openraft's `StorageError` is what its storage traits return; boxing it
+// in private helpers would only add conversions at every trait method.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +42,8 @@ impl CommittedIndex {
     }
 
     fn set(&self, index: Option<u64>) {
-        self.0.store(index.map_or(0, |i| i.saturating_add(1)), Ordering::Relaxed);
+        self.0
+            .store(index.map_or(0, |i| i.saturating_add(1)), Ordering::Relaxed);
     }
 }
 
@@ -53,7 +58,10 @@ pub struct LogStore {
 
 impl LogStore {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger, committed: CommittedIndex::default() }
+        Self {
+            ledger,
+            committed: CommittedIndex::default(),
+        }
     }
 
     /// A handle on the committed index this store records.
@@ -62,9 +70,15 @@ impl LogStore {
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        let raw = self.ledger.store.get_raw(CF_RAFT_META, key).map_err(|e| StorageIOError::read(&e))?;
+        let raw = self
+            .ledger
+            .store
+            .get_raw(CF_RAFT_META, key)
+            .map_err(|e| StorageIOError::read(&e))?;
         match raw {
-            Some(bytes) => decode(&bytes).map(Some).map_err(|e| StorageIOError::read(&e).into()),
+            Some(bytes) => decode(&bytes)
+                .map(Some)
+                .map_err(|e| StorageIOError::read(&e).into()),
             None => Ok(None),
         }
     }
@@ -76,9 +90,13 @@ impl LogStore {
 
     fn last_entry(&self) -> Result<Option<Entry>, StorageError> {
         let db = self.ledger.store.db();
-        let cf = db.cf_handle(CF_RAFT_LOG).ok_or_else(|| StorageIOError::read_logs(&missing_cf(CF_RAFT_LOG)))?;
+        let cf = db
+            .cf_handle(CF_RAFT_LOG)
+            .ok_or_else(|| StorageIOError::read_logs(&missing_cf(CF_RAFT_LOG)))?;
         match db.iterator_cf(cf, IteratorMode::End).next() {
-            Some(Ok((_, v))) => decode(&v).map(Some).map_err(|e| StorageIOError::read_logs(&e).into()),
+            Some(Ok((_, v))) => decode(&v)
+                .map(Some)
+                .map_err(|e| StorageIOError::read_logs(&e).into()),
             Some(Err(e)) => Err(StorageIOError::read_logs(&e).into()),
             None => Ok(None),
         }
@@ -88,24 +106,40 @@ impl LogStore {
     /// new last purged id) in one synced batch. Range deletes bypass
     /// `Store::commit`, so sync is forced here: a truncation that a crash
     /// undid could resurrect entries of a deposed leader.
-    fn delete_range(&self, from: &[u8], to: &[u8], purged: Option<&LogId>) -> Result<(), StorageError> {
+    fn delete_range(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        purged: Option<&LogId>,
+    ) -> Result<(), StorageError> {
         let db = self.ledger.store.db();
-        let log_cf = db.cf_handle(CF_RAFT_LOG).ok_or_else(|| StorageIOError::write_logs(&missing_cf(CF_RAFT_LOG)))?;
+        let log_cf = db
+            .cf_handle(CF_RAFT_LOG)
+            .ok_or_else(|| StorageIOError::write_logs(&missing_cf(CF_RAFT_LOG)))?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(log_cf, from, to);
         if let Some(id) = purged {
-            let meta_cf =
-                db.cf_handle(CF_RAFT_META).ok_or_else(|| StorageIOError::write_logs(&missing_cf(CF_RAFT_META)))?;
-            batch.put_cf(meta_cf, meta_key::LAST_PURGED, encode(id).map_err(|e| StorageIOError::write_logs(&e))?);
+            let meta_cf = db
+                .cf_handle(CF_RAFT_META)
+                .ok_or_else(|| StorageIOError::write_logs(&missing_cf(CF_RAFT_META)))?;
+            batch.put_cf(
+                meta_cf,
+                meta_key::LAST_PURGED,
+                encode(id).map_err(|e| StorageIOError::write_logs(&e))?,
+            );
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
-        db.write_opt(batch, &wo).map_err(|e| StorageIOError::write_logs(&e).into())
+        db.write_opt(batch, &wo)
+            .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 }
 
 fn missing_cf(name: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::NotFound, format!("column family {name} is missing"))
+    std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("column family {name} is missing"),
+    )
 }
 
 /// `[start, end)` of a range of log indexes; `end == None` means unbounded.
@@ -131,11 +165,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let (start, end) = index_bounds(&range);
         let from = log_key(start);
         let rows = match end {
-            Some(end) => self.ledger.store.scan_raw(CF_RAFT_LOG, &from, &log_key(end), usize::MAX),
-            None => self.ledger.store.scan_raw(CF_RAFT_LOG, &from, &LOG_KEY_END, usize::MAX),
+            Some(end) => self
+                .ledger
+                .store
+                .scan_raw(CF_RAFT_LOG, &from, &log_key(end), usize::MAX),
+            None => self
+                .ledger
+                .store
+                .scan_raw(CF_RAFT_LOG, &from, &LOG_KEY_END, usize::MAX),
         }
         .map_err(|e| StorageIOError::read_logs(&e))?;
-        rows.iter().map(|(_, v)| decode::<Entry>(v).map_err(|e| StorageIOError::read_logs(&e).into())).collect()
+        rows.iter()
+            .map(|(_, v)| decode::<Entry>(v).map_err(|e| StorageIOError::read_logs(&e).into()))
+            .collect()
     }
 }
 
@@ -148,7 +190,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some(e) => Some(e.log_id),
             None => last_purged_log_id,
         };
-        Ok(LogState { last_purged_log_id, last_log_id })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -157,8 +202,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
         let value = encode(vote).map_err(|e| StorageIOError::write_vote(&e))?;
-        self.write_raw(&[ExtraWrite { cf: CF_RAFT_META, key: meta_key::VOTE.to_vec(), value: Some(value) }])
-            .map_err(|e| StorageIOError::write_vote(&e).into())
+        self.write_raw(&[ExtraWrite {
+            cf: CF_RAFT_META,
+            key: meta_key::VOTE.to_vec(),
+            value: Some(value),
+        }])
+        .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
@@ -172,8 +221,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some(id) => Some(encode(id).map_err(|e| StorageIOError::write(&e))?),
             None => None,
         };
-        self.write_raw(&[ExtraWrite { cf: CF_RAFT_META, key: meta_key::COMMITTED.to_vec(), value }])
-            .map_err(|e| StorageIOError::write(&e))?;
+        self.write_raw(&[ExtraWrite {
+            cf: CF_RAFT_META,
+            key: meta_key::COMMITTED.to_vec(),
+            value,
+        }])
+        .map_err(|e| StorageIOError::write(&e))?;
         self.committed.set(committed.map(|id| id.index));
         Ok(())
     }
@@ -184,15 +237,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(committed)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut writes = Vec::new();
         for entry in entries {
-            let value = encode(&entry).map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
-            writes.push(ExtraWrite { cf: CF_RAFT_LOG, key: log_key(entry.log_id.index).to_vec(), value: Some(value) });
+            let value =
+                encode(&entry).map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
+            writes.push(ExtraWrite {
+                cf: CF_RAFT_LOG,
+                key: log_key(entry.log_id.index).to_vec(),
+                value: Some(value),
+            });
         }
         // One batch, synced (StoreOptions::sync) before it returns: the
         // callback below is Raft's signal that the entries are durable.

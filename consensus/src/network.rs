@@ -13,14 +13,15 @@ use std::sync::Arc;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 
 use crate::types::{NodeId, TypeConfig};
 
-pub type RpcResult<T, E = std::convert::Infallible> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+pub type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
 
 /// Delivers Raft RPCs to a peer. `node` carries the peer's address as the
 /// membership records it. Errors follow openraft's meaning: `Unreachable`
@@ -74,7 +75,11 @@ impl<T: Transport> RaftNetworkFactory<TypeConfig> for TransportNetwork<T> {
     type Network = PeerClient<T>;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
-        PeerClient { transport: self.transport.clone(), target, node: node.clone() }
+        PeerClient {
+            transport: self.transport.clone(),
+            target,
+            node: node.clone(),
+        }
     }
 }
 
@@ -84,7 +89,9 @@ impl<T: Transport> RaftNetwork<TypeConfig> for PeerClient<T> {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        self.transport.append_entries(self.target, &self.node, rpc, option).await
+        self.transport
+            .append_entries(self.target, &self.node, rpc, option)
+            .await
     }
 
     async fn install_snapshot(
@@ -92,11 +99,19 @@ impl<T: Transport> RaftNetwork<TypeConfig> for PeerClient<T> {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
-        self.transport.install_snapshot(self.target, &self.node, rpc, option).await
+        self.transport
+            .install_snapshot(self.target, &self.node, rpc, option)
+            .await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>> {
-        self.transport.vote(self.target, &self.node, rpc, option).await
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        self.transport
+            .vote(self.target, &self.node, rpc, option)
+            .await
     }
 }
 

@@ -10,6 +10,10 @@
 //! The state is persisted on every apply, so snapshots only exist to catch
 //! up a lagging follower (and to let Raft purge its log).
 
+// openraft's `StorageError` is what its storage traits return; boxing it
+// in private helpers would only add conversions at every trait method.
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,8 +28,8 @@ use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    decode, encode, meta_key, ApplyResponse, Entry, LogId, SnapshotMeta, StorageError, StoredMembership,
-    TxOutcomeResponse, TypeConfig,
+    decode, encode, meta_key, ApplyResponse, Entry, LogId, SnapshotMeta, StorageError,
+    StoredMembership, TxOutcomeResponse, TypeConfig,
 };
 
 /// The snapshot format, version 1: every row of every ledger space.
@@ -35,8 +39,11 @@ use crate::types::{
 #[derive(Serialize, Deserialize)]
 struct SnapshotPayload {
     /// `(column family, rows)` for each of [`Space::ALL`].
-    spaces: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    spaces: Vec<(String, Rows)>,
 }
+
+/// `(key, value)` pairs of one column family, in key order.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The last snapshot built or installed. Kept in memory only: after a restart
 /// there is none until Raft asks for one, and the state machine itself is
@@ -56,7 +63,10 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger, current: Arc::default() }
+        Self {
+            ledger,
+            current: Arc::default(),
+        }
     }
 }
 
@@ -67,20 +77,31 @@ pub struct SnapshotBuilder {
 
 fn cf<'a>(ledger: &'a Ledger, name: &str) -> Result<&'a rocksdb::ColumnFamily, StorageError> {
     ledger.store.db().cf_handle(name).ok_or_else(|| {
-        let e = std::io::Error::new(std::io::ErrorKind::NotFound, format!("column family {name} is missing"));
+        let e = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("column family {name} is missing"),
+        );
         StorageIOError::read_state_machine(&e).into()
     })
 }
 
-fn read_meta<T: serde::de::DeserializeOwned>(raw: Option<Vec<u8>>) -> Result<Option<T>, StorageError> {
+fn read_meta<T: serde::de::DeserializeOwned>(
+    raw: Option<Vec<u8>>,
+) -> Result<Option<T>, StorageError> {
     match raw {
-        Some(bytes) => decode(&bytes).map(Some).map_err(|e| StorageIOError::read_state_machine(&e).into()),
+        Some(bytes) => decode(&bytes)
+            .map(Some)
+            .map_err(|e| StorageIOError::read_state_machine(&e).into()),
         None => Ok(None),
     }
 }
 
 fn meta_write(key: &[u8], value: Vec<u8>) -> ExtraWrite {
-    ExtraWrite { cf: CF_RAFT_META, key: key.to_vec(), value: Some(value) }
+    ExtraWrite {
+        cf: CF_RAFT_META,
+        key: key.to_vec(),
+        value: Some(value),
+    }
 }
 
 /// Applies entries in order. Runs on a blocking thread: signature checks and
@@ -92,16 +113,28 @@ fn apply_entries(ledger: &Ledger, entries: Vec<Entry>) -> Result<Vec<ApplyRespon
         let apply_err = |e: &dyn std::fmt::Display| -> StorageError {
             StorageIOError::apply(log_id, &std::io::Error::other(e.to_string())).into()
         };
-        let applied = meta_write(meta_key::LAST_APPLIED, encode(&log_id).map_err(|e| apply_err(&e))?);
+        let applied = meta_write(
+            meta_key::LAST_APPLIED,
+            encode(&log_id).map_err(|e| apply_err(&e))?,
+        );
         match entry.payload {
             EntryPayload::Blank => {
-                ledger.store.commit(&ChangeSet::default(), &[applied]).map_err(|e| apply_err(&e))?;
+                ledger
+                    .store
+                    .commit(&ChangeSet::default(), &[applied])
+                    .map_err(|e| apply_err(&e))?;
                 responses.push(ApplyResponse::default());
             }
             EntryPayload::Membership(m) => {
                 let stored = StoredMembership::new(Some(log_id), m);
-                let membership = meta_write(meta_key::LAST_MEMBERSHIP, encode(&stored).map_err(|e| apply_err(&e))?);
-                ledger.store.commit(&ChangeSet::default(), &[applied, membership]).map_err(|e| apply_err(&e))?;
+                let membership = meta_write(
+                    meta_key::LAST_MEMBERSHIP,
+                    encode(&stored).map_err(|e| apply_err(&e))?,
+                );
+                ledger
+                    .store
+                    .commit(&ChangeSet::default(), &[applied, membership])
+                    .map_err(|e| apply_err(&e))?;
                 responses.push(ApplyResponse::default());
             }
             EntryPayload::Normal(proposal) if proposal.txs.len() > BLOCK_TXS_MAX => {
@@ -109,15 +142,28 @@ fn apply_entries(ledger: &Ledger, entries: Vec<Entry>) -> Result<Vec<ApplyRespon
                 // property of the entry alone, the same on every node, so it
                 // is answered, not treated as a storage failure that would
                 // halt Raft on a committed entry forever.
-                ledger.store.commit(&ChangeSet::default(), &[applied]).map_err(|e| apply_err(&e))?;
-                let message = format!("the block proposal has more than {BLOCK_TXS_MAX} transactions");
-                let outcomes =
-                    proposal.txs.iter().map(|_| TxOutcomeResponse::refused(None, RefusalCode::LimitExceeded, &message));
-                responses.push(ApplyResponse { block: None, outcomes: outcomes.collect() });
+                ledger
+                    .store
+                    .commit(&ChangeSet::default(), &[applied])
+                    .map_err(|e| apply_err(&e))?;
+                let message =
+                    format!("the block proposal has more than {BLOCK_TXS_MAX} transactions");
+                let outcomes = proposal.txs.iter().map(|_| {
+                    TxOutcomeResponse::refused(None, RefusalCode::LimitExceeded, &message)
+                });
+                responses.push(ApplyResponse {
+                    block: None,
+                    outcomes: outcomes.collect(),
+                });
             }
             EntryPayload::Normal(proposal) => {
-                let result = ledger.apply(&proposal, &[applied]).map_err(|e| apply_err(&e))?;
-                responses.push(ApplyResponse::from_applied(result.block.as_ref(), &result.outcomes));
+                let result = ledger
+                    .apply(&proposal, &[applied])
+                    .map_err(|e| apply_err(&e))?;
+                responses.push(ApplyResponse::from_applied(
+                    result.block.as_ref(),
+                    &result.outcomes,
+                ));
             }
         }
     }
@@ -125,7 +171,10 @@ fn apply_entries(ledger: &Ledger, entries: Vec<Entry>) -> Result<Vec<ApplyRespon
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 /// Dumps the ledger spaces and the applied state from one RocksDB snapshot,
@@ -138,10 +187,15 @@ fn build_snapshot(ledger: &Ledger) -> Result<StoredSnapshot, StorageError> {
     let db = ledger.store.db();
     let view = db.snapshot();
     let meta_cf = cf(ledger, CF_RAFT_META)?;
-    let last_applied: Option<LogId> =
-        read_meta(view.get_cf(meta_cf, meta_key::LAST_APPLIED).map_err(|e| read_err(&e))?)?;
-    let last_membership: StoredMembership =
-        read_meta(view.get_cf(meta_cf, meta_key::LAST_MEMBERSHIP).map_err(|e| read_err(&e))?)?.unwrap_or_default();
+    let last_applied: Option<LogId> = read_meta(
+        view.get_cf(meta_cf, meta_key::LAST_APPLIED)
+            .map_err(|e| read_err(&e))?,
+    )?;
+    let last_membership: StoredMembership = read_meta(
+        view.get_cf(meta_cf, meta_key::LAST_MEMBERSHIP)
+            .map_err(|e| read_err(&e))?,
+    )?
+    .unwrap_or_default();
     let mut spaces = Vec::with_capacity(Space::ALL.len());
     for space in Space::ALL {
         let handle = cf(ledger, space.cf_name())?;
@@ -154,10 +208,17 @@ fn build_snapshot(ledger: &Ledger) -> Result<StoredSnapshot, StorageError> {
     }
     let data = encode(&SnapshotPayload { spaces }).map_err(|e| read_err(&e))?;
     let snapshot_id = match &last_applied {
-        Some(id) => format!("{}-{}-{}", id.leader_id, id.index, now_ms()),
+        Some(id) => format!("{id}-{}", now_ms()),
         None => format!("none-{}", now_ms()),
     };
-    Ok(StoredSnapshot { meta: SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id }, data })
+    Ok(StoredSnapshot {
+        meta: SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership,
+            snapshot_id,
+        },
+        data,
+    })
 }
 
 /// Replaces every ledger space with the snapshot's rows and sets the applied
@@ -170,7 +231,9 @@ fn install_snapshot(ledger: &Ledger, meta: &SnapshotMeta, data: &[u8]) -> Result
     let payload: SnapshotPayload = decode(data).map_err(|e| write_err(&e))?;
     let known = |name: &str| Space::ALL.iter().any(|s| s.cf_name() == name);
     if let Some((name, _)) = payload.spaces.iter().find(|(name, _)| !known(name)) {
-        return Err(write_err(&format!("snapshot names unknown column family `{name}`")));
+        return Err(write_err(&format!(
+            "snapshot names unknown column family `{name}`"
+        )));
     }
     let db = ledger.store.db();
     let mut batch = WriteBatch::default();
@@ -191,10 +254,18 @@ fn install_snapshot(ledger: &Ledger, meta: &SnapshotMeta, data: &[u8]) -> Result
     }
     let meta_cf = cf(ledger, CF_RAFT_META)?;
     match &meta.last_log_id {
-        Some(id) => batch.put_cf(meta_cf, meta_key::LAST_APPLIED, encode(id).map_err(|e| write_err(&e))?),
+        Some(id) => batch.put_cf(
+            meta_cf,
+            meta_key::LAST_APPLIED,
+            encode(id).map_err(|e| write_err(&e))?,
+        ),
         None => batch.delete_cf(meta_cf, meta_key::LAST_APPLIED),
     }
-    batch.put_cf(meta_cf, meta_key::LAST_MEMBERSHIP, encode(&meta.last_membership).map_err(|e| write_err(&e))?);
+    batch.put_cf(
+        meta_cf,
+        meta_key::LAST_MEMBERSHIP,
+        encode(&meta.last_membership).map_err(|e| write_err(&e))?,
+    );
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
     db.write_opt(batch, &wo).map_err(|e| write_err(&e))
@@ -207,8 +278,13 @@ fn join_err(e: tokio::task::JoinError) -> StorageError {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let ledger = self.ledger.clone();
-        let built = tokio::task::spawn_blocking(move || build_snapshot(&ledger)).await.map_err(join_err)??;
-        let snapshot = Snapshot { meta: built.meta.clone(), snapshot: Box::new(Cursor::new(built.data.clone())) };
+        let built = tokio::task::spawn_blocking(move || build_snapshot(&ledger))
+            .await
+            .map_err(join_err)??;
+        let snapshot = Snapshot {
+            meta: built.meta.clone(),
+            snapshot: Box::new(Cursor::new(built.data.clone())),
+        };
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(built);
         Ok(snapshot)
     }
@@ -219,7 +295,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
         let get = |key: &[u8]| {
-            self.ledger.store.get_raw(CF_RAFT_META, key).map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
+            self.ledger
+                .store
+                .get_raw(CF_RAFT_META, key)
+                .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
         };
         let last_applied: Option<LogId> = read_meta(get(meta_key::LAST_APPLIED)?)?;
         let membership: Option<StoredMembership> = read_meta(get(meta_key::LAST_MEMBERSHIP)?)?;
@@ -236,11 +315,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || apply_entries(&ledger, entries)).await.map_err(join_err)?
+        tokio::task::spawn_blocking(move || apply_entries(&ledger, entries))
+            .await
+            .map_err(join_err)?
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { ledger: self.ledger.clone(), current: self.current.clone() }
+        SnapshotBuilder {
+            ledger: self.ledger.clone(),
+            current: self.current.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -256,7 +340,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let ledger = self.ledger.clone();
         let (meta_owned, data) = (meta.clone(), data);
         let stored = tokio::task::spawn_blocking(move || {
-            install_snapshot(&ledger, &meta_owned, &data).map(|()| StoredSnapshot { meta: meta_owned, data })
+            install_snapshot(&ledger, &meta_owned, &data).map(|()| StoredSnapshot {
+                meta: meta_owned,
+                data,
+            })
         })
         .await
         .map_err(join_err)??;
@@ -265,7 +352,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        Ok(current.map(|s| Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(s.data)) }))
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Ok(current.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Box::new(Cursor::new(s.data)),
+        }))
     }
 }

@@ -39,8 +39,15 @@ pub struct BlockRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxResult {
-    Committed { height: u64, index: u32, leaf_index: u64 },
-    Refused { code: RefusalCode, message: String },
+    Committed {
+        height: u64,
+        index: u32,
+        leaf_index: u64,
+    },
+    Refused {
+        code: RefusalCode,
+        message: String,
+    },
 }
 
 /// One transaction's outcome, as the submitter gets it.
@@ -53,7 +60,13 @@ pub struct TxOutcomeResponse {
 
 impl TxOutcomeResponse {
     pub fn refused(id: Option<String>, code: RefusalCode, message: impl Into<String>) -> Self {
-        Self { id, result: TxResult::Refused { code, message: message.into() } }
+        Self {
+            id,
+            result: TxResult::Refused {
+                code,
+                message: message.into(),
+            },
+        }
     }
 
     pub fn is_committed(&self) -> bool {
@@ -67,7 +80,11 @@ impl From<&TxOutcome> for TxOutcomeResponse {
         match &o.result {
             Ok(loc) => Self {
                 id,
-                result: TxResult::Committed { height: loc.height, index: loc.index, leaf_index: loc.leaf_index },
+                result: TxResult::Committed {
+                    height: loc.height,
+                    index: loc.index,
+                    leaf_index: loc.leaf_index,
+                },
             },
             Err(r) => Self::refused(id, r.code, r.message.clone()),
         }
@@ -87,7 +104,10 @@ pub struct ApplyResponse {
 impl ApplyResponse {
     pub fn from_applied(block: Option<&Block>, outcomes: &[TxOutcome]) -> Self {
         Self {
-            block: block.map(|b| BlockRef { height: b.header.height, hash: b.hash.to_string() }),
+            block: block.map(|b| BlockRef {
+                height: b.header.height,
+                hash: b.hash.to_string(),
+            }),
             outcomes: outcomes.iter().map(TxOutcomeResponse::from).collect(),
         }
     }
@@ -103,7 +123,9 @@ pub(crate) mod meta_key {
 }
 
 /// Every persisted Raft value goes through bincode's serde API, standard config.
-pub(crate) fn encode<T: Serialize>(value: &T) -> std::result::Result<Vec<u8>, bincode::error::EncodeError> {
+pub(crate) fn encode<T: Serialize>(
+    value: &T,
+) -> std::result::Result<Vec<u8>, bincode::error::EncodeError> {
     bincode::serde::encode_to_vec(value, bincode::config::standard())
 }
 

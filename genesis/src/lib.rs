@@ -22,9 +22,16 @@ pub const ZHEJIANG_DISTRICTS_JSON: &str = include_str!("../data/zhejiang-distric
 #[derive(Debug, thiserror::Error)]
 pub enum GenesisError {
     #[error("io on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid {what}: {reason}")]
-    Parse { path: String, what: &'static str, reason: String },
+    Parse {
+        path: String,
+        what: &'static str,
+        reason: String,
+    },
     #[error("invalid genesis: {0}")]
     Invalid(String),
 }
@@ -39,17 +46,21 @@ struct DistrictFile {
 
 /// The province and its districts from the embedded table.
 pub fn zhejiang() -> Result<(Region, Vec<District>)> {
-    let f: DistrictFile = serde_json::from_str(ZHEJIANG_DISTRICTS_JSON).map_err(|e| GenesisError::Parse {
-        path: "embedded zhejiang-districts.json".into(),
-        what: "district table",
-        reason: e.to_string(),
-    })?;
+    let f: DistrictFile =
+        serde_json::from_str(ZHEJIANG_DISTRICTS_JSON).map_err(|e| GenesisError::Parse {
+            path: "embedded zhejiang-districts.json".into(),
+            what: "district table",
+            reason: e.to_string(),
+        })?;
     Ok((f.province, f.districts))
 }
 
 /// The province's key-variety catalogue (重点品种), version 1.
 pub fn default_varieties() -> VarietyCatalogue {
-    let v = |code: &str, name: &str| Variety { code: code.into(), name: name.into() };
+    let v = |code: &str, name: &str| Variety {
+        code: code.into(),
+        name: name.into(),
+    };
     VarietyCatalogue {
         version: 1,
         varieties: vec![
@@ -84,7 +95,9 @@ pub fn build_spec(p: GenesisParams) -> Result<ChainSpec> {
     if let Some(codes) = &p.districts {
         for c in codes {
             if !districts.iter().any(|d| &d.code == c) {
-                return Err(GenesisError::Invalid(format!("district {c} is not in Zhejiang's region table")));
+                return Err(GenesisError::Invalid(format!(
+                    "district {c} is not in Zhejiang's region table"
+                )));
             }
         }
         districts.retain(|d| codes.contains(&d.code));
@@ -103,24 +116,33 @@ pub fn build_spec(p: GenesisParams) -> Result<ChainSpec> {
         tx_window_past_ms: 24 * 3600 * 1000,
         tx_window_future_ms: 5 * 60 * 1000,
     };
-    spec.validate().map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    spec.validate()
+        .map_err(|e| GenesisError::Invalid(e.to_string()))?;
     Ok(spec)
 }
 
 pub fn read_spec(path: &Path) -> Result<ChainSpec> {
-    let text = std::fs::read_to_string(path).map_err(|e| GenesisError::Io { path: path.display().to_string(), source: e })?;
+    let text = std::fs::read_to_string(path).map_err(|e| GenesisError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
     let spec: ChainSpec = serde_json::from_str(&text).map_err(|e| GenesisError::Parse {
         path: path.display().to_string(),
         what: "genesis file",
         reason: e.to_string(),
     })?;
-    spec.validate().map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    spec.validate()
+        .map_err(|e| GenesisError::Invalid(e.to_string()))?;
     Ok(spec)
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| GenesisError::Invalid(e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| GenesisError::Io { path: path.display().to_string(), source: e })
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| GenesisError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })
 }
 
 /// A key file: an account (or validator) name and its Ed25519 secret.
@@ -150,17 +172,27 @@ impl KeyFile {
 
     pub fn signing_key(&self) -> Result<SigningKey> {
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(&self.secret_key, &mut seed)
-            .map_err(|_| GenesisError::Invalid(format!("key file for {} has a bad secret_key", self.account)))?;
+        hex::decode_to_slice(&self.secret_key, &mut seed).map_err(|_| {
+            GenesisError::Invalid(format!(
+                "key file for {} has a bad secret_key",
+                self.account
+            ))
+        })?;
         let key = SigningKey::from_bytes(&seed);
         if hex::encode(key.verifying_key().to_bytes()) != self.public_key {
-            return Err(GenesisError::Invalid(format!("key file for {}: public_key does not match secret_key", self.account)));
+            return Err(GenesisError::Invalid(format!(
+                "key file for {}: public_key does not match secret_key",
+                self.account
+            )));
         }
         Ok(key)
     }
 
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| GenesisError::Io { path: path.display().to_string(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| GenesisError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
         serde_json::from_str(&text).map_err(|e| GenesisError::Parse {
             path: path.display().to_string(),
             what: "key file",
@@ -183,7 +215,9 @@ pub struct Devnet {
 /// and `validators` validator keys.
 pub fn devnet(chain_id: &str, genesis_time: &str, validators: usize) -> Result<Devnet> {
     let root = KeyFile::generate("zj-root");
-    let vkeys: Vec<KeyFile> = (0..validators).map(|i| KeyFile::generate(&format!("validator-{}", i as u64 + DEVNET_FIRST_NODE_ID))).collect();
+    let vkeys: Vec<KeyFile> = (0..validators)
+        .map(|i| KeyFile::generate(&format!("validator-{}", i as u64 + DEVNET_FIRST_NODE_ID)))
+        .collect();
     let spec = build_spec(GenesisParams {
         chain_id: chain_id.into(),
         genesis_time: genesis_time.into(),
@@ -195,11 +229,19 @@ pub fn devnet(chain_id: &str, genesis_time: &str, validators: usize) -> Result<D
         validators: vkeys
             .iter()
             .enumerate()
-            .map(|(i, k)| Validator { node_id: i as u64 + DEVNET_FIRST_NODE_ID, name: k.account.clone(), public_key: k.public_key.clone() })
+            .map(|(i, k)| Validator {
+                node_id: i as u64 + DEVNET_FIRST_NODE_ID,
+                name: k.account.clone(),
+                public_key: k.public_key.clone(),
+            })
             .collect(),
         districts: None,
     })?;
-    Ok(Devnet { spec, root, validators: vkeys })
+    Ok(Devnet {
+        spec,
+        root,
+        validators: vkeys,
+    })
 }
 
 #[cfg(test)]
@@ -211,7 +253,9 @@ mod tests {
         let (province, districts) = zhejiang().unwrap();
         assert_eq!(province.code, "330000");
         assert_eq!(districts.len(), 90);
-        assert!(districts.iter().all(|d| d.code.starts_with("33") && d.code.len() == 6));
+        assert!(districts
+            .iter()
+            .all(|d| d.code.starts_with("33") && d.code.len() == 6));
     }
 
     #[test]
@@ -232,7 +276,11 @@ mod tests {
         let p = |codes: Vec<&str>| GenesisParams {
             chain_id: "c".into(),
             genesis_time: "2024-01-01T00:00:00+08:00".into(),
-            root_regulators: vec![RootRegulator { id: "r".into(), name: "r".into(), public_key: "00".repeat(32) }],
+            root_regulators: vec![RootRegulator {
+                id: "r".into(),
+                name: "r".into(),
+                public_key: "00".repeat(32),
+            }],
             validators: vec![],
             districts: Some(codes.into_iter().map(String::from).collect()),
         };

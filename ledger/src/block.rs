@@ -145,15 +145,42 @@ mod tests {
         };
         let base = h.hash();
         let mutants = [
-            BlockHeader { chain_id: "zsm".into(), ..h.clone() },
-            BlockHeader { height: 9, ..h.clone() },
-            BlockHeader { prev_hash: H32([9; 32]), ..h.clone() },
-            BlockHeader { time_ms: 9, ..h.clone() },
-            BlockHeader { tx_count: 9, ..h.clone() },
-            BlockHeader { tree_size: 9, ..h.clone() },
-            BlockHeader { tree_root: H32([9; 32]), ..h.clone() },
-            BlockHeader { state_hash: H32([9; 32]), ..h.clone() },
-            BlockHeader { validators_hash: H32([9; 32]), ..h.clone() },
+            BlockHeader {
+                chain_id: "zsm".into(),
+                ..h.clone()
+            },
+            BlockHeader {
+                height: 9,
+                ..h.clone()
+            },
+            BlockHeader {
+                prev_hash: H32([9; 32]),
+                ..h.clone()
+            },
+            BlockHeader {
+                time_ms: 9,
+                ..h.clone()
+            },
+            BlockHeader {
+                tx_count: 9,
+                ..h.clone()
+            },
+            BlockHeader {
+                tree_size: 9,
+                ..h.clone()
+            },
+            BlockHeader {
+                tree_root: H32([9; 32]),
+                ..h.clone()
+            },
+            BlockHeader {
+                state_hash: H32([9; 32]),
+                ..h.clone()
+            },
+            BlockHeader {
+                validators_hash: H32([9; 32]),
+                ..h.clone()
+            },
         ];
         for m in mutants {
             assert_ne!(m.hash(), base, "{m:?}");

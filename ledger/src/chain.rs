@@ -91,51 +91,96 @@ pub struct VerifyReport {
 /// hash and every signature come out as stored.
 pub fn verify_chain(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<VerifyReport> {
     let mut replay = MemoryLedger::new(spec.clone())?;
-    let genesis = machine::read_block(kv, 0)?.ok_or(LedgerError::Verify { height: 0, reason: "no block 0".into() })?;
-    let expected0 = machine::read_block(&replay.kv, 0)?.ok_or(LedgerError::Verify { height: 0, reason: "genesis".into() })?;
+    let genesis = machine::read_block(kv, 0)?.ok_or(LedgerError::Verify {
+        height: 0,
+        reason: "no block 0".into(),
+    })?;
+    let expected0 = machine::read_block(&replay.kv, 0)?.ok_or(LedgerError::Verify {
+        height: 0,
+        reason: "genesis".into(),
+    })?;
     if genesis.hash != expected0.hash {
-        return Err(LedgerError::Verify { height: 0, reason: "block 0 does not match the genesis file".into() });
+        return Err(LedgerError::Verify {
+            height: 0,
+            reason: "block 0 does not match the genesis file".into(),
+        });
     }
-    let head = machine::read_head(kv)?.ok_or(LedgerError::Verify { height: 0, reason: "no head".into() })?;
+    let head = machine::read_head(kv)?.ok_or(LedgerError::Verify {
+        height: 0,
+        reason: "no head".into(),
+    })?;
     let mut txs = 0u64;
     for height in 1..=head.height {
         let fail = |reason: String| LedgerError::Verify { height, reason };
-        let stored: Block = machine::read_block(kv, height)?.ok_or_else(|| fail("block is missing".into()))?;
+        let stored: Block =
+            machine::read_block(kv, height)?.ok_or_else(|| fail("block is missing".into()))?;
         if stored.header.hash() != stored.hash {
             return Err(fail("header does not hash to the stored block hash".into()));
         }
         let mut wires = Vec::with_capacity(stored.tx_ids.len());
         for id in &stored.tx_ids {
-            let loc = machine::read_tx(kv, &id.0)?.ok_or_else(|| fail(format!("transaction {id} is missing")))?;
-            let tx = SignedTx::from_json_bytes(&loc.wire).map_err(|r| fail(format!("transaction {id}: {r}")))?;
+            let loc = machine::read_tx(kv, &id.0)?
+                .ok_or_else(|| fail(format!("transaction {id} is missing")))?;
+            let tx = SignedTx::from_json_bytes(&loc.wire)
+                .map_err(|r| fail(format!("transaction {id}: {r}")))?;
             if tx.id != id.0 {
                 return Err(fail(format!("transaction {id} does not hash to its id")));
             }
             wires.push(loc.wire);
         }
-        let proposal = BlockProposal { time_ms: stored.header.time_ms, txs: wires };
+        let proposal = BlockProposal {
+            time_ms: stored.header.time_ms,
+            txs: wires,
+        };
         let applied = replay.apply(&proposal)?;
         let Some(block) = applied.block else {
-            return Err(fail("re-applying the block accepts none of its transactions".into()));
+            return Err(fail(
+                "re-applying the block accepts none of its transactions".into(),
+            ));
         };
         if let Some(bad) = applied.outcomes.iter().find(|o| o.result.is_err()) {
-            let why = bad.result.as_ref().err().map(|r| r.to_string()).unwrap_or_default();
-            return Err(fail(format!("re-applying refuses a stored transaction: {why}")));
+            let why = bad
+                .result
+                .as_ref()
+                .err()
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "re-applying refuses a stored transaction: {why}"
+            )));
         }
         if block.header != stored.header {
-            return Err(fail(format!("re-applied header differs: stored {:?}, computed {:?}", stored.header, block.header)));
+            return Err(fail(format!(
+                "re-applied header differs: stored {:?}, computed {:?}",
+                stored.header, block.header
+            )));
         }
         txs += stored.tx_ids.len() as u64;
     }
     let root = merkle::tree_root(head.tree_size, &TreeReader(kv))?;
     if root != head.tree_root.0 {
-        return Err(LedgerError::Verify { height: head.height, reason: "stored tree does not give the head's root".into() });
+        return Err(LedgerError::Verify {
+            height: head.height,
+            reason: "stored tree does not give the head's root".into(),
+        });
     }
-    Ok(VerifyReport { height: head.height, transactions: txs, head_hash: head.hash, tree_root: head.tree_root })
+    Ok(VerifyReport {
+        height: head.height,
+        transactions: txs,
+        head_hash: head.hash,
+        tree_root: head.tree_root,
+    })
 }
 
 /// Opens a throwaway on-disk ledger (used by `zsl score replay`: the same
 /// RocksDB path a node uses, without fsync).
 pub fn scratch_ledger(dir: &Path, spec: ChainSpec) -> Result<Ledger> {
-    Ledger::open(dir, spec, &StoreOptions { sync: false, cache_bytes: 16 << 20 })
+    Ledger::open(
+        dir,
+        spec,
+        &StoreOptions {
+            sync: false,
+            cache_bytes: 16 << 20,
+        },
+    )
 }

@@ -4,7 +4,9 @@ use crate::kv::KvError;
 
 /// Why a transaction was not applied. The code strings are a public API: ERP
 /// systems switch on them, so they never change meaning once released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalCode {
     // Envelope and signing.
@@ -142,7 +144,10 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: RefusalCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -24,7 +24,13 @@ pub enum Space {
 }
 
 impl Space {
-    pub const ALL: [Space; 5] = [Space::Blocks, Space::Txs, Space::Tree, Space::State, Space::Index];
+    pub const ALL: [Space; 5] = [
+        Space::Blocks,
+        Space::Txs,
+        Space::Tree,
+        Space::State,
+        Space::Index,
+    ];
 
     /// The RocksDB column family name.
     pub fn cf_name(self) -> &'static str {
@@ -63,10 +69,21 @@ pub trait KvRead {
     fn get(&self, space: Space, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
 
     /// Entries with `from <= key < to`, in key order, at most `limit` of them.
-    fn scan(&self, space: Space, from: &[u8], to: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
 
     /// Entries whose key starts with `prefix`, in key order, at most `limit`.
-    fn scan_prefix(&self, space: Space, prefix: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan_prefix(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
         match prefix_end(prefix) {
             Some(end) => self.scan(space, prefix, &end, limit),
             None => self.scan(space, prefix, &[0xff; 64], limit),
@@ -131,12 +148,26 @@ impl KvRead for MemoryKv {
         Ok(self.map.get(&(space, key.to_vec())).cloned())
     }
 
-    fn scan(&self, space: Space, from: &[u8], to: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
         if from >= to {
             return Ok(Vec::new());
         }
-        let range = (Bound::Included((space, from.to_vec())), Bound::Excluded((space, to.to_vec())));
-        Ok(self.map.range(range).take(limit).map(|((_, k), v)| (k.clone(), v.clone())).collect())
+        let range = (
+            Bound::Included((space, from.to_vec())),
+            Bound::Excluded((space, to.to_vec())),
+        );
+        Ok(self
+            .map
+            .range(range)
+            .take(limit)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
     }
 }
 
@@ -204,7 +235,10 @@ pub struct Overlay<'a, B: KvRead + ?Sized> {
 
 impl<'a, B: KvRead + ?Sized> Overlay<'a, B> {
     pub fn new(base: &'a B) -> Self {
-        Self { base, changes: ChangeSet::default() }
+        Self {
+            base,
+            changes: ChangeSet::default(),
+        }
     }
 
     pub fn into_changes(self) -> ChangeSet {
@@ -239,21 +273,41 @@ impl<B: KvRead + ?Sized> KvRead for Overlay<'_, B> {
         }
     }
 
-    fn scan(&self, space: Space, from: &[u8], to: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
         if from >= to || limit == 0 {
             return Ok(Vec::new());
         }
-        let range = (Bound::Included((space, from.to_vec())), Bound::Excluded((space, to.to_vec())));
-        let overlaid: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
-            self.changes.entries.range(range).map(|((_, k), v)| (k, v)).collect();
+        let range = (
+            Bound::Included((space, from.to_vec())),
+            Bound::Excluded((space, to.to_vec())),
+        );
+        let overlaid: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+            .changes
+            .entries
+            .range(range)
+            .map(|((_, k), v)| (k, v))
+            .collect();
         // Ask the base for enough rows that deletions in the overlay cannot starve the result.
         let deleted = overlaid.iter().filter(|(_, v)| v.is_none()).count();
-        let base = self.base.scan(space, from, to, limit.saturating_add(deleted))?;
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = base.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let base = self
+            .base
+            .scan(space, from, to, limit.saturating_add(deleted))?;
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            base.into_iter().map(|(k, v)| (k, Some(v))).collect();
         for (k, v) in overlaid {
             merged.insert(k.clone(), v.clone());
         }
-        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).take(limit).collect())
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .take(limit)
+            .collect())
     }
 }
 
@@ -301,7 +355,8 @@ mod tests {
     #[test]
     fn digest_covers_only_domain_spaces() {
         let mut c = ChangeSet::default();
-        c.entries.insert((Space::Tree, b"x".to_vec()), Some(b"y".to_vec()));
+        c.entries
+            .insert((Space::Tree, b"x".to_vec()), Some(b"y".to_vec()));
         assert!(c.digest_input().is_empty());
         c.entries.insert((Space::State, b"x".to_vec()), None);
         assert_eq!(c.digest_input(), vec![4, 0, 0, 0, 1, b'x', 0]);

@@ -28,7 +28,7 @@ pub const VARIETIES_MAX: usize = 500;
 pub const NAME_CHARS_MAX: usize = 200;
 pub const NOTE_CHARS_MAX: usize = 1_000;
 pub const SHELF_LIFE_DAYS_MAX: u32 = 3_650;
-pub const ADJUSTMENT_HUNDREDTHS_MAX: i64 = 100_00;
+pub const ADJUSTMENT_HUNDREDTHS_MAX: i64 = 10_000;
 /// Transactions in one block proposal.
 pub const BLOCK_TXS_MAX: usize = 20_000;
 /// The variety code for products outside the key-variety catalogue.
@@ -54,9 +54,14 @@ impl<K: KvRead + ?Sized> HashReader for TreeReader<'_, K> {
         indexes
             .iter()
             .map(|i| {
-                let v = self.0.get(Space::Tree, &tree_key(*i)).map_err(|e| MerkleError::Storage(e.to_string()))?;
-                let v = v.ok_or_else(|| MerkleError::Storage(format!("stored hash {i} is missing")))?;
-                v.try_into().map_err(|_| MerkleError::Storage(format!("stored hash {i} is not 32 bytes")))
+                let v = self
+                    .0
+                    .get(Space::Tree, &tree_key(*i))
+                    .map_err(|e| MerkleError::Storage(e.to_string()))?;
+                let v =
+                    v.ok_or_else(|| MerkleError::Storage(format!("stored hash {i} is missing")))?;
+                v.try_into()
+                    .map_err(|_| MerkleError::Storage(format!("stored hash {i} is not 32 bytes")))
             })
             .collect()
     }
@@ -123,7 +128,11 @@ pub fn genesis(spec: &ChainSpec) -> Result<(ChangeSet, Block)> {
             name: r.name.clone(),
             keys: vec![KeyEntry {
                 public_key: r.public_key.clone(),
-                bound: Origin { tx: String::new(), height: 0, at_ms: time_ms },
+                bound: Origin {
+                    tx: String::new(),
+                    height: 0,
+                    at_ms: time_ms,
+                },
                 revoked: None,
             }],
             registered: None,
@@ -145,7 +154,11 @@ pub fn genesis(spec: &ChainSpec) -> Result<(ChangeSet, Block)> {
         state_hash,
         validators_hash: validators_hash(spec)?,
     };
-    let block = Block { hash: header.hash(), header, tx_ids: Vec::new() };
+    let block = Block {
+        hash: header.hash(),
+        header,
+        tx_ids: Vec::new(),
+    };
     let head = ChainHead {
         height: 0,
         hash: block.hash,
@@ -165,16 +178,27 @@ pub fn block_time(head: &ChainHead, proposed_ms: i64) -> i64 {
 
 /// Applies a proposal on top of `kv`. Deterministic: the same state and
 /// proposal give the same block, outcomes and change set on every node.
-pub fn apply_block(kv: &(impl KvRead + ?Sized), spec: &ChainSpec, proposal: &BlockProposal) -> Result<AppliedBlock> {
-    let head = read_head(kv)?.ok_or_else(|| LedgerError::Block("the store has no genesis".into()))?;
+pub fn apply_block(
+    kv: &(impl KvRead + ?Sized),
+    spec: &ChainSpec,
+    proposal: &BlockProposal,
+) -> Result<AppliedBlock> {
+    let head =
+        read_head(kv)?.ok_or_else(|| LedgerError::Block("the store has no genesis".into()))?;
     if proposal.txs.len() > BLOCK_TXS_MAX {
-        return Err(LedgerError::Block(format!("proposal has {} transactions; the limit is {BLOCK_TXS_MAX}", proposal.txs.len())));
+        return Err(LedgerError::Block(format!(
+            "proposal has {} transactions; the limit is {BLOCK_TXS_MAX}",
+            proposal.txs.len()
+        )));
     }
     let height = head.height + 1;
     let time_ms = block_time(&head, proposal.time_ms);
 
-    let parsed: Vec<std::result::Result<SignedTx, Refusal>> =
-        proposal.txs.iter().map(|w| SignedTx::from_json_bytes(w)).collect();
+    let parsed: Vec<std::result::Result<SignedTx, Refusal>> = proposal
+        .txs
+        .iter()
+        .map(|w| SignedTx::from_json_bytes(w))
+        .collect();
     let ok: Vec<&SignedTx> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
     let mut verdicts = verify_many(&ok).into_iter();
 
@@ -186,12 +210,20 @@ pub fn apply_block(kv: &(impl KvRead + ?Sized), spec: &ChainSpec, proposal: &Blo
         let tx = match p {
             Ok(tx) => tx,
             Err(r) => {
-                outcomes.push(TxOutcome { id: None, result: Err(r.clone()) });
+                outcomes.push(TxOutcome {
+                    id: None,
+                    result: Err(r.clone()),
+                });
                 continue;
             }
         };
         let sig_ok = verdicts.next().unwrap_or(false);
-        let ctx = TxContext { spec, height, time_ms, index: tx_ids.len() as u32 };
+        let ctx = TxContext {
+            spec,
+            height,
+            time_ms,
+            index: tx_ids.len() as u32,
+        };
         let attempt = {
             let mut tx_ov = Overlay::new(&block_ov);
             match apply_tx(&mut tx_ov, &ctx, tx, sig_ok)? {
@@ -221,14 +253,25 @@ pub fn apply_block(kv: &(impl KvRead + ?Sized), spec: &ChainSpec, proposal: &Blo
                 );
                 tree_size += 1;
                 tx_ids.push(H32(tx.id));
-                outcomes.push(TxOutcome { id: Some(H32(tx.id)), result: Ok(loc) });
+                outcomes.push(TxOutcome {
+                    id: Some(H32(tx.id)),
+                    result: Ok(loc),
+                });
             }
-            Err(r) => outcomes.push(TxOutcome { id: Some(H32(tx.id)), result: Err(r) }),
+            Err(r) => outcomes.push(TxOutcome {
+                id: Some(H32(tx.id)),
+                result: Err(r),
+            }),
         }
     }
 
     if tx_ids.is_empty() {
-        return Ok(AppliedBlock { block: None, head, outcomes, changes: ChangeSet::default() });
+        return Ok(AppliedBlock {
+            block: None,
+            head,
+            outcomes,
+            changes: ChangeSet::default(),
+        });
     }
     let tree_root = H32(merkle::tree_root(tree_size, &TreeReader(&block_ov))?);
     let state_hash = H32(sha256(&block_ov.changes().digest_input()));
@@ -244,11 +287,26 @@ pub fn apply_block(kv: &(impl KvRead + ?Sized), spec: &ChainSpec, proposal: &Blo
         validators_hash: validators_hash(spec)?,
     };
     let hash = header.hash();
-    let new_head = ChainHead { height, hash, time_ms, tree_size, tree_root };
-    let block = Block { header, hash, tx_ids };
+    let new_head = ChainHead {
+        height,
+        hash,
+        time_ms,
+        tree_size,
+        tree_root,
+    };
+    let block = Block {
+        header,
+        hash,
+        tx_ids,
+    };
     block_ov.put(Space::Blocks, block_key(height), encode(&block));
     block_ov.put(Space::Blocks, HEAD_KEY.to_vec(), encode(&new_head));
-    Ok(AppliedBlock { block: Some(block), head: new_head, outcomes, changes: block_ov.into_changes() })
+    Ok(AppliedBlock {
+        block: Some(block),
+        head: new_head,
+        outcomes,
+        changes: block_ov.into_changes(),
+    })
 }
 
 /// Stores the wire form compactly (the client may have sent whitespace).
@@ -272,40 +330,75 @@ type TxResult = std::result::Result<(Common, String), Refusal>;
 
 /// Applies one transaction into `kv` (a per-transaction overlay the caller
 /// discards on refusal). The outer error is a storage failure; the inner one a refusal.
-pub fn apply_tx(kv: &mut impl KvWrite, ctx: &TxContext<'_>, tx: &SignedTx, sig_ok: bool) -> Result<TxResult> {
+pub fn apply_tx(
+    kv: &mut impl KvWrite,
+    ctx: &TxContext<'_>,
+    tx: &SignedTx,
+    sig_ok: bool,
+) -> Result<TxResult> {
     let (common, record) = match record::parse_body(&tx.body) {
         Ok(x) => x,
         Err(r) => return Ok(Err(r)),
     };
     if !sig_ok {
-        return Ok(Err(refuse(C::BadSignature, "signature does not verify over the signed bytes")));
+        return Ok(Err(refuse(
+            C::BadSignature,
+            "signature does not verify over the signed bytes",
+        )));
     }
     if common.chain_id != ctx.spec.chain_id {
-        return Ok(Err(refuse(C::WrongChain, format!("this is chain `{}`", ctx.spec.chain_id))));
+        return Ok(Err(refuse(
+            C::WrongChain,
+            format!("this is chain `{}`", ctx.spec.chain_id),
+        )));
     }
     if common.created_at_ms < ctx.time_ms - ctx.spec.tx_window_past_ms {
         return Ok(Err(refuse(
             C::Stale,
-            format!("created_at is more than {} s before the block time", ctx.spec.tx_window_past_ms / 1000),
+            format!(
+                "created_at is more than {} s before the block time",
+                ctx.spec.tx_window_past_ms / 1000
+            ),
         )));
     }
     if common.created_at_ms > ctx.time_ms + ctx.spec.tx_window_future_ms {
         return Ok(Err(refuse(
             C::FromFuture,
-            format!("created_at is more than {} s after the block time", ctx.spec.tx_window_future_ms / 1000),
+            format!(
+                "created_at is more than {} s after the block time",
+                ctx.spec.tx_window_future_ms / 1000
+            ),
         )));
     }
     if kv.get(Space::Txs, &tx.id)?.is_some() {
-        return Ok(Err(refuse(C::Replayed, format!("transaction {} is already committed", tx.id_hex()))));
+        return Ok(Err(refuse(
+            C::Replayed,
+            format!("transaction {} is already committed", tx.id_hex()),
+        )));
     }
     let Some(signer) = get::<Account>(kv, Space::State, &account_key(&common.account))? else {
-        return Ok(Err(refuse(C::UnknownAccount, format!("no account `{}`", common.account))));
+        return Ok(Err(refuse(
+            C::UnknownAccount,
+            format!("no account `{}`", common.account),
+        )));
     };
     if signer.active_key(&hex::encode(tx.signer)).is_none() {
-        return Ok(Err(refuse(C::KeyNotActive, format!("the signing key is not an active key of `{}`", signer.id))));
+        return Ok(Err(refuse(
+            C::KeyNotActive,
+            format!("the signing key is not an active key of `{}`", signer.id),
+        )));
     }
-    let origin = Origin { tx: tx.id_hex(), height: ctx.height, at_ms: ctx.time_ms };
-    let mut a = Apply { kv, ctx, signer, origin };
+    let origin = Origin {
+        tx: tx.id_hex(),
+        height: ctx.height,
+        at_ms: ctx.time_ms,
+    };
+    let mut a = Apply {
+        kv,
+        ctx,
+        signer,
+        origin,
+    };
     let kind = record.type_name().to_string();
     match a.record(record)? {
         Ok(()) => Ok(Ok((common, kind))),
@@ -341,28 +434,51 @@ macro_rules! check {
 
 fn parse_date(field: &str, text: &str) -> std::result::Result<jiff::civil::Date, Refusal> {
     if text.len() != 10 {
-        return Err(refuse(C::InvalidField, format!("`{field}` must be a date YYYY-MM-DD")));
+        return Err(refuse(
+            C::InvalidField,
+            format!("`{field}` must be a date YYYY-MM-DD"),
+        ));
     }
-    text.parse().map_err(|_| refuse(C::InvalidField, format!("`{field}` must be a date YYYY-MM-DD")))
+    text.parse().map_err(|_| {
+        refuse(
+            C::InvalidField,
+            format!("`{field}` must be a date YYYY-MM-DD"),
+        )
+    })
 }
 
 fn check_public_key(text: &str) -> std::result::Result<(), Refusal> {
     let mut b = [0u8; 32];
-    if text.len() != 64 || hex::decode_to_slice(text, &mut b).is_err() || text.bytes().any(|c| c.is_ascii_uppercase()) {
-        return Err(refuse(C::InvalidField, "`public_key` must be 64 lowercase hex characters"));
+    if text.len() != 64
+        || hex::decode_to_slice(text, &mut b).is_err()
+        || text.bytes().any(|c| c.is_ascii_uppercase())
+    {
+        return Err(refuse(
+            C::InvalidField,
+            "`public_key` must be 64 lowercase hex characters",
+        ));
     }
     match ed25519_dalek::VerifyingKey::from_bytes(&b) {
         Ok(k) if !k.is_weak() => Ok(()),
-        _ => Err(refuse(C::InvalidField, "`public_key` is not a usable Ed25519 public key")),
+        _ => Err(refuse(
+            C::InvalidField,
+            "`public_key` is not a usable Ed25519 public key",
+        )),
     }
 }
 
 fn check_hash_hex(field: &str, text: &str) -> std::result::Result<(), Refusal> {
-    let ok = text.len() == 64 && text.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    let ok = text.len() == 64
+        && text
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
     if ok {
         Ok(())
     } else {
-        Err(refuse(C::InvalidField, format!("`{field}` must be a SHA-256 in 64 lowercase hex characters")))
+        Err(refuse(
+            C::InvalidField,
+            format!("`{field}` must be a SHA-256 in 64 lowercase hex characters"),
+        ))
     }
 }
 
@@ -437,14 +553,27 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         self.authority_over(&[AccountRole::Regulator], district)
     }
 
-    fn authority_over(&self, roles: &[AccountRole], district: &str) -> std::result::Result<(), Refusal> {
+    fn authority_over(
+        &self,
+        roles: &[AccountRole],
+        district: &str,
+    ) -> std::result::Result<(), Refusal> {
         if !roles.contains(&self.signer.role) {
-            return Err(refuse(C::NoRole, format!("`{}` is a {:?}, not one of {roles:?}", self.signer.id, self.signer.role)));
+            return Err(refuse(
+                C::NoRole,
+                format!(
+                    "`{}` is a {:?}, not one of {roles:?}",
+                    self.signer.id, self.signer.role
+                ),
+            ));
         }
         if !self.spec().covers(&self.signer.jurisdiction, district) {
             return Err(refuse(
                 C::NoJurisdiction,
-                format!("`{}` (jurisdiction {}) has no jurisdiction over {district}", self.signer.id, self.signer.jurisdiction),
+                format!(
+                    "`{}` (jurisdiction {}) has no jurisdiction over {district}",
+                    self.signer.id, self.signer.jurisdiction
+                ),
             ));
         }
         Ok(())
@@ -452,20 +581,33 @@ impl<K: KvWrite> Apply<'_, '_, K> {
 
     fn subject_signer(&self) -> Result<std::result::Result<Subject, Refusal>> {
         if !self.is_role(AccountRole::Subject) {
-            return Ok(Err(refuse(C::NoRole, format!("`{}` is not a registered subject", self.signer.id))));
+            return Ok(Err(refuse(
+                C::NoRole,
+                format!("`{}` is not a registered subject", self.signer.id),
+            )));
         }
         match self.get::<Subject>(&subject_key(&self.signer.id))? {
             Some(s) => Ok(Ok(s)),
-            None => Err(LedgerError::Corrupt(format!("subject account `{}` has no subject record", self.signer.id))),
+            None => Err(LedgerError::Corrupt(format!(
+                "subject account `{}` has no subject record",
+                self.signer.id
+            ))),
         }
     }
 
     fn subject(&self, uscc: &str) -> Result<std::result::Result<Subject, Refusal>> {
-        Ok(self.get::<Subject>(&subject_key(uscc))?.ok_or_else(|| refuse(C::UnknownSubject, format!("no subject `{uscc}`"))))
+        Ok(self
+            .get::<Subject>(&subject_key(uscc))?
+            .ok_or_else(|| refuse(C::UnknownSubject, format!("no subject `{uscc}`"))))
     }
 
     fn batch(&self, trace: &str) -> Result<std::result::Result<Batch, Refusal>> {
-        Ok(self.get::<Batch>(&batch_key(trace))?.ok_or_else(|| refuse(C::UnknownBatch, format!("no batch with trace code `{trace}`"))))
+        Ok(self.get::<Batch>(&batch_key(trace))?.ok_or_else(|| {
+            refuse(
+                C::UnknownBatch,
+                format!("no batch with trace code `{trace}`"),
+            )
+        }))
     }
 
     fn holding(&self, trace: &str, holder: &str) -> Result<u64> {
@@ -474,8 +616,12 @@ impl<K: KvWrite> Apply<'_, '_, K> {
 
     fn set_holding(&mut self, trace: &str, holder: &str, qty: u64) {
         if qty == 0 {
-            self.kv.delete(Space::State, holding_key(trace, holder).into_bytes());
-            self.kv.delete(Space::Index, holdings_by_subject_key(holder, trace).into_bytes());
+            self.kv
+                .delete(Space::State, holding_key(trace, holder).into_bytes());
+            self.kv.delete(
+                Space::Index,
+                holdings_by_subject_key(holder, trace).into_bytes(),
+            );
         } else {
             self.put(&holding_key(trace, holder), &qty);
             self.index(holdings_by_subject_key(holder, trace), b"");
@@ -487,9 +633,16 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             return Ok(Err(r));
         }
         if self.get::<String>(&key_owner_key(public_key))?.is_some() {
-            return Ok(Err(refuse(C::KeyInUse, "that public key is already bound to an account")));
+            return Ok(Err(refuse(
+                C::KeyInUse,
+                "that public key is already bound to an account",
+            )));
         }
-        Ok(Ok(KeyEntry { public_key: public_key.to_string(), bound: self.origin.clone(), revoked: None }))
+        Ok(Ok(KeyEntry {
+            public_key: public_key.to_string(),
+            bound: self.origin.clone(),
+            revoked: None,
+        }))
     }
 
     fn activity(&mut self, subject: &Subject) -> Result<()> {
@@ -536,17 +689,32 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     fn account_register(&mut self, r: record::AccountRegister) -> R {
         check!(check_client_id("id", &r.id));
         check!(check_text("name", &r.name, NAME_CHARS_MAX));
-        ensure!(self.is_role(AccountRole::Regulator), C::NoRole, "only a regulator registers accounts");
-        ensure!(self.spec().is_jurisdiction(&r.jurisdiction), C::UnknownDistrict, "`{}` is not a jurisdiction of the region table", r.jurisdiction);
         ensure!(
-            self.spec().covers_jurisdiction(&self.signer.jurisdiction, &r.jurisdiction),
+            self.is_role(AccountRole::Regulator),
+            C::NoRole,
+            "only a regulator registers accounts"
+        );
+        ensure!(
+            self.spec().is_jurisdiction(&r.jurisdiction),
+            C::UnknownDistrict,
+            "`{}` is not a jurisdiction of the region table",
+            r.jurisdiction
+        );
+        ensure!(
+            self.spec()
+                .covers_jurisdiction(&self.signer.jurisdiction, &r.jurisdiction),
             C::NoJurisdiction,
             "`{}` (jurisdiction {}) cannot register an account for {}",
             self.signer.id,
             self.signer.jurisdiction,
             r.jurisdiction
         );
-        ensure!(self.get::<Account>(&account_key(&r.id))?.is_none(), C::AccountExists, "account `{}` exists", r.id);
+        ensure!(
+            self.get::<Account>(&account_key(&r.id))?.is_none(),
+            C::AccountExists,
+            "account `{}` exists",
+            r.id
+        );
         let key = match self.new_key(&r.public_key)? {
             Ok(k) => k,
             Err(e) => return Ok(Err(e)),
@@ -568,16 +736,34 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     fn subject_register(&mut self, r: record::SubjectRegister) -> R {
         check!(check_uscc(&r.uscc));
         check!(check_text("name", &r.name, NAME_CHARS_MAX));
-        ensure!(self.spec().district(&r.district).is_some(), C::UnknownDistrict, "district `{}` is not in the region table", r.district);
+        ensure!(
+            self.spec().district(&r.district).is_some(),
+            C::UnknownDistrict,
+            "district `{}` is not in the region table",
+            r.district
+        );
         check!(self.regulator_over(&r.district));
-        ensure!(self.get::<Account>(&account_key(&r.uscc))?.is_none(), C::SubjectExists, "subject `{}` is registered", r.uscc);
+        ensure!(
+            self.get::<Account>(&account_key(&r.uscc))?.is_none(),
+            C::SubjectExists,
+            "subject `{}` is registered",
+            r.uscc
+        );
         if let Some(m) = &r.market {
-            ensure!(r.kind == SubjectKind::MarketOperator, C::InvalidField, "only a market_operator names a market");
+            ensure!(
+                r.kind == SubjectKind::MarketOperator,
+                C::InvalidField,
+                "only a market_operator names a market"
+            );
             let market = match self.subject(m)? {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(e)),
             };
-            ensure!(market.kind.is_market(), C::InvalidField, "`{m}` is not a market");
+            ensure!(
+                market.kind.is_market(),
+                C::InvalidField,
+                "`{m}` is not a market"
+            );
         }
         let key = match self.new_key(&r.public_key)? {
             Ok(k) => k,
@@ -610,7 +796,9 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             score::on_key_subject(self.kv, &r.uscc, &r.district, true, self.ctx.time_ms)?;
         }
         if let Some(m) = &r.market {
-            let market = self.get::<Subject>(&subject_key(m))?.ok_or_else(|| LedgerError::Corrupt(format!("market {m} vanished")))?;
+            let market = self
+                .get::<Subject>(&subject_key(m))?
+                .ok_or_else(|| LedgerError::Corrupt(format!("market {m} vanished")))?;
             let market_kind = if market.kind == SubjectKind::FarmWholesaleMarket {
                 score::MarketKind::Wholesale
             } else {
@@ -642,12 +830,20 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             s.name = name.clone();
         }
         if let Some(kind) = r.kind {
-            ensure!(s.market.is_none() || kind == SubjectKind::MarketOperator, C::InvalidField, "a stall registered in a market stays a market_operator");
+            ensure!(
+                s.market.is_none() || kind == SubjectKind::MarketOperator,
+                C::InvalidField,
+                "a stall registered in a market stays a market_operator"
+            );
             s.kind = kind;
         }
         let old_district = s.district.clone();
         if let Some(d) = &r.district {
-            ensure!(self.spec().district(d).is_some(), C::UnknownDistrict, "district `{d}` is not in the region table");
+            ensure!(
+                self.spec().district(d).is_some(),
+                C::UnknownDistrict,
+                "district `{d}` is not in the region table"
+            );
             check!(self.regulator_over(d));
             s.district = d.clone();
         }
@@ -677,19 +873,34 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             return Ok(());
         }
         if self.signer.role == AccountRole::Regulator
-            && self.spec().covers_jurisdiction(&self.signer.jurisdiction, &target.jurisdiction)
+            && self
+                .spec()
+                .covers_jurisdiction(&self.signer.jurisdiction, &target.jurisdiction)
         {
             return Ok(());
         }
-        Err(refuse(C::NoJurisdiction, format!("`{}` may not change the keys of `{}`", self.signer.id, target.id)))
+        Err(refuse(
+            C::NoJurisdiction,
+            format!(
+                "`{}` may not change the keys of `{}`",
+                self.signer.id, target.id
+            ),
+        ))
     }
 
     fn key_bind(&mut self, r: record::KeyChange) -> R {
         let Some(mut target) = self.get::<Account>(&account_key(&r.target))? else {
-            return Ok(Err(refuse(C::UnknownAccount, format!("no account `{}`", r.target))));
+            return Ok(Err(refuse(
+                C::UnknownAccount,
+                format!("no account `{}`", r.target),
+            )));
         };
         check!(self.key_authority(&target));
-        ensure!(target.active_key_count() < ACCOUNT_KEYS_MAX, C::LimitExceeded, "an account has at most {ACCOUNT_KEYS_MAX} active keys");
+        ensure!(
+            target.active_key_count() < ACCOUNT_KEYS_MAX,
+            C::LimitExceeded,
+            "an account has at most {ACCOUNT_KEYS_MAX} active keys"
+        );
         let key = match self.new_key(&r.public_key)? {
             Ok(k) => k,
             Err(e) => return Ok(Err(e)),
@@ -702,13 +913,30 @@ impl<K: KvWrite> Apply<'_, '_, K> {
 
     fn key_revoke(&mut self, r: record::KeyChange) -> R {
         let Some(mut target) = self.get::<Account>(&account_key(&r.target))? else {
-            return Ok(Err(refuse(C::UnknownAccount, format!("no account `{}`", r.target))));
+            return Ok(Err(refuse(
+                C::UnknownAccount,
+                format!("no account `{}`", r.target),
+            )));
         };
         check!(self.key_authority(&target));
-        ensure!(target.active_key(&r.public_key).is_some(), C::KeyNotActive, "that key is not an active key of `{}`", target.id);
-        ensure!(target.active_key_count() > 1, C::LastKey, "revoking the last active key would lock `{}` out; bind a new key first", target.id);
+        ensure!(
+            target.active_key(&r.public_key).is_some(),
+            C::KeyNotActive,
+            "that key is not an active key of `{}`",
+            target.id
+        );
+        ensure!(
+            target.active_key_count() > 1,
+            C::LastKey,
+            "revoking the last active key would lock `{}` out; bind a new key first",
+            target.id
+        );
         let origin = self.origin.clone();
-        for k in target.keys.iter_mut().filter(|k| k.public_key == r.public_key && k.revoked.is_none()) {
+        for k in target
+            .keys
+            .iter_mut()
+            .filter(|k| k.public_key == r.public_key && k.revoked.is_none())
+        {
             // Signatures made before this stay valid: they were checked at their commit.
             k.revoked = Some(origin.clone());
         }
@@ -731,7 +959,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             C::InvalidField,
             "`shelf_life_days` must be 1-{SHELF_LIFE_DAYS_MAX}"
         );
-        let catalogue: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue { version: 0, varieties: vec![] });
+        let catalogue: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue {
+            version: 0,
+            varieties: vec![],
+        });
         ensure!(
             r.variety == VARIETY_OTHER || catalogue.contains(&r.variety),
             C::UnknownVariety,
@@ -740,7 +971,12 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             catalogue.version
         );
         let key = product_key(&owner.uscc, &r.product_id);
-        ensure!(self.get::<Product>(&key)?.is_none(), C::ProductExists, "product `{}` exists", r.product_id);
+        ensure!(
+            self.get::<Product>(&key)?.is_none(),
+            C::ProductExists,
+            "product `{}` exists",
+            r.product_id
+        );
         let p = Product {
             owner: owner.uscc,
             product_id: r.product_id,
@@ -761,7 +997,11 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         };
         check!(check_client_id("batch_id", &r.batch_id));
         check!(check_text("unit", &r.unit, 16));
-        ensure!((1..=QUANTITY_MAX).contains(&r.quantity), C::InvalidField, "`quantity` must be 1-{QUANTITY_MAX}");
+        ensure!(
+            (1..=QUANTITY_MAX).contains(&r.quantity),
+            C::InvalidField,
+            "`quantity` must be 1-{QUANTITY_MAX}"
+        );
         let production = match parse_date("production_date", &r.production_date) {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
@@ -770,34 +1010,70 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
-        ensure!(production <= expiry, C::InvalidDates, "production_date is after expiry_date");
-        let today = self.today()?;
-        ensure!(production <= today, C::InvalidDates, "production_date {production} is after today {today}");
-        ensure!(is_region_code(&r.origin_region), C::UnknownRegion, "`origin_region` must be a 6-digit region code");
         ensure!(
-            r.certificates.len() <= BATCH_REFERENCES_MAX && r.rapid_tests.len() <= BATCH_REFERENCES_MAX,
+            production <= expiry,
+            C::InvalidDates,
+            "production_date is after expiry_date"
+        );
+        let today = self.today()?;
+        ensure!(
+            production <= today,
+            C::InvalidDates,
+            "production_date {production} is after today {today}"
+        );
+        ensure!(
+            is_region_code(&r.origin_region),
+            C::UnknownRegion,
+            "`origin_region` must be a 6-digit region code"
+        );
+        ensure!(
+            r.certificates.len() <= BATCH_REFERENCES_MAX
+                && r.rapid_tests.len() <= BATCH_REFERENCES_MAX,
             C::LimitExceeded,
             "at most {BATCH_REFERENCES_MAX} certificates and rapid tests"
         );
         let Some(product) = self.get::<Product>(&product_key(&coder.uscc, &r.product_id))? else {
-            return Ok(Err(refuse(C::UnknownProduct, format!("`{}` has no product `{}`", coder.uscc, r.product_id))));
+            return Ok(Err(refuse(
+                C::UnknownProduct,
+                format!("`{}` has no product `{}`", coder.uscc, r.product_id),
+            )));
         };
         let id_key = batch_id_key(&coder.uscc, &r.batch_id);
-        ensure!(self.get::<String>(&id_key)?.is_none(), C::BatchExists, "batch `{}` is already coded by `{}`", r.batch_id, coder.uscc);
+        ensure!(
+            self.get::<String>(&id_key)?.is_none(),
+            C::BatchExists,
+            "batch `{}` is already coded by `{}`",
+            r.batch_id,
+            coder.uscc
+        );
         let trace = trace_code(&coder.uscc, &r.batch_id);
-        ensure!(self.get::<Batch>(&batch_key(&trace))?.is_none(), C::TraceCodeCollision, "trace code `{trace}` is taken");
+        ensure!(
+            self.get::<Batch>(&batch_key(&trace))?.is_none(),
+            C::TraceCodeCollision,
+            "trace code `{trace}` is taken"
+        );
 
         let (upstream, upstream_fact) = match r.upstream {
             None => (None, score::UpstreamFact::None),
             Some(Upstream::Registered { subject }) => {
-                ensure!(subject != coder.uscc, C::InvalidField, "a subject is not its own upstream");
+                ensure!(
+                    subject != coder.uscc,
+                    C::InvalidField,
+                    "a subject is not its own upstream"
+                );
                 let up = match self.subject(&subject)? {
                     Ok(s) => s,
                     Err(e) => return Ok(Err(e)),
                 };
                 (
-                    Some(UpstreamInfo::Registered { uscc: up.uscc.clone(), district: up.district.clone() }),
-                    score::UpstreamFact::Registered { subject: up.uscc, district: up.district },
+                    Some(UpstreamInfo::Registered {
+                        uscc: up.uscc.clone(),
+                        district: up.district.clone(),
+                    }),
+                    score::UpstreamFact::Registered {
+                        subject: up.uscc,
+                        district: up.district,
+                    },
                 )
             }
             Some(Upstream::Unregistered { name, uscc, region }) => {
@@ -805,18 +1081,33 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 if let Some(u) = &uscc {
                     check!(check_uscc(u));
                 }
-                ensure!(is_region_code(&region), C::UnknownRegion, "`upstream.region` must be a 6-digit region code");
+                ensure!(
+                    is_region_code(&region),
+                    C::UnknownRegion,
+                    "`upstream.region` must be a 6-digit region code"
+                );
                 let in_table = self.spec().district(&region).is_some();
                 (
-                    Some(UpstreamInfo::Unregistered { name, uscc, region: region.clone() }),
-                    score::UpstreamFact::Unregistered { region, in_region_table: in_table },
+                    Some(UpstreamInfo::Unregistered {
+                        name,
+                        uscc,
+                        region: region.clone(),
+                    }),
+                    score::UpstreamFact::Unregistered {
+                        region,
+                        in_region_table: in_table,
+                    },
                 )
             }
         };
         let mut green = false;
         let mut blocked = false;
         for c in &r.certificates {
-            ensure!(self.get::<Certificate>(&certificate_key(c))?.is_some(), C::UnknownCertificate, "no certificate `{c}`");
+            ensure!(
+                self.get::<Certificate>(&certificate_key(c))?.is_some(),
+                C::UnknownCertificate,
+                "no certificate `{c}`"
+            );
             green = true;
         }
         for t in &r.rapid_tests {
@@ -828,7 +1119,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 TestResult::Fail => blocked = true,
             }
         }
-        let catalogue: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue { version: 0, varieties: vec![] });
+        let catalogue: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue {
+            version: 0,
+            varieties: vec![],
+        });
         let key_variety = product.variety != VARIETY_OTHER && catalogue.contains(&product.variety);
         let batch = Batch {
             trace_code: trace.clone(),
@@ -880,33 +1174,74 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             Err(e) => return Ok(Err(e)),
         };
         check!(check_client_id("shipment_id", &r.shipment_id));
-        ensure!(!r.lines.is_empty(), C::InvalidField, "a shipment has at least one line");
-        ensure!(r.lines.len() <= SHIPMENT_LINES_MAX, C::LimitExceeded, "a shipment has at most {SHIPMENT_LINES_MAX} lines");
-        ensure!(r.to != shipper.uscc, C::SelfShipment, "a subject does not ship to itself");
+        ensure!(
+            !r.lines.is_empty(),
+            C::InvalidField,
+            "a shipment has at least one line"
+        );
+        ensure!(
+            r.lines.len() <= SHIPMENT_LINES_MAX,
+            C::LimitExceeded,
+            "a shipment has at most {SHIPMENT_LINES_MAX} lines"
+        );
+        ensure!(
+            r.to != shipper.uscc,
+            C::SelfShipment,
+            "a subject does not ship to itself"
+        );
         let receiver = match self.subject(&r.to)? {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
         let skey = shipment_key(&shipper.uscc, &r.shipment_id);
-        ensure!(self.get::<Shipment>(&skey)?.is_none(), C::ShipmentExists, "shipment `{}` exists", r.shipment_id);
+        ensure!(
+            self.get::<Shipment>(&skey)?.is_none(),
+            C::ShipmentExists,
+            "shipment `{}` exists",
+            r.shipment_id
+        );
         let mut seen = BTreeSet::new();
         let today = self.today()?;
         let shipment_ref = format!("{}/{}", shipper.uscc, r.shipment_id);
         let mut key_variety_lines = 0u64;
         for line in &r.lines {
-            ensure!(seen.insert(line.trace_code.clone()), C::InvalidField, "batch `{}` appears twice", line.trace_code);
-            ensure!((1..=QUANTITY_MAX).contains(&line.quantity), C::InvalidField, "line quantity must be 1-{QUANTITY_MAX}");
+            ensure!(
+                seen.insert(line.trace_code.clone()),
+                C::InvalidField,
+                "batch `{}` appears twice",
+                line.trace_code
+            );
+            ensure!(
+                (1..=QUANTITY_MAX).contains(&line.quantity),
+                C::InvalidField,
+                "line quantity must be 1-{QUANTITY_MAX}"
+            );
             let mut batch = match self.batch(&line.trace_code)? {
                 Ok(b) => b,
                 Err(e) => return Ok(Err(e)),
             };
-            ensure!(batch.recall.is_none(), C::BatchRecalled, "batch `{}` is recalled", batch.trace_code);
-            ensure!(!batch.blocked, C::BatchBlocked, "batch `{}` failed a rapid test", batch.trace_code);
+            ensure!(
+                batch.recall.is_none(),
+                C::BatchRecalled,
+                "batch `{}` is recalled",
+                batch.trace_code
+            );
+            ensure!(
+                !batch.blocked,
+                C::BatchBlocked,
+                "batch `{}` failed a rapid test",
+                batch.trace_code
+            );
             let expiry = match parse_date("expiry_date", &batch.expiry_date) {
                 Ok(d) => d,
                 Err(e) => return Err(LedgerError::Corrupt(e.message)),
             };
-            ensure!(today <= expiry, C::BatchExpired, "batch `{}` expired on {expiry} (过期阻断)", batch.trace_code);
+            ensure!(
+                today <= expiry,
+                C::BatchExpired,
+                "batch `{}` expired on {expiry} (过期阻断)",
+                batch.trace_code
+            );
             let held = self.holding(&line.trace_code, &shipper.uscc)?;
             ensure!(
                 held >= line.quantity,
@@ -924,7 +1259,11 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             batch.shipments.push(shipment_ref.clone());
             self.put(&batch_key(&batch.trace_code), &batch);
         }
-        let deadline = score::deadline_ms(&self.ctx.spec.model, self.ctx.time_ms, self.ctx.spec.model.receipt_window_days)?;
+        let deadline = score::deadline_ms(
+            &self.ctx.spec.model,
+            self.ctx.time_ms,
+            self.ctx.spec.model.receipt_window_days,
+        )?;
         let shipment = Shipment {
             shipper: shipper.uscc.clone(),
             shipment_id: r.shipment_id.clone(),
@@ -952,7 +1291,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         )?;
         self.put(&skey, &shipment);
         self.index(shipments_out_key(&shipper.uscc, &r.shipment_id), b"");
-        self.index(shipments_in_key(&receiver.uscc, &shipper.uscc, &r.shipment_id), b"");
+        self.index(
+            shipments_in_key(&receiver.uscc, &shipper.uscc, &r.shipment_id),
+            b"",
+        );
         self.activity(&shipper)?;
         Ok(Ok(()))
     }
@@ -969,20 +1311,36 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         };
         let skey = shipment_key(&shipper, &shipment_id);
         let Some(mut shipment) = self.get::<Shipment>(&skey)? else {
-            return Ok(Err(refuse(C::UnknownShipment, format!("no shipment `{shipment_id}` from `{shipper}`"))));
+            return Ok(Err(refuse(
+                C::UnknownShipment,
+                format!("no shipment `{shipment_id}` from `{shipper}`"),
+            )));
         };
-        ensure!(shipment.to == me.uscc, C::NotAddressee, "shipment `{shipment_id}` is addressed to `{}`", shipment.to);
-        ensure!(shipment.status == ShipmentStatus::Pending, C::AlreadyAnswered, "shipment `{shipment_id}` is already answered");
+        ensure!(
+            shipment.to == me.uscc,
+            C::NotAddressee,
+            "shipment `{shipment_id}` is addressed to `{}`",
+            shipment.to
+        );
+        ensure!(
+            shipment.status == ShipmentStatus::Pending,
+            C::AlreadyAnswered,
+            "shipment `{shipment_id}` is already answered"
+        );
         let on_time = self.ctx.time_ms < shipment.receipt_deadline_ms;
         let rejected = rejection.is_some();
         // Quantity moves to the receiver only on receipt; a rejection returns it.
-        let holder = if rejected { shipment.shipper.clone() } else { me.uscc.clone() };
+        let holder = if rejected {
+            shipment.shipper.clone()
+        } else {
+            me.uscc.clone()
+        };
         let mut key_variety_lines = 0u64;
         for line in &shipment.lines {
             let held = self.holding(&line.trace_code, &holder)?;
-            let total = held
-                .checked_add(line.quantity)
-                .ok_or_else(|| LedgerError::Corrupt(format!("holding overflow on {}", line.trace_code)))?;
+            let total = held.checked_add(line.quantity).ok_or_else(|| {
+                LedgerError::Corrupt(format!("holding overflow on {}", line.trace_code))
+            })?;
             self.set_holding(&line.trace_code, &holder, total);
             if let Some(b) = self.get::<Batch>(&batch_key(&line.trace_code))? {
                 if b.key_variety {
@@ -991,8 +1349,16 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             }
         }
         shipment.status = match rejection {
-            None => ShipmentStatus::Received { origin: self.origin.clone(), on_time },
-            Some((reason, note)) => ShipmentStatus::Rejected { origin: self.origin.clone(), on_time, reason, note },
+            None => ShipmentStatus::Received {
+                origin: self.origin.clone(),
+                on_time,
+            },
+            Some((reason, note)) => ShipmentStatus::Rejected {
+                origin: self.origin.clone(),
+                on_time,
+                reason,
+                note,
+            },
         };
         score::on_answered(
             self.kv,
@@ -1025,9 +1391,18 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         };
         check!(self.authority_over(&[AccountRole::AgricultureAuthority], &subject.district));
         let key = certificate_key(&r.certificate_id);
-        ensure!(self.get::<Certificate>(&key)?.is_none(), C::CertificateExists, "certificate `{}` exists", r.certificate_id);
+        ensure!(
+            self.get::<Certificate>(&key)?.is_none(),
+            C::CertificateExists,
+            "certificate `{}` exists",
+            r.certificate_id
+        );
         if let Some(q) = r.quantity {
-            ensure!((1..=QUANTITY_MAX).contains(&q), C::InvalidField, "`quantity` must be 1-{QUANTITY_MAX}");
+            ensure!(
+                (1..=QUANTITY_MAX).contains(&q),
+                C::InvalidField,
+                "`quantity` must be 1-{QUANTITY_MAX}"
+            );
         }
         if let Some(trace) = &r.trace_code {
             let mut b = match self.batch(trace)? {
@@ -1061,12 +1436,20 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             Err(e) => return Ok(Err(e)),
         };
         ensure!(
-            matches!(self.signer.role, AccountRole::TestingLab | AccountRole::Inspector),
+            matches!(
+                self.signer.role,
+                AccountRole::TestingLab | AccountRole::Inspector
+            ),
             C::NoRole,
             "only a testing lab or an inspector records rapid tests"
         );
         let key = test_key(&r.test_id);
-        ensure!(self.get::<RapidTest>(&key)?.is_none(), C::TestExists, "rapid test `{}` exists", r.test_id);
+        ensure!(
+            self.get::<RapidTest>(&key)?.is_none(),
+            C::TestExists,
+            "rapid test `{}` exists",
+            r.test_id
+        );
         match r.result {
             TestResult::Pass => b.green = !b.blocked,
             TestResult::Fail => {
@@ -1095,16 +1478,26 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         if let Some(h) = &r.document_hash {
             check!(check_hash_hex("document_hash", h));
         }
-        ensure!((1..=FINDING_BATCHES_MAX).contains(&r.batches), C::InvalidField, "`batches` must be 1-{FINDING_BATCHES_MAX}");
+        ensure!(
+            (1..=FINDING_BATCHES_MAX).contains(&r.batches),
+            C::InvalidField,
+            "`batches` must be 1-{FINDING_BATCHES_MAX}"
+        );
         let subject = match self.subject(&r.subject)? {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
         check!(self.authority_over(&[AccountRole::Inspector], &subject.district));
         let key = finding_key(&r.finding_id);
-        ensure!(self.get::<Finding>(&key)?.is_none(), C::FindingExists, "finding `{}` exists", r.finding_id);
+        ensure!(
+            self.get::<Finding>(&key)?.is_none(),
+            C::FindingExists,
+            "finding `{}` exists",
+            r.finding_id
+        );
         let model = &self.ctx.spec.model;
-        let deadline = score::deadline_ms(model, self.ctx.time_ms, model.rectification_window_days)?;
+        let deadline =
+            score::deadline_ms(model, self.ctx.time_ms, model.rectification_window_days)?;
         let f = Finding {
             finding_id: r.finding_id.clone(),
             inspector: self.signer.id.clone(),
@@ -1139,11 +1532,26 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         check!(opt_text("note", &r.note, NOTE_CHARS_MAX));
         let key = finding_key(&r.finding_id);
         let Some(mut f) = self.get::<Finding>(&key)? else {
-            return Ok(Err(refuse(C::UnknownFinding, format!("no finding `{}`", r.finding_id))));
+            return Ok(Err(refuse(
+                C::UnknownFinding,
+                format!("no finding `{}`", r.finding_id),
+            )));
         };
-        check!(self.authority_over(&[AccountRole::Inspector, AccountRole::Regulator], &f.district));
-        ensure!(f.kind != FindingKind::OffChain, C::NotRectifiable, "an off_chain finding has no rectification window");
-        ensure!(f.rectified.is_none(), C::AlreadyRectified, "finding `{}` is already rectified", r.finding_id);
+        check!(self.authority_over(
+            &[AccountRole::Inspector, AccountRole::Regulator],
+            &f.district
+        ));
+        ensure!(
+            f.kind != FindingKind::OffChain,
+            C::NotRectifiable,
+            "an off_chain finding has no rectification window"
+        );
+        ensure!(
+            f.rectified.is_none(),
+            C::AlreadyRectified,
+            "finding `{}` is already rectified",
+            r.finding_id
+        );
         let in_time = self.ctx.time_ms < f.rectification_deadline_ms;
         f.rectified = Some((self.origin.clone(), in_time));
         // Only `uncoded` findings carry a score term with a rectification window.
@@ -1175,7 +1583,12 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         if self.signer.id != b.coder {
             check!(self.regulator_over(&b.coder_district));
         }
-        ensure!(b.recall.is_none(), C::AlreadyRecalled, "batch `{}` is already recalled", b.trace_code);
+        ensure!(
+            b.recall.is_none(),
+            C::AlreadyRecalled,
+            "batch `{}` is already recalled",
+            b.trace_code
+        );
         // Trace forward: everyone the batch was shipped to, and everyone holding it now.
         let mut affected = BTreeSet::new();
         for s in &b.shipments {
@@ -1186,7 +1599,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             }
         }
         let prefix = format!("hold/{}/", b.trace_code);
-        for (k, _) in self.kv.scan_prefix(Space::State, prefix.as_bytes(), usize::MAX)? {
+        for (k, _) in self
+            .kv
+            .scan_prefix(Space::State, prefix.as_bytes(), usize::MAX)?
+        {
             let holder = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             affected.insert(holder);
         }
@@ -1203,10 +1619,18 @@ impl<K: KvWrite> Apply<'_, '_, K> {
 
     fn adjustment(&mut self, r: record::AdjustmentRecord) -> R {
         check!(check_text("reason", &r.reason, NOTE_CHARS_MAX));
-        ensure!(self.spec().district(&r.district).is_some(), C::UnknownDistrict, "district `{}` is not in the region table", r.district);
+        ensure!(
+            self.spec().district(&r.district).is_some(),
+            C::UnknownDistrict,
+            "district `{}` is not in the region table",
+            r.district
+        );
         check!(self.regulator_over(&r.district));
         let Some(points) = points_hundredths(&r.points) else {
-            return Ok(Err(refuse(C::InvalidField, "`points` must be a number with at most two decimals")));
+            return Ok(Err(refuse(
+                C::InvalidField,
+                "`points` must be a number with at most two decimals",
+            )));
         };
         ensure!(
             (1..=ADJUSTMENT_HUNDREDTHS_MAX).contains(&points),
@@ -1244,16 +1668,27 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             account: self.signer.id.clone(),
             origin: self.origin.clone(),
         };
-        put(self.kv, Space::Index, &documents_key(&r.document_hash, &self.origin.tx), &n);
+        put(
+            self.kv,
+            Space::Index,
+            &documents_key(&r.document_hash, &self.origin.tx),
+            &n,
+        );
         Ok(Ok(()))
     }
 
     fn provincial(&self) -> std::result::Result<(), Refusal> {
         if self.signer.role != AccountRole::Regulator {
-            return Err(refuse(C::NoRole, "only the provincial regulator maintains the catalogues"));
+            return Err(refuse(
+                C::NoRole,
+                "only the provincial regulator maintains the catalogues",
+            ));
         }
         if self.signer.jurisdiction != self.spec().province.code {
-            return Err(refuse(C::NoJurisdiction, "only the provincial regulator maintains the catalogues"));
+            return Err(refuse(
+                C::NoJurisdiction,
+                "only the provincial regulator maintains the catalogues",
+            ));
         }
         Ok(())
     }
@@ -1265,7 +1700,11 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             C::LimitExceeded,
             "at most {CATALOGUE_CHANGES_MAX} changes per update"
         );
-        ensure!(!r.add.is_empty() || !r.remove.is_empty(), C::InvalidField, "nothing to add or remove");
+        ensure!(
+            !r.add.is_empty() || !r.remove.is_empty(),
+            C::InvalidField,
+            "nothing to add or remove"
+        );
         for (list, flag) in [(&r.add, true), (&r.remove, false)] {
             for uscc in list {
                 let mut s = match self.subject(uscc)? {
@@ -1285,8 +1724,17 @@ impl<K: KvWrite> Apply<'_, '_, K> {
 
     fn key_varieties(&mut self, r: record::KeyVarietiesUpdate) -> R {
         check!(self.provincial());
-        let current: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue { version: 0, varieties: vec![] });
-        ensure!(r.version > current.version, C::StaleCatalogue, "catalogue version {} is not after {}", r.version, current.version);
+        let current: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue {
+            version: 0,
+            varieties: vec![],
+        });
+        ensure!(
+            r.version > current.version,
+            C::StaleCatalogue,
+            "catalogue version {} is not after {}",
+            r.version,
+            current.version
+        );
         ensure!(
             !r.varieties.is_empty() && r.varieties.len() <= VARIETIES_MAX,
             C::LimitExceeded,
@@ -1296,10 +1744,25 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         for v in &r.varieties {
             check!(check_client_id("varieties.code", &v.code));
             check!(check_text("varieties.name", &v.name, NAME_CHARS_MAX));
-            ensure!(v.code != VARIETY_OTHER, C::InvalidField, "`{VARIETY_OTHER}` is reserved");
-            ensure!(codes.insert(v.code.clone()), C::InvalidField, "variety `{}` appears twice", v.code);
+            ensure!(
+                v.code != VARIETY_OTHER,
+                C::InvalidField,
+                "`{VARIETY_OTHER}` is reserved"
+            );
+            ensure!(
+                codes.insert(v.code.clone()),
+                C::InvalidField,
+                "variety `{}` appears twice",
+                v.code
+            );
         }
-        self.put(VARIETIES_KEY, &VarietyCatalogue { version: r.version, varieties: r.varieties });
+        self.put(
+            VARIETIES_KEY,
+            &VarietyCatalogue {
+                version: r.version,
+                varieties: r.varieties,
+            },
+        );
         Ok(Ok(()))
     }
 }

@@ -36,8 +36,15 @@ impl From<&Subject> for SubjectSummary {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum UpstreamView {
-    Registered { subject: Option<SubjectSummary>, uscc: String },
-    Unregistered { name: String, uscc: Option<String>, region: String },
+    Registered {
+        subject: Option<SubjectSummary>,
+        uscc: String,
+    },
+    Unregistered {
+        name: String,
+        uscc: Option<String>,
+        region: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,7 +98,11 @@ pub fn batch(kv: &(impl KvRead + ?Sized), trace_code: &str) -> Result<Option<Bat
     Ok(get(kv, Space::State, &batch_key(trace_code))?)
 }
 
-pub fn shipment(kv: &(impl KvRead + ?Sized), shipper: &str, shipment_id: &str) -> Result<Option<Shipment>> {
+pub fn shipment(
+    kv: &(impl KvRead + ?Sized),
+    shipper: &str,
+    shipment_id: &str,
+) -> Result<Option<Shipment>> {
     Ok(get(kv, Space::State, &shipment_key(shipper, shipment_id))?)
 }
 
@@ -104,17 +115,28 @@ pub fn varieties(kv: &(impl KvRead + ?Sized)) -> Result<Option<VarietyCatalogue>
 }
 
 /// The one-code view of a batch. `today` is the local date used for the expiry flag.
-pub fn trace(kv: &(impl KvRead + ?Sized), trace_code: &str, today: Option<jiff::civil::Date>) -> Result<Option<TraceView>> {
-    let Some(b) = batch(kv, trace_code)? else { return Ok(None) };
+pub fn trace(
+    kv: &(impl KvRead + ?Sized),
+    trace_code: &str,
+    today: Option<jiff::civil::Date>,
+) -> Result<Option<TraceView>> {
+    let Some(b) = batch(kv, trace_code)? else {
+        return Ok(None);
+    };
     let product = get::<Product>(kv, Space::State, &product_key(&b.coder, &b.product_id))?;
     let coder = subject(kv, &b.coder)?;
     let upstream = match &b.upstream {
         None => None,
-        Some(UpstreamInfo::Registered { uscc, .. }) => {
-            Some(UpstreamView::Registered { subject: subject(kv, uscc)?.as_ref().map(Into::into), uscc: uscc.clone() })
-        }
+        Some(UpstreamInfo::Registered { uscc, .. }) => Some(UpstreamView::Registered {
+            subject: subject(kv, uscc)?.as_ref().map(Into::into),
+            uscc: uscc.clone(),
+        }),
         Some(UpstreamInfo::Unregistered { name, uscc, region }) => {
-            Some(UpstreamView::Unregistered { name: name.clone(), uscc: uscc.clone(), region: region.clone() })
+            Some(UpstreamView::Unregistered {
+                name: name.clone(),
+                uscc: uscc.clone(),
+                region: region.clone(),
+            })
         }
     };
     let mut certificates = Vec::new();
@@ -142,9 +164,18 @@ pub fn trace(kv: &(impl KvRead + ?Sized), trace_code: &str, today: Option<jiff::
     let mut parties: BTreeSet<String> = BTreeSet::from([b.coder.clone()]);
     let mut in_transit = 0u64;
     for s in b.shipments.iter().take(LIST_ROWS_MAX) {
-        let Some((shipper, id)) = s.split_once('/') else { continue };
-        let Some(sh) = shipment(kv, shipper, id)? else { continue };
-        let qty = sh.lines.iter().filter(|l| l.trace_code == b.trace_code).map(|l| l.quantity).sum();
+        let Some((shipper, id)) = s.split_once('/') else {
+            continue;
+        };
+        let Some(sh) = shipment(kv, shipper, id)? else {
+            continue;
+        };
+        let qty = sh
+            .lines
+            .iter()
+            .filter(|l| l.trace_code == b.trace_code)
+            .map(|l| l.quantity)
+            .sum();
         parties.insert(sh.to.clone());
         custody.push(CustodyEvent {
             at_ms: sh.shipped.at_ms,
@@ -168,7 +199,9 @@ pub fn trace(kv: &(impl KvRead + ?Sized), trace_code: &str, today: Option<jiff::
                 tx: origin.tx.clone(),
                 on_time: Some(*on_time),
             }),
-            ShipmentStatus::Rejected { origin, on_time, .. } => custody.push(CustodyEvent {
+            ShipmentStatus::Rejected {
+                origin, on_time, ..
+            } => custody.push(CustodyEvent {
                 at_ms: origin.at_ms,
                 event: "rejected",
                 from: Some(sh.shipper.clone()),
@@ -187,7 +220,10 @@ pub fn trace(kv: &(impl KvRead + ?Sized), trace_code: &str, today: Option<jiff::
         let holder = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
         let quantity: u64 = decode(&k, &v)?;
         if let Some(s) = subject(kv, &holder)? {
-            holders.push(HoldingView { subject: (&s).into(), quantity });
+            holders.push(HoldingView {
+                subject: (&s).into(),
+                quantity,
+            });
         }
     }
     let mut findings = Vec::new();
@@ -242,7 +278,9 @@ fn keys_under(kv: &(impl KvRead + ?Sized), prefix: &str) -> Result<Vec<String>> 
 }
 
 pub fn subject_view(kv: &(impl KvRead + ?Sized), uscc: &str) -> Result<Option<SubjectView>> {
-    let Some(s) = subject(kv, uscc)? else { return Ok(None) };
+    let Some(s) = subject(kv, uscc)? else {
+        return Ok(None);
+    };
     let keys = account(kv, uscc)?.map(|a| a.keys).unwrap_or_default();
     let mut holdings = Vec::new();
     for trace in keys_under(kv, &format!("hb/{uscc}/"))? {
@@ -270,13 +308,29 @@ pub fn subject_view(kv: &(impl KvRead + ?Sized), uscc: &str) -> Result<Option<Su
             findings.push(f);
         }
     }
-    Ok(Some(SubjectView { subject: s, keys, holdings, batches_coded, shipments_out, shipments_in, findings }))
+    Ok(Some(SubjectView {
+        subject: s,
+        keys,
+        holdings,
+        batches_coded,
+        shipments_out,
+        shipments_in,
+        findings,
+    }))
 }
 
 /// Notarizations of a document hash.
-pub fn notarizations(kv: &(impl KvRead + ?Sized), document_hash: &str) -> Result<Vec<Notarization>> {
-    Ok(scan::<Notarization>(kv, Space::Index, &format!("doc/{document_hash}/"), LIST_ROWS_MAX)?
-        .into_iter()
-        .map(|(_, n)| n)
-        .collect())
+pub fn notarizations(
+    kv: &(impl KvRead + ?Sized),
+    document_hash: &str,
+) -> Result<Vec<Notarization>> {
+    Ok(scan::<Notarization>(
+        kv,
+        Space::Index,
+        &format!("doc/{document_hash}/"),
+        LIST_ROWS_MAX,
+    )?
+    .into_iter()
+    .map(|(_, n)| n)
+    .collect())
 }

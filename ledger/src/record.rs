@@ -50,7 +50,10 @@ pub enum SubjectKind {
 
 impl SubjectKind {
     pub fn is_market(self) -> bool {
-        matches!(self, SubjectKind::FarmWholesaleMarket | SubjectKind::FarmRetailMarket)
+        matches!(
+            self,
+            SubjectKind::FarmWholesaleMarket | SubjectKind::FarmRetailMarket
+        )
     }
 }
 
@@ -390,7 +393,10 @@ impl Record {
     pub fn is_business(&self) -> bool {
         matches!(
             self,
-            Record::BatchCode(_) | Record::ShipmentCreate(_) | Record::ShipmentReceive(_) | Record::ShipmentReject(_)
+            Record::BatchCode(_)
+                | Record::ShipmentCreate(_)
+                | Record::ShipmentReceive(_)
+                | Record::ShipmentReject(_)
         )
     }
 }
@@ -414,8 +420,14 @@ fn take<T: serde::de::DeserializeOwned>(rest: Map<String, Value>) -> Result<T, R
 fn common_str(body: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
     match body.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(refuse(RefusalCode::InvalidField, format!("`{key}` must be a string"))),
-        None => Err(refuse(RefusalCode::MissingField, format!("missing field `{key}`"))),
+        Some(_) => Err(refuse(
+            RefusalCode::InvalidField,
+            format!("`{key}` must be a string"),
+        )),
+        None => Err(refuse(
+            RefusalCode::MissingField,
+            format!("missing field `{key}`"),
+        )),
     }
 }
 
@@ -433,13 +445,22 @@ pub fn parse_body(body: &Map<String, Value>) -> Result<(Common, Record), Refusal
     let created_at = common_str(body, "created_at")?;
     let nonce = common_str(body, "nonce")?;
     let created_at_ms = parse_timestamp_ms(&created_at).ok_or_else(|| {
-        refuse(RefusalCode::InvalidField, "`created_at` must be an RFC 3339 time with offset, e.g. 2024-03-01T09:00:00+08:00")
+        refuse(
+            RefusalCode::InvalidField,
+            "`created_at` must be an RFC 3339 time with offset, e.g. 2024-03-01T09:00:00+08:00",
+        )
     })?;
     if nonce.is_empty() || nonce.len() > 64 {
-        return Err(refuse(RefusalCode::InvalidField, "`nonce` must be 1-64 characters"));
+        return Err(refuse(
+            RefusalCode::InvalidField,
+            "`nonce` must be 1-64 characters",
+        ));
     }
     if account.is_empty() || account.len() > 64 {
-        return Err(refuse(RefusalCode::InvalidField, "`account` must be 1-64 characters"));
+        return Err(refuse(
+            RefusalCode::InvalidField,
+            "`account` must be 1-64 characters",
+        ));
     }
     let mut rest = body.clone();
     for k in COMMON_FIELDS {
@@ -468,11 +489,24 @@ pub fn parse_body(body: &Map<String, Value>) -> Result<(Common, Record), Refusal
         other => {
             return Err(refuse(
                 RefusalCode::UnknownType,
-                format!("unknown record type `{}`; known: {}", other.chars().take(40).collect::<String>(), RECORD_TYPES.join(", ")),
+                format!(
+                    "unknown record type `{}`; known: {}",
+                    other.chars().take(40).collect::<String>(),
+                    RECORD_TYPES.join(", ")
+                ),
             ))
         }
     };
-    Ok((Common { kind, chain_id, account, created_at_ms, nonce }, record))
+    Ok((
+        Common {
+            kind,
+            chain_id,
+            account,
+            created_at_ms,
+            nonce,
+        },
+        record,
+    ))
 }
 
 /// Builds a body from common fields and a typed record (clients, replay, demo data).
@@ -517,8 +551,10 @@ mod tests {
     #[test]
     fn parses_a_shipment() {
         let mut b = obj(common());
-        b.extend(obj(json!({"type": "shipment.create", "shipment_id": "SH1", "to": "X",
-            "lines": [{"trace_code": "ZS1", "quantity": 5}]})));
+        b.extend(obj(
+            json!({"type": "shipment.create", "shipment_id": "SH1", "to": "X",
+            "lines": [{"trace_code": "ZS1", "quantity": 5}]}),
+        ));
         let (c, r) = parse_body(&b).unwrap();
         assert_eq!(c.created_at_ms, 1709254800000);
         assert_eq!(r.type_name(), "shipment.create");
@@ -549,15 +585,31 @@ mod tests {
     #[test]
     fn upstream_forms() {
         let r: Upstream = serde_json::from_value(json!({"subject": "U"})).unwrap();
-        assert_eq!(r, Upstream::Registered { subject: "U".into() });
-        let r: Upstream = serde_json::from_value(json!({"name": "Farm", "region": "340100"})).unwrap();
+        assert_eq!(
+            r,
+            Upstream::Registered {
+                subject: "U".into()
+            }
+        );
+        let r: Upstream =
+            serde_json::from_value(json!({"name": "Farm", "region": "340100"})).unwrap();
         assert!(matches!(r, Upstream::Unregistered { .. }));
     }
 
     #[test]
     fn build_body_roundtrips() {
-        let rec = ShipmentReceive { shipper: "X".into(), shipment_id: "S".into() };
-        let b = build_body("shipment.receive", "c", "a", "2024-03-01T09:00:00+08:00", "1", &rec);
+        let rec = ShipmentReceive {
+            shipper: "X".into(),
+            shipment_id: "S".into(),
+        };
+        let b = build_body(
+            "shipment.receive",
+            "c",
+            "a",
+            "2024-03-01T09:00:00+08:00",
+            "1",
+            &rec,
+        );
         let (_, r) = parse_body(&b).unwrap();
         assert_eq!(r, Record::ShipmentReceive(rec));
     }

@@ -43,8 +43,12 @@ struct Envelope {
 
 /// The JCS bytes of a JSON value.
 pub fn canonical_json(value: &Value) -> Result<Vec<u8>, Refusal> {
-    serde_json_canonicalizer::to_vec(value)
-        .map_err(|e| refuse(RefusalCode::MalformedBody, format!("body cannot be canonicalized: {e}")))
+    serde_json_canonicalizer::to_vec(value).map_err(|e| {
+        refuse(
+            RefusalCode::MalformedBody,
+            format!("body cannot be canonicalized: {e}"),
+        )
+    })
 }
 
 pub fn signed_bytes_of(body: &Map<String, Value>) -> Result<Vec<u8>, Refusal> {
@@ -62,7 +66,10 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 fn decode_hex<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Refusal> {
     let mut out = [0u8; N];
     hex::decode_to_slice(text, &mut out).map_err(|_| {
-        refuse(RefusalCode::MalformedTx, format!("`{field}` must be {} lowercase hex characters", N * 2))
+        refuse(
+            RefusalCode::MalformedTx,
+            format!("`{field}` must be {} lowercase hex characters", N * 2),
+        )
     })?;
     Ok(out)
 }
@@ -74,7 +81,10 @@ impl SignedTx {
         if bytes.len() > TX_BYTES_MAX {
             return Err(refuse(
                 RefusalCode::TxTooLarge,
-                format!("transaction is {} bytes; the limit is {TX_BYTES_MAX}", bytes.len()),
+                format!(
+                    "transaction is {} bytes; the limit is {TX_BYTES_MAX}",
+                    bytes.len()
+                ),
             ));
         }
         let value: Value = serde_json::from_slice(bytes)
@@ -84,23 +94,42 @@ impl SignedTx {
 
     pub fn from_value(value: Value) -> Result<Self, Refusal> {
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| {
-            refuse(RefusalCode::MalformedTx, format!("a transaction is {{\"body\", \"signer\", \"sig\"}}: {e}"))
+            refuse(
+                RefusalCode::MalformedTx,
+                format!("a transaction is {{\"body\", \"signer\", \"sig\"}}: {e}"),
+            )
         })?;
         let Value::Object(body) = envelope.body else {
-            return Err(refuse(RefusalCode::MalformedBody, "`body` must be a JSON object"));
+            return Err(refuse(
+                RefusalCode::MalformedBody,
+                "`body` must be a JSON object",
+            ));
         };
         let signer = decode_hex::<32>("signer", &envelope.signer)?;
         let sig = decode_hex::<64>("sig", &envelope.sig)?;
         Self::from_parts(body, signer, sig)
     }
 
-    pub fn from_parts(body: Map<String, Value>, signer: [u8; 32], sig: [u8; 64]) -> Result<Self, Refusal> {
+    pub fn from_parts(
+        body: Map<String, Value>,
+        signer: [u8; 32],
+        sig: [u8; 64],
+    ) -> Result<Self, Refusal> {
         let signed_bytes = signed_bytes_of(&body)?;
         if signed_bytes.len() > TX_BYTES_MAX {
-            return Err(refuse(RefusalCode::TxTooLarge, "canonical body exceeds the transaction size limit"));
+            return Err(refuse(
+                RefusalCode::TxTooLarge,
+                "canonical body exceeds the transaction size limit",
+            ));
         }
         let id = sha256(&signed_bytes);
-        Ok(Self { body, signer, sig, signed_bytes, id })
+        Ok(Self {
+            body,
+            signer,
+            sig,
+            signed_bytes,
+            id,
+        })
     }
 
     /// Signs `body` with `key` (for clients, tests, replay and the CLI).
@@ -108,7 +137,13 @@ impl SignedTx {
         let signed_bytes = signed_bytes_of(&body)?;
         let sig = key.sign(&signed_bytes).to_bytes();
         let id = sha256(&signed_bytes);
-        Ok(Self { body, signer: key.verifying_key().to_bytes(), sig, signed_bytes, id })
+        Ok(Self {
+            body,
+            signer: key.verifying_key().to_bytes(),
+            sig,
+            signed_bytes,
+            id,
+        })
     }
 
     /// The wire form `{body, signer, sig}`.
@@ -121,16 +156,24 @@ impl SignedTx {
     }
 
     pub fn verifying_key(&self) -> Result<VerifyingKey, Refusal> {
-        VerifyingKey::from_bytes(&self.signer)
-            .map_err(|_| refuse(RefusalCode::BadSignature, "`signer` is not a valid Ed25519 public key"))
+        VerifyingKey::from_bytes(&self.signer).map_err(|_| {
+            refuse(
+                RefusalCode::BadSignature,
+                "`signer` is not a valid Ed25519 public key",
+            )
+        })
     }
 
     /// Checks the signature alone (strict: rejects small-order keys and non-canonical signatures).
     pub fn verify_signature(&self) -> Result<(), Refusal> {
         let key = self.verifying_key()?;
         let sig = Signature::from_bytes(&self.sig);
-        key.verify_strict(&self.signed_bytes, &sig)
-            .map_err(|_| refuse(RefusalCode::BadSignature, "signature does not verify over the signed bytes"))
+        key.verify_strict(&self.signed_bytes, &sig).map_err(|_| {
+            refuse(
+                RefusalCode::BadSignature,
+                "signature does not verify over the signed bytes",
+            )
+        })
     }
 
     pub fn id_hex(&self) -> String {
@@ -144,9 +187,14 @@ pub fn verify_many(txs: &[&SignedTx]) -> Vec<bool> {
     if txs.is_empty() {
         return Vec::new();
     }
-    let keys: Vec<Option<VerifyingKey>> = txs.iter().map(|t| VerifyingKey::from_bytes(&t.signer).ok()).collect();
+    let keys: Vec<Option<VerifyingKey>> = txs
+        .iter()
+        .map(|t| VerifyingKey::from_bytes(&t.signer).ok())
+        .collect();
     // Weak keys would pass `verify_batch` (which is not strict), so check them singly.
-    let all_strong = keys.iter().all(|k| k.map(|k| !k.is_weak()).unwrap_or(false));
+    let all_strong = keys
+        .iter()
+        .all(|k| k.map(|k| !k.is_weak()).unwrap_or(false));
     if all_strong {
         let messages: Vec<&[u8]> = txs.iter().map(|t| t.signed_bytes.as_slice()).collect();
         let sigs: Vec<Signature> = txs.iter().map(|t| Signature::from_bytes(&t.sig)).collect();
@@ -173,7 +221,10 @@ mod tests {
 
     fn body() -> Map<String, Value> {
         let Value::Object(m) = json!({"type": "document.notarize", "chain_id": "zsl-test", "account": "a",
-            "created_at": "2024-03-01T09:00:00+08:00", "nonce": "1", "document_hash": "00"}) else { unreachable!() };
+            "created_at": "2024-03-01T09:00:00+08:00", "nonce": "1", "document_hash": "00"})
+        else {
+            unreachable!()
+        };
         m
     }
 
@@ -228,14 +279,53 @@ mod tests {
         // Sorting by UTF-16 code units (RFC 8785 §3.2.3).
         let v: Value = serde_json::from_str(r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#).unwrap();
         let out = String::from_utf8(canonical_json(&v).unwrap()).unwrap();
-        let keys: Vec<&str> = vec!["\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"];
+        let keys: Vec<&str> = vec![
+            "\r",
+            "1",
+            "\u{80}",
+            "\u{f6}",
+            "\u{20ac}",
+            "\u{1f600}",
+            "\u{fb33}",
+        ];
         let mut pos = 0;
         for k in keys {
             let needle = serde_json::to_string(k).unwrap();
-            let found = out[pos..].find(&needle[1..needle.len() - 1]).map(|p| p + pos);
+            let found = out[pos..]
+                .find(&needle[1..needle.len() - 1])
+                .map(|p| p + pos);
             assert!(found.is_some(), "key {k:?} out of order in {out}");
             pos = found.unwrap();
         }
+    }
+
+    /// The worked example of docs/signing.md (also reproduced by docs/examples/sign.py).
+    #[test]
+    fn documented_worked_example() {
+        let sk: [u8; 32] =
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let Value::Object(body) = json!({
+            "type": "batch.code", "chain_id": "zsl-devnet", "account": "91350100M000100Y43",
+            "created_at": "2024-03-01T09:00:00+08:00", "nonce": "erp-000001",
+            "batch_id": "PORK-20240301-01", "product_id": "pork-chilled", "quantity": 250, "unit": "kg",
+            "production_date": "2024-03-01", "expiry_date": "2024-03-06", "origin_region": "330102"
+        }) else {
+            unreachable!()
+        };
+        let tx = SignedTx::sign(body, &SigningKey::from_bytes(&sk)).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&tx.signed_bytes[TX_DOMAIN.len()..]),
+            r#"{"account":"91350100M000100Y43","batch_id":"PORK-20240301-01","chain_id":"zsl-devnet","created_at":"2024-03-01T09:00:00+08:00","expiry_date":"2024-03-06","nonce":"erp-000001","origin_region":"330102","product_id":"pork-chilled","production_date":"2024-03-01","quantity":250,"type":"batch.code","unit":"kg"}"#
+        );
+        assert_eq!(hex::encode(&tx.signed_bytes[..10]), "5a534c2d54582d563100");
+        assert_eq!(hex::encode(tx.sig), "4ebddd65c6f83c2d9a487a7325c34bdb760543c21ec13a212e9e0b0e928f55588f433d6cb29714267fa99f819449d8bede95756d915cba68b5b82f97fbec100b");
+        assert_eq!(
+            tx.id_hex(),
+            "5a5c6130498627e396025979edb0737a676ac5614d4b9105b36ff2cd04eff68c"
+        );
     }
 
     #[test]
@@ -255,23 +345,43 @@ mod tests {
         b.insert("nonce".into(), json!("2"));
         let forged = SignedTx::from_parts(b, tx.signer, tx.sig).unwrap();
         assert_ne!(forged.id, tx.id);
-        assert_eq!(forged.verify_signature().unwrap_err().code, RefusalCode::BadSignature);
+        assert_eq!(
+            forged.verify_signature().unwrap_err().code,
+            RefusalCode::BadSignature
+        );
     }
 
     #[test]
     fn envelope_errors_are_typed() {
         let cases: [(&[u8], RefusalCode); 5] = [
             (b"{", RefusalCode::MalformedTx),
-            (br#"{"body": 1, "signer": "00", "sig": "00"}"#, RefusalCode::MalformedBody),
-            (br#"{"body": {}, "signer": "zz", "sig": "00"}"#, RefusalCode::MalformedTx),
-            (br#"{"body": {}, "signer": "00", "sig": "00", "x": 1}"#, RefusalCode::MalformedTx),
+            (
+                br#"{"body": 1, "signer": "00", "sig": "00"}"#,
+                RefusalCode::MalformedBody,
+            ),
+            (
+                br#"{"body": {}, "signer": "zz", "sig": "00"}"#,
+                RefusalCode::MalformedTx,
+            ),
+            (
+                br#"{"body": {}, "signer": "00", "sig": "00", "x": 1}"#,
+                RefusalCode::MalformedTx,
+            ),
             (br#"[]"#, RefusalCode::MalformedTx),
         ];
         for (input, code) in cases {
-            assert_eq!(SignedTx::from_json_bytes(input).unwrap_err().code, code, "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                SignedTx::from_json_bytes(input).unwrap_err().code,
+                code,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
         let big = vec![b' '; TX_BYTES_MAX + 1];
-        assert_eq!(SignedTx::from_json_bytes(&big).unwrap_err().code, RefusalCode::TxTooLarge);
+        assert_eq!(
+            SignedTx::from_json_bytes(&big).unwrap_err().code,
+            RefusalCode::TxTooLarge
+        );
     }
 
     #[test]

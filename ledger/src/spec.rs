@@ -71,8 +71,12 @@ pub struct ChainSpec {
 
 impl ChainSpec {
     pub fn genesis_time_ms(&self) -> Result<i64> {
-        crate::record::parse_timestamp_ms(&self.genesis_time)
-            .ok_or_else(|| LedgerError::Spec(format!("genesis_time `{}` is not RFC 3339", self.genesis_time)))
+        crate::record::parse_timestamp_ms(&self.genesis_time).ok_or_else(|| {
+            LedgerError::Spec(format!(
+                "genesis_time `{}` is not RFC 3339",
+                self.genesis_time
+            ))
+        })
     }
 
     pub fn district(&self, code: &str) -> Option<&District> {
@@ -94,7 +98,9 @@ impl ChainSpec {
 
     /// Whether `jurisdiction` covers `district`.
     pub fn covers(&self, jurisdiction: &str, district: &str) -> bool {
-        let Some(d) = self.district(district) else { return false };
+        let Some(d) = self.district(district) else {
+            return false;
+        };
         jurisdiction == self.province.code || jurisdiction == d.city_code || jurisdiction == d.code
     }
 
@@ -110,13 +116,15 @@ impl ChainSpec {
     }
 
     pub fn quorum(&self) -> u32 {
-        self.checkpoint_quorum.unwrap_or(self.validators.len() as u32 / 2 + 1)
+        self.checkpoint_quorum
+            .unwrap_or(self.validators.len() as u32 / 2 + 1)
     }
 
     /// SHA-256 of the RFC 8785 form of the spec: the genesis hash, block 0's `prev_hash`.
     pub fn hash(&self) -> Result<[u8; 32]> {
         let value = serde_json::to_value(self).map_err(|e| LedgerError::Spec(e.to_string()))?;
-        let jcs = crate::signing::canonical_json(&value).map_err(|e| LedgerError::Spec(e.message))?;
+        let jcs =
+            crate::signing::canonical_json(&value).map_err(|e| LedgerError::Spec(e.message))?;
         Ok(crate::signing::sha256(&jcs))
     }
 
@@ -135,7 +143,11 @@ impl ChainSpec {
         if codes.windows(2).any(|w| w[0] == w[1]) {
             return fail("duplicate district code".into());
         }
-        if let Some(d) = self.districts.iter().find(|d| !crate::validate::is_region_code(&d.code)) {
+        if let Some(d) = self
+            .districts
+            .iter()
+            .find(|d| !crate::validate::is_region_code(&d.code))
+        {
             return fail(format!("district code `{}` is not 6 digits", d.code));
         }
         if self.root_regulators.is_empty() {
@@ -152,7 +164,10 @@ impl ChainSpec {
         }
         let q = self.quorum() as usize;
         if !self.validators.is_empty() && (q == 0 || q > self.validators.len()) {
-            return fail(format!("checkpoint quorum {q} does not fit {} validators", self.validators.len()));
+            return fail(format!(
+                "checkpoint quorum {q} does not fit {} validators",
+                self.validators.len()
+            ));
         }
         Ok(())
     }

@@ -9,7 +9,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::kv::{KvError, KvRead, KvResult, KvWrite, Space};
-use crate::record::{AdjustmentTerm, AuthorityRole, FindingKind, RejectionReason, ShipmentLine, SubjectKind, TestResult};
+use crate::record::{
+    AdjustmentTerm, AuthorityRole, FindingKind, RejectionReason, ShipmentLine, SubjectKind,
+    TestResult,
+};
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Encoding plain structs into a Vec cannot fail; an empty value would be
@@ -20,10 +23,17 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> KvResult<T> {
     bincode::serde::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)
-        .map_err(|e| KvError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: e.to_string() })
+        .map_err(|e| KvError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: e.to_string(),
+        })
 }
 
-pub fn get<T: DeserializeOwned>(kv: &(impl KvRead + ?Sized), space: Space, key: &str) -> KvResult<Option<T>> {
+pub fn get<T: DeserializeOwned>(
+    kv: &(impl KvRead + ?Sized),
+    space: Space,
+    key: &str,
+) -> KvResult<Option<T>> {
     match kv.get(space, key.as_bytes())? {
         Some(bytes) => decode(key.as_bytes(), &bytes).map(Some),
         None => Ok(None),
@@ -161,7 +171,9 @@ pub struct Account {
 
 impl Account {
     pub fn active_key(&self, public_key_hex: &str) -> Option<&KeyEntry> {
-        self.keys.iter().find(|k| k.public_key == public_key_hex && k.revoked.is_none())
+        self.keys
+            .iter()
+            .find(|k| k.public_key == public_key_hex && k.revoked.is_none())
     }
 
     pub fn active_key_count(&self) -> usize {
@@ -196,8 +208,15 @@ pub struct Product {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UpstreamInfo {
-    Registered { uscc: String, district: String },
-    Unregistered { name: String, uscc: Option<String>, region: String },
+    Registered {
+        uscc: String,
+        district: String,
+    },
+    Unregistered {
+        name: String,
+        uscc: Option<String>,
+        region: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,8 +260,16 @@ pub struct Batch {
 #[serde(rename_all = "snake_case")]
 pub enum ShipmentStatus {
     Pending,
-    Received { origin: Origin, on_time: bool },
-    Rejected { origin: Origin, on_time: bool, reason: RejectionReason, note: Option<String> },
+    Received {
+        origin: Origin,
+        on_time: bool,
+    },
+    Rejected {
+        origin: Origin,
+        on_time: bool,
+        reason: RejectionReason,
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -337,24 +364,42 @@ mod tests {
     #[test]
     fn typed_roundtrip_and_corruption() {
         let mut kv = MemoryKv::new();
-        let o = Origin { tx: "ab".into(), height: 3, at_ms: -5 };
+        let o = Origin {
+            tx: "ab".into(),
+            height: 3,
+            at_ms: -5,
+        };
         put(&mut kv, Space::State, "x", &o);
         assert_eq!(get::<Origin>(&kv, Space::State, "x").unwrap(), Some(o));
         kv.put(Space::State, b"y".to_vec(), vec![0xff]);
-        assert!(matches!(get::<Origin>(&kv, Space::State, "y"), Err(KvError::Corrupt { .. })));
+        assert!(matches!(
+            get::<Origin>(&kv, Space::State, "y"),
+            Err(KvError::Corrupt { .. })
+        ));
     }
 
     #[test]
     fn tagged_enums_survive_bincode() {
         let s = ShipmentStatus::Rejected {
-            origin: Origin { tx: "t".into(), height: 1, at_ms: 2 },
+            origin: Origin {
+                tx: "t".into(),
+                height: 1,
+                at_ms: 2,
+            },
             on_time: true,
             reason: RejectionReason::Quality,
             note: None,
         };
         let bytes = encode(&s);
         assert_eq!(decode::<ShipmentStatus>(b"k", &bytes).unwrap(), s);
-        let u = Some(UpstreamInfo::Unregistered { name: "n".into(), uscc: None, region: "340100".into() });
-        assert_eq!(decode::<Option<UpstreamInfo>>(b"k", &encode(&u)).unwrap(), u);
+        let u = Some(UpstreamInfo::Unregistered {
+            name: "n".into(),
+            uscc: None,
+            region: "340100".into(),
+        });
+        assert_eq!(
+            decode::<Option<UpstreamInfo>>(b"k", &encode(&u)).unwrap(),
+            u
+        );
     }
 }

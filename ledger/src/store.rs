@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteOptions, DB,
+};
 
 use crate::error::{LedgerError, Result};
 use crate::kv::{ChangeSet, KvError, KvRead, KvResult, Space};
@@ -33,7 +36,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { sync: true, cache_bytes: 64 << 20 }
+        Self {
+            sync: true,
+            cache_bytes: 64 << 20,
+        }
     }
 }
 
@@ -44,7 +50,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.db.path()).finish()
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -82,13 +90,19 @@ impl Store {
             ColumnFamilyDescriptor::new(name, o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(storage)?;
-        Ok(Self { db, sync: options.sync })
+        Ok(Self {
+            db,
+            sync: options.sync,
+        })
     }
 
     /// Opens an existing store for reading only (offline verification).
     pub fn open_read_only(path: &Path) -> Result<Self> {
         if !path.join("CURRENT").exists() {
-            return Err(LedgerError::Storage(format!("no store at {}", path.display())));
+            return Err(LedgerError::Storage(format!(
+                "no store at {}",
+                path.display()
+            )));
         }
         let opts = Options::default();
         let db = DB::open_cf_for_read_only(&opts, path, all_cfs(), false).map_err(storage)?;
@@ -100,7 +114,9 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
-        self.db.cf_handle(name).ok_or_else(|| LedgerError::Storage(format!("column family {name} is missing")))
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| LedgerError::Storage(format!("column family {name} is missing")))
     }
 
     /// Commits a change set and extra writes atomically.
@@ -131,13 +147,23 @@ impl Store {
     }
 
     /// Entries of a raw column family with `from <= key < to`.
-    pub fn scan_raw(&self, cf: &str, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        scan_cf(&self.db, self.cf(cf)?, from, to, limit, None).map_err(|e| LedgerError::Storage(e.to_string()))
+    pub fn scan_raw(
+        &self,
+        cf: &str,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        scan_cf(&self.db, self.cf(cf)?, from, to, limit, None)
+            .map_err(|e| LedgerError::Storage(e.to_string()))
     }
 
     /// A consistent read view (a RocksDB snapshot) for multi-key queries.
     pub fn view(&self) -> StoreView<'_> {
-        StoreView { store: self, snapshot: self.db.snapshot() }
+        StoreView {
+            store: self,
+            snapshot: self.db.snapshot(),
+        }
     }
 
     /// Approximate on-disk bytes per column family.
@@ -146,7 +172,11 @@ impl Store {
             .into_iter()
             .filter_map(|name| {
                 let cf = self.db.cf_handle(name)?;
-                let v = self.db.property_int_value_cf(cf, "rocksdb.total-sst-files-size").ok().flatten()?;
+                let v = self
+                    .db
+                    .property_int_value_cf(cf, "rocksdb.total-sst-files-size")
+                    .ok()
+                    .flatten()?;
                 Some((name, v))
             })
             .collect()
@@ -189,12 +219,24 @@ fn scan_cf(
 
 impl KvRead for Store {
     fn get(&self, space: Space, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        let cf = self.cf(space.cf_name()).map_err(|e| KvError::Read(e.to_string()))?;
-        self.db.get_cf(cf, key).map_err(|e| KvError::Read(e.to_string()))
+        let cf = self
+            .cf(space.cf_name())
+            .map_err(|e| KvError::Read(e.to_string()))?;
+        self.db
+            .get_cf(cf, key)
+            .map_err(|e| KvError::Read(e.to_string()))
     }
 
-    fn scan(&self, space: Space, from: &[u8], to: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let cf = self.cf(space.cf_name()).map_err(|e| KvError::Read(e.to_string()))?;
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let cf = self
+            .cf(space.cf_name())
+            .map_err(|e| KvError::Read(e.to_string()))?;
         scan_cf(&self.db, cf, from, to, limit, None)
     }
 }
@@ -207,12 +249,26 @@ pub struct StoreView<'a> {
 
 impl KvRead for StoreView<'_> {
     fn get(&self, space: Space, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        let cf = self.store.cf(space.cf_name()).map_err(|e| KvError::Read(e.to_string()))?;
-        self.snapshot.get_cf(cf, key).map_err(|e| KvError::Read(e.to_string()))
+        let cf = self
+            .store
+            .cf(space.cf_name())
+            .map_err(|e| KvError::Read(e.to_string()))?;
+        self.snapshot
+            .get_cf(cf, key)
+            .map_err(|e| KvError::Read(e.to_string()))
     }
 
-    fn scan(&self, space: Space, from: &[u8], to: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let cf = self.store.cf(space.cf_name()).map_err(|e| KvError::Read(e.to_string()))?;
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let cf = self
+            .store
+            .cf(space.cf_name())
+            .map_err(|e| KvError::Read(e.to_string()))?;
         scan_cf(&self.store.db, cf, from, to, limit, Some(&self.snapshot))
     }
 }
@@ -232,14 +288,24 @@ mod tests {
             c.put(Space::Tree, b"t".to_vec(), b"2".to_vec());
             let changes = c.into_changes();
             store
-                .commit(&changes, &[ExtraWrite { cf: CF_RAFT_META, key: b"m".to_vec(), value: Some(b"3".to_vec()) }])
+                .commit(
+                    &changes,
+                    &[ExtraWrite {
+                        cf: CF_RAFT_META,
+                        key: b"m".to_vec(),
+                        value: Some(b"3".to_vec()),
+                    }],
+                )
                 .unwrap();
         }
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
         assert_eq!(store.get(Space::State, b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(store.get(Space::Tree, b"t").unwrap(), Some(b"2".to_vec()));
         assert_eq!(store.get(Space::Index, b"a").unwrap(), None);
-        assert_eq!(store.get_raw(CF_RAFT_META, b"m").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(
+            store.get_raw(CF_RAFT_META, b"m").unwrap(),
+            Some(b"3".to_vec())
+        );
         let view = store.view();
         assert_eq!(view.scan(Space::State, b"", b"z", 10).unwrap().len(), 1);
     }

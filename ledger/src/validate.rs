@@ -4,7 +4,9 @@ use crate::error::{refuse, Refusal, RefusalCode};
 
 /// GB 32100-2015 character set: digits and capitals without I, O, S, V, Z.
 const USCC_CHARSET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 fn uscc_value(c: u8) -> Option<u32> {
     USCC_CHARSET.iter().position(|&x| x == c).map(|p| p as u32)
@@ -31,14 +33,21 @@ pub fn check_uscc(uscc: &str) -> Result<(), Refusal> {
     if b.len() != 18 || !b.iter().all(|c| uscc_value(*c).is_some()) {
         return Err(refuse(
             RefusalCode::InvalidUscc,
-            format!("USCC `{}` must be 18 characters of 0-9 and A-Y without I, O, S, V, Z", truncate(uscc)),
+            format!(
+                "USCC `{}` must be 18 characters of 0-9 and A-Y without I, O, S, V, Z",
+                truncate(uscc)
+            ),
         ));
     }
-    let expected = uscc_check_char(&uscc[..17]).ok_or_else(|| refuse(RefusalCode::InvalidUscc, "bad USCC"))?;
+    let expected =
+        uscc_check_char(&uscc[..17]).ok_or_else(|| refuse(RefusalCode::InvalidUscc, "bad USCC"))?;
     if b[17] as char != expected {
         return Err(refuse(
             RefusalCode::InvalidUscc,
-            format!("USCC `{uscc}` has check character {} but {expected} is expected", b[17] as char),
+            format!(
+                "USCC `{uscc}` has check character {} but {expected} is expected",
+                b[17] as char
+            ),
         ));
     }
     Ok(())
@@ -61,12 +70,19 @@ pub fn gtin_check_digit(body: &str) -> Option<u8> {
 pub fn check_gtin(gtin: &str) -> Result<(), Refusal> {
     let ok_len = matches!(gtin.len(), 8 | 12 | 13 | 14);
     if !ok_len || !gtin.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(refuse(RefusalCode::InvalidGtin, format!("GTIN `{}` must be 8, 12, 13 or 14 digits", truncate(gtin))));
+        return Err(refuse(
+            RefusalCode::InvalidGtin,
+            format!("GTIN `{}` must be 8, 12, 13 or 14 digits", truncate(gtin)),
+        ));
     }
     let (body, last) = gtin.split_at(gtin.len() - 1);
-    let expected = gtin_check_digit(body).ok_or_else(|| refuse(RefusalCode::InvalidGtin, "bad GTIN"))?;
+    let expected =
+        gtin_check_digit(body).ok_or_else(|| refuse(RefusalCode::InvalidGtin, "bad GTIN"))?;
     if last.as_bytes()[0] - b'0' != expected {
-        return Err(refuse(RefusalCode::InvalidGtin, format!("GTIN `{gtin}` has a wrong check digit; {expected} is expected")));
+        return Err(refuse(
+            RefusalCode::InvalidGtin,
+            format!("GTIN `{gtin}` has a wrong check digit; {expected} is expected"),
+        ));
     }
     Ok(())
 }
@@ -81,13 +97,18 @@ pub fn is_region_code(code: &str) -> bool {
 pub fn check_client_id(field: &str, id: &str) -> Result<(), Refusal> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':' | b'/'));
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':' | b'/'));
     if ok {
         Ok(())
     } else {
         Err(refuse(
             RefusalCode::InvalidField,
-            format!("`{field}` must be 1-64 characters of letters, digits and - _ . : /, got `{}`", truncate(id)),
+            format!(
+                "`{field}` must be 1-64 characters of letters, digits and - _ . : /, got `{}`",
+                truncate(id)
+            ),
         ))
     }
 }
@@ -115,7 +136,11 @@ mod tests {
     #[test]
     fn known_usccs_verify() {
         // GB 32100-2015's own example and two published codes of real organisations.
-        for code in ["91350100M000100Y43", "91110000802100433B", "91330000142916567N"] {
+        for code in [
+            "91350100M000100Y43",
+            "91110000802100433B",
+            "91330000142916567N",
+        ] {
             let c = uscc_check_char(&code[..17]).unwrap();
             assert_eq!(c, code.chars().last().unwrap(), "{code}");
         }
@@ -124,10 +149,22 @@ mod tests {
     #[test]
     fn uscc_rejections() {
         assert!(check_uscc("91110000802100433B").is_ok());
-        assert_eq!(check_uscc("91110000802100433C").unwrap_err().code, RefusalCode::InvalidUscc);
-        assert_eq!(check_uscc("9111000080210043").unwrap_err().code, RefusalCode::InvalidUscc);
-        assert_eq!(check_uscc("91110000802100433I").unwrap_err().code, RefusalCode::InvalidUscc);
-        assert_eq!(check_uscc("９1110000802100433B").unwrap_err().code, RefusalCode::InvalidUscc);
+        assert_eq!(
+            check_uscc("91110000802100433C").unwrap_err().code,
+            RefusalCode::InvalidUscc
+        );
+        assert_eq!(
+            check_uscc("9111000080210043").unwrap_err().code,
+            RefusalCode::InvalidUscc
+        );
+        assert_eq!(
+            check_uscc("91110000802100433I").unwrap_err().code,
+            RefusalCode::InvalidUscc
+        );
+        assert_eq!(
+            check_uscc("９1110000802100433B").unwrap_err().code,
+            RefusalCode::InvalidUscc
+        );
     }
 
     #[test]
@@ -138,9 +175,18 @@ mod tests {
         assert!(check_gtin("96385074").is_ok());
         assert!(check_gtin("036000291452").is_ok());
         assert!(check_gtin("10614141000415").is_ok());
-        assert_eq!(check_gtin("6901234567893").unwrap_err().code, RefusalCode::InvalidGtin);
-        assert_eq!(check_gtin("690123456789").unwrap_err().code, RefusalCode::InvalidGtin);
-        assert_eq!(check_gtin("69012345678a2").unwrap_err().code, RefusalCode::InvalidGtin);
+        assert_eq!(
+            check_gtin("6901234567893").unwrap_err().code,
+            RefusalCode::InvalidGtin
+        );
+        assert_eq!(
+            check_gtin("690123456789").unwrap_err().code,
+            RefusalCode::InvalidGtin
+        );
+        assert_eq!(
+            check_gtin("69012345678a2").unwrap_err().code,
+            RefusalCode::InvalidGtin
+        );
     }
 
     #[test]

@@ -11,12 +11,16 @@ use serde_json::{Map, Value};
 use ledger::SignedTx;
 
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 pub fn read_json_input(file: Option<&Path>) -> Result<Value> {
     let text = match file {
-        Some(p) if p != Path::new("-") => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) if p != Path::new("-") => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         _ => {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s)?;
@@ -36,12 +40,18 @@ pub fn fresh_nonce() -> String {
 
 /// Signs a body, filling the common fields the caller left out.
 pub fn sign_body(body: Value, key: &genesis::KeyFile, chain_id: Option<&str>) -> Result<SignedTx> {
-    let Value::Object(mut m) = body else { bail!("the body must be a JSON object") };
-    m.entry("account").or_insert_with(|| Value::String(key.account.clone()));
-    m.entry("created_at").or_insert_with(|| Value::String(now_rfc3339()));
-    m.entry("nonce").or_insert_with(|| Value::String(fresh_nonce()));
+    let Value::Object(mut m) = body else {
+        bail!("the body must be a JSON object")
+    };
+    m.entry("account")
+        .or_insert_with(|| Value::String(key.account.clone()));
+    m.entry("created_at")
+        .or_insert_with(|| Value::String(now_rfc3339()));
+    m.entry("nonce")
+        .or_insert_with(|| Value::String(fresh_nonce()));
     if let Some(c) = chain_id {
-        m.entry("chain_id").or_insert_with(|| Value::String(c.into()));
+        m.entry("chain_id")
+            .or_insert_with(|| Value::String(c.into()));
     }
     if !m.contains_key("chain_id") {
         bail!("the body has no chain_id; pass --chain-id");
@@ -54,21 +64,39 @@ pub fn sign_map(m: Map<String, Value>, key: &SigningKey) -> Result<SignedTx> {
 }
 
 pub fn http() -> Result<reqwest::blocking::Client> {
-    Ok(reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?)
+    Ok(reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?)
 }
 
 pub fn submit(node: &str, tx: &Value, wait: bool) -> Result<(reqwest::StatusCode, Value)> {
-    let url = format!("{}/v1/tx{}", node.trim_end_matches('/'), if wait { "?wait=commit" } else { "" });
-    let resp = http()?.post(url).json(tx).send().context("sending the transaction")?;
+    let url = format!(
+        "{}/v1/tx{}",
+        node.trim_end_matches('/'),
+        if wait { "?wait=commit" } else { "" }
+    );
+    let resp = http()?
+        .post(url)
+        .json(tx)
+        .send()
+        .context("sending the transaction")?;
     let status = resp.status();
     let body: Value = resp.json().unwrap_or(Value::Null);
     Ok((status, body))
 }
 
 /// Submits a batch and waits for every outcome.
-pub fn submit_batch(client: &reqwest::blocking::Client, node: &str, txs: &[Value]) -> Result<Vec<Value>> {
+pub fn submit_batch(
+    client: &reqwest::blocking::Client,
+    node: &str,
+    txs: &[Value],
+) -> Result<Vec<Value>> {
     let url = format!("{}/v1/txs?wait=commit", node.trim_end_matches('/'));
-    let resp = client.post(url).json(&txs).send().context("sending a batch")?;
+    let resp = client
+        .post(url)
+        .json(&txs)
+        .send()
+        .context("sending a batch")?;
     let status = resp.status();
     let body: Value = resp.json().context("reading the batch answer")?;
     if !status.is_success() {
@@ -78,7 +106,10 @@ pub fn submit_batch(client: &reqwest::blocking::Client, node: &str, txs: &[Value
 }
 
 pub fn get_json(url: &str) -> Result<Value> {
-    let resp = http()?.get(url).send().with_context(|| format!("GET {url}"))?;
+    let resp = http()?
+        .get(url)
+        .send()
+        .with_context(|| format!("GET {url}"))?;
     let status = resp.status();
     let body: Value = resp.json().unwrap_or(Value::Null);
     if !status.is_success() {

@@ -53,14 +53,20 @@ fn default_queue_txs_max() -> usize {
 
 impl Default for BlockConfig {
     fn default() -> Self {
-        Self { txs_max: default_block_txs_max(), bytes_max: default_block_bytes_max(), queue_txs_max: default_queue_txs_max() }
+        Self {
+            txs_max: default_block_txs_max(),
+            bytes_max: default_block_bytes_max(),
+            queue_txs_max: default_queue_txs_max(),
+        }
     }
 }
 
 impl NodeConfig {
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let mut c: NodeConfig = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let mut c: NodeConfig =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut c.data_dir, &mut c.genesis] {
@@ -80,6 +86,7 @@ impl NodeConfig {
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, toml::to_string_pretty(self)?).with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, toml::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
     }
 }

@@ -24,7 +24,9 @@ struct Actor {
 }
 
 fn seed_key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(format!("zsl-demo-key/{label}").as_bytes()))
+    SigningKey::from_bytes(&ledger::signing::sha256(
+        format!("zsl-demo-key/{label}").as_bytes(),
+    ))
 }
 
 /// A valid USCC derived from a number (GB 32100 check character computed).
@@ -43,7 +45,14 @@ struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     fn add<T: Serialize>(&mut self, who: &Actor, kind: &str, rec: &T) -> Result<()> {
-        let body = record::build_body(kind, self.chain_id, &who.id, &crate::client::now_rfc3339(), &crate::client::fresh_nonce(), rec);
+        let body = record::build_body(
+            kind,
+            self.chain_id,
+            &who.id,
+            &crate::client::now_rfc3339(),
+            &crate::client::fresh_nonce(),
+            rec,
+        );
         let tx = crate::client::sign_map(body, &who.key)?;
         self.txs.push(tx.to_json());
         Ok(())
@@ -63,15 +72,33 @@ impl<'a> Batch<'a> {
     }
 }
 
-pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path) -> Result<String> {
+pub fn populate(
+    api: &str,
+    spec: &ChainSpec,
+    root: &genesis::KeyFile,
+    dir: &Path,
+) -> Result<String> {
     let client = crate::client::http()?;
-    let mut b = Batch { chain_id: &spec.chain_id, txs: Vec::new(), sent: 0 };
-    let root = Actor { id: root.account.clone(), key: root.signing_key()?, district: spec.province.code.clone() };
+    let mut b = Batch {
+        chain_id: &spec.chain_id,
+        txs: Vec::new(),
+        sent: 0,
+    };
+    let root = Actor {
+        id: root.account.clone(),
+        key: root.signing_key()?,
+        district: spec.province.code.clone(),
+    };
 
     // Districts from three cities: Hangzhou, Ningbo, Wenzhou.
     let districts: Vec<String> = ["3301", "3302", "3303"]
         .iter()
-        .flat_map(|city| spec.districts.iter().filter(move |d| d.code.starts_with(city)).take(2))
+        .flat_map(|city| {
+            spec.districts
+                .iter()
+                .filter(move |d| d.code.starts_with(city))
+                .take(2)
+        })
         .map(|d| d.code.clone())
         .collect();
     if districts.is_empty() {
@@ -87,11 +114,30 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
             name: name.into(),
             public_key: hex::encode(key.verifying_key().to_bytes()),
         };
-        (Actor { id: id.into(), key, district: spec.province.code.clone() }, reg)
+        (
+            Actor {
+                id: id.into(),
+                key,
+                district: spec.province.code.clone(),
+            },
+            reg,
+        )
     };
-    let (inspector, r1) = authority("zj-inspector-01", AuthorityRole::Inspector, "省局检查员 Inspector 01");
-    let (agri, r2) = authority("zj-agri", AuthorityRole::AgricultureAuthority, "浙江省农业农村厅 Agriculture");
-    let (lab, r3) = authority("zj-lab-01", AuthorityRole::TestingLab, "快检实验室 Testing lab 01");
+    let (inspector, r1) = authority(
+        "zj-inspector-01",
+        AuthorityRole::Inspector,
+        "省局检查员 Inspector 01",
+    );
+    let (agri, r2) = authority(
+        "zj-agri",
+        AuthorityRole::AgricultureAuthority,
+        "浙江省农业农村厅 Agriculture",
+    );
+    let (lab, r3) = authority(
+        "zj-lab-01",
+        AuthorityRole::TestingLab,
+        "快检实验室 Testing lab 01",
+    );
     for r in [&r1, &r2, &r3] {
         b.add(&root, "account.register", r)?;
     }
@@ -122,15 +168,31 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
                     name: format!("{label}{}号 ({d})", i + 1),
                     kind,
                     district: d.clone(),
-                    key_subject: matches!(kind, SubjectKind::Producer | SubjectKind::Wholesaler | SubjectKind::SchoolCanteen),
+                    key_subject: matches!(
+                        kind,
+                        SubjectKind::Producer
+                            | SubjectKind::Wholesaler
+                            | SubjectKind::SchoolCanteen
+                    ),
                     public_key: hex::encode(key.verifying_key().to_bytes()),
-                    market: if kind == SubjectKind::MarketOperator { market.clone() } else { None },
+                    market: if kind == SubjectKind::MarketOperator {
+                        market.clone()
+                    } else {
+                        None
+                    },
                 };
                 b.add(&root, "subject.register", &reg)?;
                 if kind == SubjectKind::FarmWholesaleMarket {
                     market = Some(uscc.clone());
                 }
-                subjects.push((Actor { id: uscc, key, district: d.clone() }, kind));
+                subjects.push((
+                    Actor {
+                        id: uscc,
+                        key,
+                        district: d.clone(),
+                    },
+                    kind,
+                ));
             }
         }
         // The market must be committed before its stalls reference it.
@@ -138,16 +200,32 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
     }
     b.flush(&client, api)?;
 
-    let of = |k: SubjectKind| subjects.iter().filter(move |(_, kind)| *kind == k).map(|(a, _)| a);
-    let producers: Vec<&Actor> = of(SubjectKind::Producer).chain(of(SubjectKind::FirstImporter)).collect();
-    let wholesalers: Vec<&Actor> = of(SubjectKind::Wholesaler).chain(of(SubjectKind::Distributor)).collect();
+    let of = |k: SubjectKind| {
+        subjects
+            .iter()
+            .filter(move |(_, kind)| *kind == k)
+            .map(|(a, _)| a)
+    };
+    let producers: Vec<&Actor> = of(SubjectKind::Producer)
+        .chain(of(SubjectKind::FirstImporter))
+        .collect();
+    let wholesalers: Vec<&Actor> = of(SubjectKind::Wholesaler)
+        .chain(of(SubjectKind::Distributor))
+        .collect();
     let retail: Vec<&Actor> = of(SubjectKind::Supermarket)
         .chain(of(SubjectKind::Restaurant))
         .chain(of(SubjectKind::SchoolCanteen))
         .chain(of(SubjectKind::MarketOperator))
         .collect();
 
-    let varieties = ["meat", "aquatic", "fruit_veg", "soy_products", "eggs", "other"];
+    let varieties = [
+        "meat",
+        "aquatic",
+        "fruit_veg",
+        "soy_products",
+        "eggs",
+        "other",
+    ];
     let product_names = ["冷鲜猪肉", "带鱼", "青菜", "豆腐", "鸡蛋", "酱油"];
     for (i, p) in producers.iter().enumerate() {
         for j in 0..2 {
@@ -167,7 +245,7 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
     }
     b.flush(&client, api)?;
 
-    let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Asia/Shanghai")?).date();
+    let today = ledger::score::local_date(&spec.model, jiff::Timestamp::now().as_millisecond())?;
     let production = today.to_string();
     let expiry = today.checked_add(jiff::ToSpan::days(7))?.to_string();
     // Certificates first, so codings can reference them.
@@ -177,8 +255,14 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
         for k in 0..batches_per_producer {
             let batch_id = format!("B{:05}", k);
             let upstream = match k % 10 {
-                0 => Some(Upstream::Unregistered { name: "外省供应商 Out-of-province supplier".into(), uscc: None, region: "340100".into() }),
-                1 if i + 1 < producers.len() => Some(Upstream::Registered { subject: producers[i + 1].id.clone() }),
+                0 => Some(Upstream::Unregistered {
+                    name: "外省供应商 Out-of-province supplier".into(),
+                    uscc: None,
+                    region: "340100".into(),
+                }),
+                1 if i + 1 < producers.len() => Some(Upstream::Registered {
+                    subject: producers[i + 1].id.clone(),
+                }),
                 _ => None,
             };
             b.add(
@@ -223,7 +307,11 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
                 test_id: format!("KJ-{k:05}"),
                 trace_code: trace.clone(),
                 item: "农药残留 pesticide residue".into(),
-                result: if k == 50 { TestResult::Fail } else { TestResult::Pass },
+                result: if k == 50 {
+                    TestResult::Fail
+                } else {
+                    TestResult::Pass
+                },
                 note: None,
             },
         )?;
@@ -241,16 +329,43 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
         }
         let w = wholesalers[k % wholesalers.len()];
         let sid = format!("SH1-{k:05}");
-        b.add(p, "shipment.create", &ShipmentCreate { shipment_id: sid.clone(), to: w.id.clone(), lines: vec![ShipmentLine { trace_code: trace.clone(), quantity: 60 }] })?;
+        b.add(
+            p,
+            "shipment.create",
+            &ShipmentCreate {
+                shipment_id: sid.clone(),
+                to: w.id.clone(),
+                lines: vec![ShipmentLine {
+                    trace_code: trace.clone(),
+                    quantity: 60,
+                }],
+            },
+        )?;
         first_leg.push((trace.clone(), *p, w, sid));
     }
     b.flush(&client, api)?;
     let mut received: Vec<(String, &Actor)> = Vec::new();
     for (k, (trace, p, w, sid)) in first_leg.iter().enumerate() {
         if k == 7 {
-            b.add(*w, "shipment.reject", &ShipmentReject { shipper: p.id.clone(), shipment_id: sid.clone(), reason: RejectionReason::NoCertificate, note: Some("缺少合格证 no certificate".into()) })?;
+            b.add(
+                *w,
+                "shipment.reject",
+                &ShipmentReject {
+                    shipper: p.id.clone(),
+                    shipment_id: sid.clone(),
+                    reason: RejectionReason::NoCertificate,
+                    note: Some("缺少合格证 no certificate".into()),
+                },
+            )?;
         } else if k % 20 != 19 {
-            b.add(*w, "shipment.receive", &ShipmentReceive { shipper: p.id.clone(), shipment_id: sid.clone() })?;
+            b.add(
+                *w,
+                "shipment.receive",
+                &ShipmentReceive {
+                    shipper: p.id.clone(),
+                    shipment_id: sid.clone(),
+                },
+            )?;
             received.push((trace.clone(), *w));
         }
     }
@@ -261,12 +376,30 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
     for (k, (trace, w)) in received.iter().enumerate().filter(|(k, _)| k % 2 == 0) {
         let r = retail[k % retail.len()];
         let sid = format!("SH2-{k:05}");
-        b.add(*w, "shipment.create", &ShipmentCreate { shipment_id: sid.clone(), to: r.id.clone(), lines: vec![ShipmentLine { trace_code: trace.clone(), quantity: 20 }] })?;
+        b.add(
+            *w,
+            "shipment.create",
+            &ShipmentCreate {
+                shipment_id: sid.clone(),
+                to: r.id.clone(),
+                lines: vec![ShipmentLine {
+                    trace_code: trace.clone(),
+                    quantity: 20,
+                }],
+            },
+        )?;
         second.push((*w, r, sid));
     }
     b.flush(&client, api)?;
     for (w, r, sid) in &second {
-        b.add(*r, "shipment.receive", &ShipmentReceive { shipper: w.id.clone(), shipment_id: sid.clone() })?;
+        b.add(
+            *r,
+            "shipment.receive",
+            &ShipmentReceive {
+                shipper: w.id.clone(),
+                shipment_id: sid.clone(),
+            },
+        )?;
     }
     b.flush(&client, api)?;
 
@@ -274,19 +407,46 @@ pub fn populate(api: &str, spec: &ChainSpec, root: &genesis::KeyFile, dir: &Path
     if let Some((trace, _)) = received.first() {
         let coder = coded.iter().find(|(t, _)| t == trace).map(|(_, p)| *p);
         if let Some(p) = coder {
-            b.add(p, "recall.issue", &RecallIssue { trace_code: trace.clone(), reason: "菌落总数超标 total bacterial count over limit".into() })?;
+            b.add(
+                p,
+                "recall.issue",
+                &RecallIssue {
+                    trace_code: trace.clone(),
+                    reason: "菌落总数超标 total bacterial count over limit".into(),
+                },
+            )?;
         }
     }
     // Inspection findings: one uncoded finding rectified, one open, one off-chain.
     let w0 = wholesalers[0];
     let w1 = wholesalers[1 % wholesalers.len()];
-    for (id, subject, kind, batches) in
-        [("F-0001", w0, FindingKind::Uncoded, 2), ("F-0002", w1, FindingKind::Uncoded, 1), ("F-0003", w1, FindingKind::OffChain, 1)]
-    {
-        b.add(&inspector, "finding.record", &FindingRecord { finding_id: id.into(), subject: subject.id.clone(), kind, batches, note: Some("线下巡查 on-site inspection".into()), document_hash: None })?;
+    for (id, subject, kind, batches) in [
+        ("F-0001", w0, FindingKind::Uncoded, 2),
+        ("F-0002", w1, FindingKind::Uncoded, 1),
+        ("F-0003", w1, FindingKind::OffChain, 1),
+    ] {
+        b.add(
+            &inspector,
+            "finding.record",
+            &FindingRecord {
+                finding_id: id.into(),
+                subject: subject.id.clone(),
+                kind,
+                batches,
+                note: Some("线下巡查 on-site inspection".into()),
+                document_hash: None,
+            },
+        )?;
     }
     b.flush(&client, api)?;
-    b.add(&inspector, "finding.rectify", &FindingRectify { finding_id: "F-0001".into(), note: Some("已补码 coded after inspection".into()) })?;
+    b.add(
+        &inspector,
+        "finding.rectify",
+        &FindingRectify {
+            finding_id: "F-0001".into(),
+            note: Some("已补码 coded after inspection".into()),
+        },
+    )?;
     b.add(
         &inspector,
         "document.notarize",

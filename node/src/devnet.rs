@@ -36,7 +36,11 @@ fn prepare(dir: &Path, validators: usize, port: u16) -> Result<()> {
         let id = i as u64 + genesis::DEVNET_FIRST_NODE_ID;
         let key_path = dir.join(format!("validator-{id}.key.json"));
         genesis::write_json(&key_path, k)?;
-        let api_listen = if port == 0 { "127.0.0.1:0".to_string() } else { format!("127.0.0.1:{}", port + i as u16) };
+        let api_listen = if port == 0 {
+            "127.0.0.1:0".to_string()
+        } else {
+            format!("127.0.0.1:{}", port + i as u16)
+        };
         let cfg = NodeConfig {
             node_id: id,
             data_dir: PathBuf::from(format!("node-{id}")),
@@ -55,7 +59,10 @@ fn start(dir: &Path, id: u64) -> Result<Child> {
     let nd = node_dir(dir, id);
     std::fs::create_dir_all(&nd)?;
     let _ = std::fs::remove_file(nd.join("api.addr"));
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("node-{id}.log")))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("node-{id}.log")))?;
     let child = Command::new(exe)
         .args(["node", "run", "--config"])
         .arg(dir.join(format!("node-{id}.toml")))
@@ -72,7 +79,10 @@ fn wait_ready(dir: &Path, id: u64, child: &mut Child) -> Result<String> {
     let client = crate::client::http()?;
     loop {
         if let Some(status) = child.try_wait()? {
-            bail!("validator {id} exited ({status}); see {}", dir.join(format!("node-{id}.log")).display());
+            bail!(
+                "validator {id} exited ({status}); see {}",
+                dir.join(format!("node-{id}.log")).display()
+            );
         }
         if let Ok(addr) = std::fs::read_to_string(node_dir(dir, id).join("api.addr")) {
             let api = format!("http://{}", addr.trim());
@@ -86,7 +96,10 @@ fn wait_ready(dir: &Path, id: u64, child: &mut Child) -> Result<String> {
             }
         }
         if Instant::now() > deadline {
-            bail!("validator {id} did not become ready in {} s", START_TIMEOUT_MS / 1000);
+            bail!(
+                "validator {id} did not become ready in {} s",
+                START_TIMEOUT_MS / 1000
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -94,7 +107,10 @@ fn wait_ready(dir: &Path, id: u64, child: &mut Child) -> Result<String> {
 
 fn stop_all(running: &mut [Running]) {
     for r in running.iter() {
-        let _ = Command::new("kill").arg("-TERM").arg(r.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(r.child.id().to_string())
+            .status();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     for r in running.iter_mut() {
@@ -119,7 +135,11 @@ pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
     let mut running: Vec<Running> = Vec::new();
     for v in &spec.validators {
         let child = start(&dir, v.node_id)?;
-        running.push(Running { id: v.node_id, child, api: String::new() });
+        running.push(Running {
+            id: v.node_id,
+            child,
+            api: String::new(),
+        });
     }
     for r in running.iter_mut() {
         match wait_ready(&dir, r.id, &mut r.child) {
@@ -130,11 +150,20 @@ pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
             }
         }
     }
-    let nodes: Vec<_> = running.iter().map(|r| json!({"id": r.id, "api": r.api, "pid": r.child.id()})).collect();
-    genesis::write_json(&dir.join("devnet.json"), &json!({"genesis": dir.join("genesis.json"), "nodes": nodes}))?;
+    let nodes: Vec<_> = running
+        .iter()
+        .map(|r| json!({"id": r.id, "api": r.api, "pid": r.child.id()}))
+        .collect();
+    genesis::write_json(
+        &dir.join("devnet.json"),
+        &json!({"genesis": dir.join("genesis.json"), "nodes": nodes}),
+    )?;
     let api = running[0].api.clone();
     if demo && dir.join("demo-keys.json").exists() {
-        println!("demo data: already loaded (see {})", dir.join("demo-keys.json").display());
+        println!(
+            "demo data: already loaded (see {})",
+            dir.join("demo-keys.json").display()
+        );
     } else if demo {
         let root = genesis::KeyFile::read(&dir.join("root.key.json"))?;
         match crate::demo::populate(&api, &spec, &root, &dir) {
@@ -145,14 +174,20 @@ pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
             }
         }
     }
-    println!("ZSL devnet is up: {} validator(s), chain {}", running.len(), spec.chain_id);
+    println!(
+        "ZSL devnet is up: {} validator(s), chain {}",
+        running.len(),
+        spec.chain_id
+    );
     println!("  web UI and API:  {api}/");
     println!("  status:          {api}/v1/status");
     println!("  devnet file:     {}", dir.join("devnet.json").display());
     println!("  root key:        {}", dir.join("root.key.json").display());
     println!("Ctrl-C stops it.");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let exited = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
@@ -171,7 +206,10 @@ pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
     });
     stop_all(&mut running);
     if let Some((id, status)) = exited {
-        bail!("validator {id} exited ({status}); see {}", dir.join(format!("node-{id}.log")).display());
+        bail!(
+            "validator {id} exited ({status}); see {}",
+            dir.join(format!("node-{id}.log")).display()
+        );
     }
     Ok(())
 }

@@ -16,7 +16,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "zsl", version, about = "浙食链 ZSL: the food-safety traceability ledger node")]
+#[command(
+    name = "zsl",
+    version,
+    about = "浙食链 ZSL: the food-safety traceability ledger node"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,6 +74,10 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Complete a 17-character USCC with its GB 32100 check character, or check an 18-character one.
+    Uscc { code: String },
+    /// The trace code (追溯码) that coding BATCH_ID by CODER (USCC) yields.
+    TraceCode { coder: String, batch_id: String },
     /// District scores (赋码率 / 扫码率).
     Score {
         #[command(subcommand)]
@@ -170,7 +178,16 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Genesis { command: GenesisCommand::Init { out, chain_id, root_keys, validator_keys, genesis_time } } => {
+        Command::Genesis {
+            command:
+                GenesisCommand::Init {
+                    out,
+                    chain_id,
+                    root_keys,
+                    validator_keys,
+                    genesis_time,
+                },
+        } => {
             let mut roots = Vec::new();
             for p in &root_keys {
                 let k = genesis::KeyFile::read(p)?;
@@ -183,7 +200,11 @@ fn real_main() -> Result<()> {
             let mut validators = Vec::new();
             for (i, p) in validator_keys.iter().enumerate() {
                 let k = genesis::KeyFile::read(p)?;
-                validators.push(ledger::spec::Validator { node_id: i as u64 + 1, name: k.account, public_key: k.public_key });
+                validators.push(ledger::spec::Validator {
+                    node_id: i as u64 + 1,
+                    name: k.account,
+                    public_key: k.public_key,
+                });
             }
             let spec = genesis::build_spec(genesis::GenesisParams {
                 chain_id,
@@ -193,18 +214,33 @@ fn real_main() -> Result<()> {
                 districts: None,
             })?;
             genesis::write_json(&out, &spec)?;
-            println!("genesis {} written to {}", hex::encode(spec.hash()?), out.display());
+            println!(
+                "genesis {} written to {}",
+                hex::encode(spec.hash()?),
+                out.display()
+            );
             Ok(())
         }
-        Command::Node { command: NodeCommand::Run { config } } => run::run_node(&config),
-        Command::Tx { command: TxCommand::Sign { key, chain_id, file } } => {
+        Command::Node {
+            command: NodeCommand::Run { config },
+        } => run::run_node(&config),
+        Command::Tx {
+            command:
+                TxCommand::Sign {
+                    key,
+                    chain_id,
+                    file,
+                },
+        } => {
             let body = client::read_json_input(file.as_deref())?;
             let key = genesis::KeyFile::read(&key)?;
             let tx = client::sign_body(body, &key, chain_id.as_deref())?;
             println!("{}", serde_json::to_string(&tx.to_json())?);
             Ok(())
         }
-        Command::Tx { command: TxCommand::Submit { node, wait, file } } => {
+        Command::Tx {
+            command: TxCommand::Submit { node, wait, file },
+        } => {
             let tx = client::read_json_input(file.as_deref())?;
             let (status, body) = client::submit(&node, &tx, wait)?;
             println!("{}", serde_json::to_string_pretty(&body)?);
@@ -224,14 +260,58 @@ fn real_main() -> Result<()> {
             );
             Ok(())
         }
-        Command::Devnet { dir, demo, validators, port } => devnet::run(&dir, demo, validators, port),
-        Command::Score { command: Some(ScoreCommand::Replay { file, from, to, format }), .. } => {
-            replay::replay_command(&file, from.as_deref(), to.as_deref(), &format)
+        Command::Uscc { code } => {
+            let code = code.trim().to_ascii_uppercase();
+            match code.len() {
+                17 => {
+                    let c = ledger::validate::uscc_check_char(&code)
+                        .context("not GB 32100 characters (0-9, A-Y without I O S V Z)")?;
+                    println!("{code}{c}");
+                }
+                18 => {
+                    ledger::validate::check_uscc(&code)
+                        .map_err(|r| anyhow::anyhow!("{}", r.message))?;
+                    println!("{code}");
+                }
+                n => anyhow::bail!("a USCC has 18 characters (17 + check), not {n}"),
+            }
+            Ok(())
         }
-        Command::Score { command: None, node, from, to } => {
+        Command::TraceCode { coder, batch_id } => {
+            println!("{}", ledger::machine::trace_code(&coder, &batch_id));
+            Ok(())
+        }
+        Command::Devnet {
+            dir,
+            demo,
+            validators,
+            port,
+        } => devnet::run(&dir, demo, validators, port),
+        Command::Score {
+            command:
+                Some(ScoreCommand::Replay {
+                    file,
+                    from,
+                    to,
+                    format,
+                }),
+            ..
+        } => replay::replay_command(&file, from.as_deref(), to.as_deref(), &format),
+        Command::Score {
+            command: None,
+            node,
+            from,
+            to,
+        } => {
             let node = node.context("give --node URL, or use `zsl score replay FILE`")?;
-            let (from, to) = (from.context("--from is required")?, to.context("--to is required")?);
-            let body = client::get_json(&format!("{}/v1/scores?from={from}&to={to}", node.trim_end_matches('/')))?;
+            let (from, to) = (
+                from.context("--from is required")?,
+                to.context("--to is required")?,
+            );
+            let body = client::get_json(&format!(
+                "{}/v1/scores?from={from}&to={to}",
+                node.trim_end_matches('/')
+            ))?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }

@@ -23,7 +23,9 @@ const INSPECTOR_ID: &str = "replay-inspector";
 const SETUP_LEAD_MS: i64 = 3_600_000;
 
 fn key_for(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(format!("zsl-replay-key/{label}").as_bytes()))
+    SigningKey::from_bytes(&ledger::signing::sha256(
+        format!("zsl-replay-key/{label}").as_bytes(),
+    ))
 }
 
 /// A stable, valid USCC for a scenario subject id.
@@ -44,9 +46,19 @@ struct Replay {
 
 impl Replay {
     fn tx<T: Serialize>(&mut self, who: &str, kind: &str, at_ms: i64, rec: &T) -> Result<Vec<u8>> {
-        let (account, key) = self.accounts.get(who).ok_or_else(|| anyhow!("unknown actor `{who}`"))?;
+        let (account, key) = self
+            .accounts
+            .get(who)
+            .ok_or_else(|| anyhow!("unknown actor `{who}`"))?;
         self.nonce += 1;
-        let body = record::build_body(kind, &self.spec.chain_id, account, &rfc3339(at_ms)?, &self.nonce.to_string(), rec);
+        let body = record::build_body(
+            kind,
+            &self.spec.chain_id,
+            account,
+            &rfc3339(at_ms)?,
+            &self.nonce.to_string(),
+            rec,
+        );
         let tx = ledger::SignedTx::sign(body, key).map_err(|r| anyhow!("{r}"))?;
         Ok(serde_json::to_vec(&tx.to_json())?)
     }
@@ -55,11 +67,23 @@ impl Replay {
         if txs.is_empty() {
             return Ok(());
         }
-        let applied = self.ledger.apply(&BlockProposal { time_ms: at_ms, txs }, &[])?;
-        if let Some(bad) = applied.outcomes.iter().find_map(|o| o.result.as_ref().err()) {
+        let applied = self.ledger.apply(
+            &BlockProposal {
+                time_ms: at_ms,
+                txs,
+            },
+            &[],
+        )?;
+        if let Some(bad) = applied
+            .outcomes
+            .iter()
+            .find_map(|o| o.result.as_ref().err())
+        {
             bail!("{what}: the ledger refused a transaction: {bad}");
         }
-        let block = applied.block.ok_or_else(|| anyhow!("{what}: no block was cut"))?;
+        let block = applied
+            .block
+            .ok_or_else(|| anyhow!("{what}: no block was cut"))?;
         if block.header.time_ms != at_ms {
             bail!("{what}: block time {} is not the event time {at_ms} (events must be in time order)", block.header.time_ms);
         }
@@ -68,8 +92,17 @@ impl Replay {
 }
 
 /// Runs a scenario; returns the score report JSON.
-pub fn replay(s: &Scenario, from: Option<&str>, to: Option<&str>, store_dir: &Path) -> Result<Value> {
-    let first_ms = if s.events.is_empty() { None } else { Some(s.at_ms(0)?) };
+pub fn replay(
+    s: &Scenario,
+    from: Option<&str>,
+    to: Option<&str>,
+    store_dir: &Path,
+) -> Result<Value> {
+    let first_ms = if s.events.is_empty() {
+        None
+    } else {
+        Some(s.at_ms(0)?)
+    };
     let setup_ms = first_ms.unwrap_or(0) - SETUP_LEAD_MS;
     let root_key = key_for(ROOT_ID);
     let spec = genesis::build_spec(genesis::GenesisParams {
@@ -84,9 +117,18 @@ pub fn replay(s: &Scenario, from: Option<&str>, to: Option<&str>, store_dir: &Pa
         districts: Some(s.districts.clone()),
     })?;
     let ledger = ledger::chain::scratch_ledger(store_dir, spec.clone())?;
-    let mut r = Replay { spec, ledger, accounts: BTreeMap::new(), nonce: 0 };
-    r.accounts.insert(ROOT_ID.into(), (ROOT_ID.into(), root_key));
-    r.accounts.insert(INSPECTOR_ID.into(), (INSPECTOR_ID.into(), key_for(INSPECTOR_ID)));
+    let mut r = Replay {
+        spec,
+        ledger,
+        accounts: BTreeMap::new(),
+        nonce: 0,
+    };
+    r.accounts
+        .insert(ROOT_ID.into(), (ROOT_ID.into(), root_key));
+    r.accounts.insert(
+        INSPECTOR_ID.into(),
+        (INSPECTOR_ID.into(), key_for(INSPECTOR_ID)),
+    );
 
     // Setup: an inspector with provincial jurisdiction, the subjects, one product each.
     let mut txs = Vec::new();
@@ -120,7 +162,13 @@ pub fn replay(s: &Scenario, from: Option<&str>, to: Option<&str>, store_dir: &Pa
     r.commit(setup_ms, txs, "registering subjects")?;
     let mut txs = Vec::new();
     for subj in &s.subjects {
-        let p = ProductRegister { product_id: "P".into(), name: "scenario product".into(), gtin: None, variety: "meat".into(), shelf_life_days: 3650 };
+        let p = ProductRegister {
+            product_id: "P".into(),
+            name: "scenario product".into(),
+            gtin: None,
+            variety: "meat".into(),
+            shelf_life_days: 3650,
+        };
         txs.push(r.tx(&subj.id, "product.register", setup_ms + 1, &p)?);
     }
     r.commit(setup_ms + 1, txs, "registering products")?;
@@ -143,15 +191,27 @@ pub fn replay(s: &Scenario, from: Option<&str>, to: Option<&str>, store_dir: &Pa
                     let upstream = match upstream {
                         None => None,
                         Some(UpstreamSpec::Registered(id)) => {
-                            let uscc = r.accounts.get(id).map(|a| a.0.clone()).with_context(|| format!("{label}: unknown upstream {id}"))?;
+                            let uscc = r
+                                .accounts
+                                .get(id)
+                                .map(|a| a.0.clone())
+                                .with_context(|| format!("{label}: unknown upstream {id}"))?;
                             Some(Upstream::Registered { subject: uscc })
                         }
                         Some(UpstreamSpec::Unregistered { district }) => {
-                            Some(Upstream::Unregistered { name: "unregistered supplier".into(), uscc: None, region: district.clone() })
+                            Some(Upstream::Unregistered {
+                                name: "unregistered supplier".into(),
+                                uscc: None,
+                                region: district.clone(),
+                            })
                         }
                     };
                     for batch_id in s.code_batches(j)? {
-                        let coder_uscc = r.accounts.get(by).map(|a| a.0.clone()).with_context(|| format!("{label}: unknown coder {by}"))?;
+                        let coder_uscc = r
+                            .accounts
+                            .get(by)
+                            .map(|a| a.0.clone())
+                            .with_context(|| format!("{label}: unknown coder {by}"))?;
                         batch_trace.insert(batch_id.clone(), trace_code(&coder_uscc, &batch_id));
                         let rec = BatchCode {
                             batch_id,
@@ -168,21 +228,52 @@ pub fn replay(s: &Scenario, from: Option<&str>, to: Option<&str>, store_dir: &Pa
                         txs.push(r.tx(by, "batch.code", at, &rec)?);
                     }
                 }
-                EventBody::Ship { id, from, to, batches } => {
-                    let to_uscc = r.accounts.get(to).map(|a| a.0.clone()).with_context(|| format!("{label}: unknown receiver {to}"))?;
+                EventBody::Ship {
+                    id,
+                    from,
+                    to,
+                    batches,
+                } => {
+                    let to_uscc = r
+                        .accounts
+                        .get(to)
+                        .map(|a| a.0.clone())
+                        .with_context(|| format!("{label}: unknown receiver {to}"))?;
                     let lines = batches
                         .iter()
                         .map(|b| {
-                            let t = batch_trace.get(b).cloned().with_context(|| format!("{label}: batch {b} was never coded"))?;
-                            Ok(ShipmentLine { trace_code: t, quantity: 1 })
+                            let t = batch_trace
+                                .get(b)
+                                .cloned()
+                                .with_context(|| format!("{label}: batch {b} was never coded"))?;
+                            Ok(ShipmentLine {
+                                trace_code: t,
+                                quantity: 1,
+                            })
                         })
                         .collect::<Result<Vec<_>>>()?;
                     shipments.insert(id.clone(), (from.clone(), to.clone()));
-                    txs.push(r.tx(from, "shipment.create", at, &ShipmentCreate { shipment_id: id.clone(), to: to_uscc, lines })?);
+                    txs.push(r.tx(
+                        from,
+                        "shipment.create",
+                        at,
+                        &ShipmentCreate {
+                            shipment_id: id.clone(),
+                            to: to_uscc,
+                            lines,
+                        },
+                    )?);
                 }
                 EventBody::Receive { shipment } | EventBody::Reject { shipment, .. } => {
-                    let (from, to) = shipments.get(shipment).cloned().with_context(|| format!("{label}: unknown shipment {shipment}"))?;
-                    let shipper = r.accounts.get(&from).map(|a| a.0.clone()).unwrap_or_default();
+                    let (from, to) = shipments
+                        .get(shipment)
+                        .cloned()
+                        .with_context(|| format!("{label}: unknown shipment {shipment}"))?;
+                    let shipper = r
+                        .accounts
+                        .get(&from)
+                        .map(|a| a.0.clone())
+                        .unwrap_or_default();
                     if let EventBody::Reject { reason, .. } = &e.body {
                         let rec = ShipmentReject {
                             shipper,
@@ -192,24 +283,66 @@ pub fn replay(s: &Scenario, from: Option<&str>, to: Option<&str>, store_dir: &Pa
                         };
                         txs.push(r.tx(&to, "shipment.reject", at, &rec)?);
                     } else {
-                        txs.push(r.tx(&to, "shipment.receive", at, &ShipmentReceive { shipper, shipment_id: shipment.clone() })?);
+                        txs.push(r.tx(
+                            &to,
+                            "shipment.receive",
+                            at,
+                            &ShipmentReceive {
+                                shipper,
+                                shipment_id: shipment.clone(),
+                            },
+                        )?);
                     }
                 }
-                EventBody::Finding { id, kind, subject, batches } => {
-                    let uscc = r.accounts.get(subject).map(|a| a.0.clone()).with_context(|| format!("{label}: unknown subject {subject}"))?;
+                EventBody::Finding {
+                    id,
+                    kind,
+                    subject,
+                    batches,
+                } => {
+                    let uscc = r
+                        .accounts
+                        .get(subject)
+                        .map(|a| a.0.clone())
+                        .with_context(|| format!("{label}: unknown subject {subject}"))?;
                     let kind = match kind {
                         FindingKindSpec::Uncoded => FindingKind::Uncoded,
                         FindingKindSpec::OffChain => FindingKind::OffChain,
                     };
-                    let rec = FindingRecord { finding_id: id.clone(), subject: uscc, kind, batches: *batches, note: None, document_hash: None };
+                    let rec = FindingRecord {
+                        finding_id: id.clone(),
+                        subject: uscc,
+                        kind,
+                        batches: *batches,
+                        note: None,
+                        document_hash: None,
+                    };
                     txs.push(r.tx(INSPECTOR_ID, "finding.record", at, &rec)?);
                 }
                 EventBody::Rectify { finding } => {
-                    txs.push(r.tx(INSPECTOR_ID, "finding.rectify", at, &FindingRectify { finding_id: finding.clone(), note: None })?);
+                    txs.push(r.tx(
+                        INSPECTOR_ID,
+                        "finding.rectify",
+                        at,
+                        &FindingRectify {
+                            finding_id: finding.clone(),
+                            note: None,
+                        },
+                    )?);
                 }
-                EventBody::Adjust { district, term, points, reason } => {
+                EventBody::Adjust {
+                    district,
+                    term,
+                    points,
+                    reason,
+                } => {
                     let term: AdjustmentTerm = serde_json::from_value(serde_json::to_value(term)?)?;
-                    let rec = AdjustmentRecord { district: district.clone(), term, points: points.clone(), reason: reason.clone() };
+                    let rec = AdjustmentRecord {
+                        district: district.clone(),
+                        term,
+                        points: points.clone(),
+                        reason: reason.clone(),
+                    };
                     txs.push(r.tx(ROOT_ID, "adjustment.record", at, &rec)?);
                 }
             }
@@ -221,7 +354,10 @@ pub fn replay(s: &Scenario, from: Option<&str>, to: Option<&str>, store_dir: &Pa
 
     let period = match (from, to) {
         (None, None) => s.period.clone(),
-        (f, t) => ledger::score::Period::parse(f.unwrap_or(&s.period.from().to_string()), t.unwrap_or(&s.period.to().to_string()))?,
+        (f, t) => ledger::score::Period::parse(
+            f.unwrap_or(&s.period.from().to_string()),
+            t.unwrap_or(&s.period.to().to_string()),
+        )?,
     };
     let regions = r.spec.district_codes();
     let report = ledger::score::scores(&r.ledger.store, &r.spec.model, &regions, period, None)?;
@@ -266,8 +402,14 @@ pub fn table(report: &Value) -> String {
     out
 }
 
-pub fn replay_command(file: &Path, from: Option<&str>, to: Option<&str>, format: &str) -> Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+pub fn replay_command(
+    file: &Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: &str,
+) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let s = scenario::parse(&text).with_context(|| format!("parsing {}", file.display()))?;
     let dir = tempfile::tempdir()?;
     let report = replay(&s, from, to, dir.path())?;

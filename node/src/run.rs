@@ -17,11 +17,18 @@ struct ConsensusSink {
 impl api::TxSink for ConsensusSink {
     fn submit(&self, wire: Vec<u8>) -> Result<api::OutcomeFuture, api::SinkError> {
         let rx = self.node.submit(wire).map_err(|e| match e {
-            consensus::ConsensusError::QueueFull => api::SinkError::Busy,
+            consensus::ConsensusError::QueueFull { .. } => api::SinkError::Busy,
             consensus::ConsensusError::NotLeader { leader } => api::SinkError::NotLeader { leader },
             _ => api::SinkError::Closed,
         })?;
-        Ok(Box::pin(async move { rx.await.ok().map(to_api_outcome) }))
+        // A proposal that failed in Raft leaves the outcome unknown: the API says so
+        // and the client asks /v1/tx/{id} (a resubmission is refused as `replayed` if it did commit).
+        Ok(Box::pin(async move {
+            match rx.await {
+                Ok(Ok(o)) => Some(to_api_outcome(o)),
+                _ => None,
+            }
+        }))
     }
 
     fn cluster(&self) -> api::ClusterInfo {
@@ -31,35 +38,62 @@ impl api::TxSink for ConsensusSink {
             leader: m.leader,
             term: m.term,
             commit_index: m.commit_index,
-            last_applied: m.last_applied,
-            role: m.role,
+            last_applied: m.last_applied_index,
+            role: if m.is_leader {
+                "leader".into()
+            } else {
+                "follower".into()
+            },
         }
     }
 }
 
 fn to_api_outcome(o: consensus::TxOutcomeResponse) -> api::SubmitOutcome {
     match o.result {
-        Ok(c) => api::SubmitOutcome::Committed { tx_id: o.tx_id.unwrap_or_default(), height: c.height, index: c.index, leaf_index: c.leaf_index },
-        Err(r) => api::SubmitOutcome::Refused { tx_id: o.tx_id, code: r.code, message: r.message },
+        consensus::TxResult::Committed {
+            height,
+            index,
+            leaf_index,
+        } => api::SubmitOutcome::Committed {
+            tx_id: o.id.unwrap_or_default(),
+            height,
+            index,
+            leaf_index,
+        },
+        consensus::TxResult::Refused { code, message } => api::SubmitOutcome::Refused {
+            tx_id: o.id,
+            code: code.as_str().into(),
+            message,
+        },
     }
 }
 
 pub fn run_node(config_path: &Path) -> Result<()> {
     let config = NodeConfig::read(config_path)?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
         .with_target(false)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(config))
 }
 
 async fn serve(config: NodeConfig) -> Result<()> {
     let spec = genesis::read_spec(&config.genesis)?;
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let ledger = Arc::new(
-        ledger::Ledger::open(&config.data_dir.join("db"), spec, &ledger::store::StoreOptions::default())
-            .context("opening the ledger")?,
+        ledger::Ledger::open(
+            &config.data_dir.join("db"),
+            spec,
+            &ledger::store::StoreOptions::default(),
+        )
+        .context("opening the ledger")?,
     );
     let listener = tokio::net::TcpListener::bind(&config.api_listen)
         .await
@@ -72,18 +106,33 @@ async fn serve(config: NodeConfig) -> Result<()> {
         ..consensus::ConsensusConfig::default()
     };
     let node = Arc::new(
-        consensus::ConsensusNode::start_single(config.node_id, addr.to_string(), ledger.clone(), cc)
-            .await
-            .context("starting consensus")?,
+        consensus::ConsensusNode::start_single(
+            config.node_id,
+            addr.to_string(),
+            ledger.clone(),
+            cc,
+        )
+        .await
+        .context("starting consensus")?,
     );
-    let state = api::AppState { ledger: ledger.clone(), sink: Arc::new(ConsensusSink { node: node.clone(), node_id: config.node_id }) };
+    let state = api::AppState {
+        ledger: ledger.clone(),
+        sink: Arc::new(ConsensusSink {
+            node: node.clone(),
+            node_id: config.node_id,
+        }),
+    };
     let app = api::router(state);
     // Written after binding so a supervisor learns the real port without racing.
     std::fs::write(config.data_dir.join("api.addr"), addr.to_string())?;
     info!(node_id = config.node_id, api = %addr, chain = %ledger.spec.chain_id, "node serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     info!("shutting down");
-    node.shutdown().await;
+    if let Err(e) = node.shutdown().await {
+        tracing::warn!(error = %e, "consensus shutdown");
+    }
     Ok(())
 }
 

@@ -20,14 +20,24 @@ pub const READY_TIMEOUT_MS: u64 = 60_000;
 /// The `zsl` binary next to the test executable's directory (`target/<profile>/zsl`).
 pub fn zsl_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let bin = profile_dir.join("zsl");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p node` first (scripts/test does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p node` first (scripts/test does)",
+        bin.display()
+    );
     bin
 }
 
 pub fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout_ms`.
@@ -55,14 +65,24 @@ impl TestNode {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Genesis an hour back, so records may carry times from the last hour.
-        let genesis_time = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_hours(1)).expect("time").to_string();
+        let genesis_time = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_hours(1))
+            .expect("time")
+            .to_string();
         let d = genesis::devnet("zsl-test", &genesis_time, 1).expect("devnet genesis");
         genesis::write_json(&dir.path().join("genesis.json"), &d.spec).expect("write genesis");
-        genesis::write_json(&dir.path().join("validator.key.json"), &d.validators[0]).expect("write key");
+        genesis::write_json(&dir.path().join("validator.key.json"), &d.validators[0])
+            .expect("write key");
         genesis::write_json(&dir.path().join("root.key.json"), &d.root).expect("write key");
         let config = "node_id = 1\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\napi_listen = \"127.0.0.1:0\"\nvalidator_key = \"validator.key.json\"\n";
         std::fs::write(dir.path().join("node.toml"), config).expect("write config");
-        let mut node = TestNode { dir, spec: d.spec, root: d.root, api: String::new(), child: None };
+        let mut node = TestNode {
+            dir,
+            spec: d.spec,
+            root: d.root,
+            api: String::new(),
+            child: None,
+        };
         node.launch();
         node
     }
@@ -78,7 +98,11 @@ impl TestNode {
     /// Starts the process and waits until it serves and leads.
     pub fn launch(&mut self) {
         let _ = std::fs::remove_file(self.data_dir().join("api.addr"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("node.log")).expect("log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("node.log"))
+            .expect("log");
         let child = Command::new(zsl_binary())
             .args(["node", "run", "--config"])
             .arg(self.config_path())
@@ -98,7 +122,12 @@ impl TestNode {
             }
             let addr = std::fs::read_to_string(&addr_file).ok()?;
             let api = format!("http://{}", addr.trim());
-            let s: Value = client.get(format!("{api}/v1/status")).send().ok()?.json().ok()?;
+            let s: Value = client
+                .get(format!("{api}/v1/status"))
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
             s["leader"].is_u64().then_some(api)
         });
         self.api = api;
@@ -123,9 +152,16 @@ impl TestNode {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let exited = poll("the node to exit", 20_000, || c.try_wait().ok().flatten());
-            assert!(exited.success(), "zsl exited with {exited}; log:\n{}", self.log());
+            assert!(
+                exited.success(),
+                "zsl exited with {exited}; log:\n{}",
+                self.log()
+            );
         }
     }
 
@@ -134,7 +170,10 @@ impl TestNode {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let r = http().get(format!("{}{path}", self.api)).send().expect("GET");
+        let r = http()
+            .get(format!("{}{path}", self.api))
+            .send()
+            .expect("GET");
         let status = r.status().as_u16();
         (status, r.json().unwrap_or(Value::Null))
     }
@@ -167,17 +206,36 @@ impl Drop for TestNode {
 }
 
 /// Signs a record as `account` at the current time.
-pub fn sign<T: Serialize>(chain_id: &str, key: &SigningKey, account: &str, kind: &str, rec: &T) -> Value {
+pub fn sign<T: Serialize>(
+    chain_id: &str,
+    key: &SigningKey,
+    account: &str,
+    kind: &str,
+    rec: &T,
+) -> Value {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nonce = format!("t{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let body = record::build_body(kind, chain_id, account, &jiff::Timestamp::now().to_string(), &nonce, rec);
+    let nonce = format!(
+        "t{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let body = record::build_body(
+        kind,
+        chain_id,
+        account,
+        &jiff::Timestamp::now().to_string(),
+        &nonce,
+        rec,
+    );
     ledger::SignedTx::sign(body, key).expect("sign").to_json()
 }
 
 /// A deterministic key for a test actor.
 pub fn test_key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(format!("zsl-test/{label}").as_bytes()))
+    SigningKey::from_bytes(&ledger::signing::sha256(
+        format!("zsl-test/{label}").as_bytes(),
+    ))
 }
 
 /// A valid USCC for test subject `n` in `district`.

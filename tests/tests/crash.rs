@@ -21,29 +21,51 @@ fn sigkill_loses_nothing_acknowledged() {
     // Four clients submit one transaction at a time, waiting for commit.
     let mut workers = Vec::new();
     for w in 0..4 {
-        let (acked, stop, chain, root, account, api) = (acked.clone(), stop.clone(), chain.clone(), root.clone(), account.clone(), api.clone());
+        let (acked, stop, chain, root, account, api) = (
+            acked.clone(),
+            stop.clone(),
+            chain.clone(),
+            root.clone(),
+            account.clone(),
+            api.clone(),
+        );
         workers.push(std::thread::spawn(move || {
             let client = http();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) && n < 10_000 {
                 n += 1;
                 let doc = DocumentNotarize {
-                    document_hash: hex::encode(ledger::signing::sha256(format!("doc {w} {n}").as_bytes())),
+                    document_hash: hex::encode(ledger::signing::sha256(
+                        format!("doc {w} {n}").as_bytes(),
+                    )),
                     title: format!("worker {w} doc {n}"),
                     media_type: None,
                     note: None,
                 };
                 let tx = sign(&chain, &root, &account, "document.notarize", &doc);
-                let Ok(resp) = client.post(format!("{api}/v1/tx?wait=commit")).json(&tx).send() else { break };
-                let Ok(body) = resp.json::<serde_json::Value>() else { break };
+                let Ok(resp) = client
+                    .post(format!("{api}/v1/tx?wait=commit"))
+                    .json(&tx)
+                    .send()
+                else {
+                    break;
+                };
+                let Ok(body) = resp.json::<serde_json::Value>() else {
+                    break;
+                };
                 if body["status"] == "committed" {
-                    acked.lock().unwrap().push(body["tx_id"].as_str().unwrap().to_string());
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(body["tx_id"].as_str().unwrap().to_string());
                 }
             }
         }));
     }
     // Kill once a good number are acknowledged, while the loop is still running.
-    poll("acknowledged commits", 60_000, || (acked.lock().unwrap().len() >= 200).then_some(()));
+    poll("acknowledged commits", 60_000, || {
+        (acked.lock().unwrap().len() >= 200).then_some(())
+    });
     node.kill9();
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -55,7 +77,10 @@ fn sigkill_loses_nothing_acknowledged() {
     node.launch();
     for id in &acked {
         let (status, body) = node.get(&format!("/v1/tx/{id}"));
-        assert_eq!(status, 200, "acknowledged {id} is lost after SIGKILL: {body}");
+        assert_eq!(
+            status, 200,
+            "acknowledged {id} is lost after SIGKILL: {body}"
+        );
     }
     node.stop();
 
@@ -66,7 +91,12 @@ fn sigkill_loses_nothing_acknowledged() {
         .arg(node.dir.path().join("genesis.json"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "verify-chain failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "verify-chain failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("chain verified"), "{text}");
 }

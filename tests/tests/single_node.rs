@@ -48,49 +48,121 @@ fn setup() -> World {
     let (s, sk, sreg) = mk(2, D1, SubjectKind::Supermarket);
     let (o, ok_, oreg) = mk(3, D2, SubjectKind::Restaurant);
     for reg in [&preg, &sreg, &oreg] {
-        ok(&node, &sign(&chain, &root, &root_id, "subject.register", reg));
+        ok(
+            &node,
+            &sign(&chain, &root, &root_id, "subject.register", reg),
+        );
     }
     let inspector = test_key("inspector");
     let county_regulator = test_key("county");
-    let acct = |id: &str, role: AuthorityRole, j: &str, key: &ed25519_dalek::SigningKey| AccountRegister {
-        id: id.into(),
-        role,
-        jurisdiction: j.into(),
-        name: id.into(),
-        public_key: hex::encode(key.verifying_key().to_bytes()),
+    let acct =
+        |id: &str, role: AuthorityRole, j: &str, key: &ed25519_dalek::SigningKey| AccountRegister {
+            id: id.into(),
+            role,
+            jurisdiction: j.into(),
+            name: id.into(),
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+        };
+    ok(
+        &node,
+        &sign(
+            &chain,
+            &root,
+            &root_id,
+            "account.register",
+            &acct("insp-d1", AuthorityRole::Inspector, D1, &inspector),
+        ),
+    );
+    ok(
+        &node,
+        &sign(
+            &chain,
+            &root,
+            &root_id,
+            "account.register",
+            &acct("reg-d1", AuthorityRole::Regulator, D1, &county_regulator),
+        ),
+    );
+    let product = ProductRegister {
+        product_id: "pork".into(),
+        name: "冷鲜猪肉".into(),
+        gtin: Some("6901234567892".into()),
+        variety: "meat".into(),
+        shelf_life_days: 5,
     };
-    ok(&node, &sign(&chain, &root, &root_id, "account.register", &acct("insp-d1", AuthorityRole::Inspector, D1, &inspector)));
-    ok(&node, &sign(&chain, &root, &root_id, "account.register", &acct("reg-d1", AuthorityRole::Regulator, D1, &county_regulator)));
-    let product = ProductRegister { product_id: "pork".into(), name: "冷鲜猪肉".into(), gtin: Some("6901234567892".into()), variety: "meat".into(), shelf_life_days: 5 };
     ok(&node, &sign(&chain, &pk, &p, "product.register", &product));
-    World { node, producer: (p, pk), shop: (s, sk), other: (o, ok_), inspector, county_regulator }
+    World {
+        node,
+        producer: (p, pk),
+        shop: (s, sk),
+        other: (o, ok_),
+        inspector,
+        county_regulator,
+    }
 }
 
 fn code(w: &World, batch_id: &str, expiry: &str) -> Value {
-    let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap()).date();
+    let today = ledger::score::local_date(
+        &ledger::score::ModelParams::zj_2024(),
+        jiff::Timestamp::now().as_millisecond(),
+    )
+    .unwrap();
     let rec = BatchCode {
         batch_id: batch_id.into(),
         product_id: "pork".into(),
         quantity: 100,
         unit: "kg".into(),
-        production_date: today.checked_sub(jiff::ToSpan::days(3)).unwrap().to_string(),
+        production_date: today
+            .checked_sub(jiff::ToSpan::days(3))
+            .unwrap()
+            .to_string(),
         expiry_date: expiry.into(),
         origin_region: D1.into(),
-        upstream: Some(Upstream::Unregistered { name: "养殖场 farm".into(), uscc: None, region: "341100".into() }),
+        upstream: Some(Upstream::Unregistered {
+            name: "养殖场 farm".into(),
+            uscc: None,
+            region: "341100".into(),
+        }),
         certificates: vec![],
         rapid_tests: vec![],
     };
-    sign(&w.node.spec.chain_id, &w.producer.1, &w.producer.0, "batch.code", &rec)
+    sign(
+        &w.node.spec.chain_id,
+        &w.producer.1,
+        &w.producer.0,
+        "batch.code",
+        &rec,
+    )
 }
 
 fn ship(w: &World, id: &str, to: &str, trace: &str, qty: u64) -> Value {
-    let rec = ShipmentCreate { shipment_id: id.into(), to: to.into(), lines: vec![ShipmentLine { trace_code: trace.into(), quantity: qty }] };
-    sign(&w.node.spec.chain_id, &w.producer.1, &w.producer.0, "shipment.create", &rec)
+    let rec = ShipmentCreate {
+        shipment_id: id.into(),
+        to: to.into(),
+        lines: vec![ShipmentLine {
+            trace_code: trace.into(),
+            quantity: qty,
+        }],
+    };
+    sign(
+        &w.node.spec.chain_id,
+        &w.producer.1,
+        &w.producer.0,
+        "shipment.create",
+        &rec,
+    )
 }
 
 fn future_date(days: i64) -> String {
-    let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap()).date();
-    today.checked_add(jiff::ToSpan::days(days)).unwrap().to_string()
+    let today = ledger::score::local_date(
+        &ledger::score::ModelParams::zj_2024(),
+        jiff::Timestamp::now().as_millisecond(),
+    )
+    .unwrap();
+    today
+        .checked_add(jiff::ToSpan::days(days))
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -103,20 +175,39 @@ fn walkthrough_and_bad_input_catalogue() {
     let coded = ok(node, &code(&w, "B-001", &future_date(5)));
     let trace = ledger::machine::trace_code(&w.producer.0, "B-001");
     ok(node, &ship(&w, "SH-1", &w.shop.0, &trace, 40));
-    let receive = ShipmentReceive { shipper: w.producer.0.clone(), shipment_id: "SH-1".into() };
-    ok(node, &sign(&chain, &w.shop.1, &w.shop.0, "shipment.receive", &receive));
+    let receive = ShipmentReceive {
+        shipper: w.producer.0.clone(),
+        shipment_id: "SH-1".into(),
+    };
+    ok(
+        node,
+        &sign(&chain, &w.shop.1, &w.shop.0, "shipment.receive", &receive),
+    );
     let (status, t) = node.get(&format!("/v1/trace/{trace}"));
     assert_eq!(status, 200, "{t}");
     let t = &t["trace"];
-    let events: Vec<&str> = t["custody"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = t["custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(events, ["coded", "shipped", "received"]);
     let holders: Vec<(String, u64)> = t["holders"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| (h["subject"]["uscc"].as_str().unwrap().to_string(), h["quantity"].as_u64().unwrap()))
+        .map(|h| {
+            (
+                h["subject"]["uscc"].as_str().unwrap().to_string(),
+                h["quantity"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    assert!(holders.contains(&(w.producer.0.clone(), 60)) && holders.contains(&(w.shop.0.clone(), 40)), "{holders:?}");
+    assert!(
+        holders.contains(&(w.producer.0.clone(), 60)) && holders.contains(&(w.shop.0.clone(), 40)),
+        "{holders:?}"
+    );
     assert_eq!(t["upstream"]["kind"], "unregistered");
     // The committed tx is readable by id, with its block.
     let id = coded["tx_id"].as_str().unwrap();
@@ -136,13 +227,28 @@ fn walkthrough_and_bad_input_catalogue() {
     let before = node.height();
     let mut cases: Vec<(&str, u16, &str, Vec<u8>)> = Vec::new();
     let j = |v: &Value| serde_json::to_vec(v).unwrap();
-    cases.push(("malformed JSON", 400, "malformed_tx", b"{\"body\": ".to_vec()));
+    cases.push((
+        "malformed JSON",
+        400,
+        "malformed_tx",
+        b"{\"body\": ".to_vec(),
+    ));
     let mut unknown_type = code(&w, "X1", &future_date(5));
     unknown_type["body"]["type"] = json!("batch.teleport");
-    cases.push(("unknown record type", 400, "unknown_type", j(&resign(&unknown_type, &w.producer.1))));
+    cases.push((
+        "unknown record type",
+        400,
+        "unknown_type",
+        j(&resign(&unknown_type, &w.producer.1)),
+    ));
     let mut unknown_field = code(&w, "X2", &future_date(5));
     unknown_field["body"]["colour"] = json!("red");
-    cases.push(("unknown field", 400, "unknown_field", j(&resign(&unknown_field, &w.producer.1))));
+    cases.push((
+        "unknown field",
+        400,
+        "unknown_field",
+        j(&resign(&unknown_field, &w.producer.1)),
+    ));
     let mut big = code(&w, "X3", &future_date(5));
     big["body"]["unit"] = json!("x".repeat(20_000));
     cases.push(("body over the size limit", 413, "tx_too_large", j(&big)));
@@ -158,42 +264,211 @@ fn walkthrough_and_bad_input_catalogue() {
         public_key: hex::encode(test_key("x9").verifying_key().to_bytes()),
         market: None,
     };
-    cases.push(("signer without the role", 403, "no_role", j(&sign(&chain, &w.producer.1, &w.producer.0, "subject.register", &reg))));
-    cases.push(("regulator outside its jurisdiction", 403, "no_jurisdiction", j(&sign(&chain, &w.county_regulator, "reg-d1", "subject.register", &reg))));
-    let finding = FindingRecord { finding_id: "F-x".into(), subject: w.other.0.clone(), kind: FindingKind::Uncoded, batches: 1, note: None, document_hash: None };
-    cases.push(("inspector outside its jurisdiction", 403, "no_jurisdiction", j(&sign(&chain, &w.inspector, "insp-d1", "finding.record", &finding))));
-    cases.push(("unknown subject", 422, "unknown_subject", j(&ship(&w, "SH-x", &uscc(D1, 77), &trace, 1))));
-    cases.push(("unknown batch", 422, "unknown_batch", j(&ship(&w, "SH-x", &w.shop.0, "ZS00000000000000000000", 1))));
-    let unknown_shipment = ShipmentReceive { shipper: w.producer.0.clone(), shipment_id: "nope".into() };
-    cases.push(("unknown shipment", 422, "unknown_shipment", j(&sign(&chain, &w.shop.1, &w.shop.0, "shipment.receive", &unknown_shipment))));
-    cases.push(("shipping more than held", 422, "insufficient_holding", j(&ship(&w, "SH-x", &w.shop.0, &trace, 61))));
-    cases.push(("receiving twice", 409, "already_answered", j(&sign(&chain, &w.shop.1, &w.shop.0, "shipment.receive", &receive))));
-    cases.push(("answering someone else's shipment", 422, "not_addressee", j(&sign(&chain, &w.other.1, &w.other.0, "shipment.receive", &receive))));
+    cases.push((
+        "signer without the role",
+        403,
+        "no_role",
+        j(&sign(
+            &chain,
+            &w.producer.1,
+            &w.producer.0,
+            "subject.register",
+            &reg,
+        )),
+    ));
+    cases.push((
+        "regulator outside its jurisdiction",
+        403,
+        "no_jurisdiction",
+        j(&sign(
+            &chain,
+            &w.county_regulator,
+            "reg-d1",
+            "subject.register",
+            &reg,
+        )),
+    ));
+    let finding = FindingRecord {
+        finding_id: "F-x".into(),
+        subject: w.other.0.clone(),
+        kind: FindingKind::Uncoded,
+        batches: 1,
+        note: None,
+        document_hash: None,
+    };
+    cases.push((
+        "inspector outside its jurisdiction",
+        403,
+        "no_jurisdiction",
+        j(&sign(
+            &chain,
+            &w.inspector,
+            "insp-d1",
+            "finding.record",
+            &finding,
+        )),
+    ));
+    cases.push((
+        "unknown subject",
+        422,
+        "unknown_subject",
+        j(&ship(&w, "SH-x", &uscc(D1, 77), &trace, 1)),
+    ));
+    cases.push((
+        "unknown batch",
+        422,
+        "unknown_batch",
+        j(&ship(&w, "SH-x", &w.shop.0, "ZS00000000000000000000", 1)),
+    ));
+    let unknown_shipment = ShipmentReceive {
+        shipper: w.producer.0.clone(),
+        shipment_id: "nope".into(),
+    };
+    cases.push((
+        "unknown shipment",
+        422,
+        "unknown_shipment",
+        j(&sign(
+            &chain,
+            &w.shop.1,
+            &w.shop.0,
+            "shipment.receive",
+            &unknown_shipment,
+        )),
+    ));
+    cases.push((
+        "shipping more than held",
+        422,
+        "insufficient_holding",
+        j(&ship(&w, "SH-x", &w.shop.0, &trace, 61)),
+    ));
+    cases.push((
+        "receiving twice",
+        409,
+        "already_answered",
+        j(&sign(
+            &chain,
+            &w.shop.1,
+            &w.shop.0,
+            "shipment.receive",
+            &receive,
+        )),
+    ));
+    cases.push((
+        "answering someone else's shipment",
+        422,
+        "not_addressee",
+        j(&sign(
+            &chain,
+            &w.other.1,
+            &w.other.0,
+            "shipment.receive",
+            &receive,
+        )),
+    ));
     cases.push(("replayed tx", 409, "replayed", j(&coded_tx(node, id))));
     let mut stale = code(&w, "X5", &future_date(5));
     stale["body"]["created_at"] = json!("2020-01-01T00:00:00+08:00");
-    cases.push(("stale created_at", 422, "stale", j(&resign(&stale, &w.producer.1))));
+    cases.push((
+        "stale created_at",
+        422,
+        "stale",
+        j(&resign(&stale, &w.producer.1)),
+    ));
     let mut bad_uscc = reg.clone();
-    bad_uscc.uscc.replace_range(17..18, if bad_uscc.uscc.ends_with('0') { "1" } else { "0" });
-    cases.push(("invalid USCC", 422, "invalid_uscc", j(&sign(&chain, &node.root_key(), &node.root.account, "subject.register", &bad_uscc))));
-    let bad_gtin = ProductRegister { product_id: "g".into(), name: "g".into(), gtin: Some("6901234567893".into()), variety: "meat".into(), shelf_life_days: 5 };
-    cases.push(("invalid GTIN", 422, "invalid_gtin", j(&sign(&chain, &w.producer.1, &w.producer.0, "product.register", &bad_gtin))));
+    bad_uscc.uscc.replace_range(
+        17..18,
+        if bad_uscc.uscc.ends_with('0') {
+            "1"
+        } else {
+            "0"
+        },
+    );
+    cases.push((
+        "invalid USCC",
+        422,
+        "invalid_uscc",
+        j(&sign(
+            &chain,
+            &node.root_key(),
+            &node.root.account,
+            "subject.register",
+            &bad_uscc,
+        )),
+    ));
+    let bad_gtin = ProductRegister {
+        product_id: "g".into(),
+        name: "g".into(),
+        gtin: Some("6901234567893".into()),
+        variety: "meat".into(),
+        shelf_life_days: 5,
+    };
+    cases.push((
+        "invalid GTIN",
+        422,
+        "invalid_gtin",
+        j(&sign(
+            &chain,
+            &w.producer.1,
+            &w.producer.0,
+            "product.register",
+            &bad_gtin,
+        )),
+    ));
     let mut outside = reg.clone();
     outside.district = "110101".into();
-    cases.push(("district outside the region table", 422, "unknown_district", j(&sign(&chain, &node.root_key(), &node.root.account, "subject.register", &outside))));
+    cases.push((
+        "district outside the region table",
+        422,
+        "unknown_district",
+        j(&sign(
+            &chain,
+            &node.root_key(),
+            &node.root.account,
+            "subject.register",
+            &outside,
+        )),
+    ));
 
     for (what, status, code, body) in &cases {
         let (got_status, got) = node.post_raw("/v1/tx?wait=commit", body.clone());
-        assert_eq!((got_status, got["code"].as_str()), (*status, Some(*code)), "{what}: {got}");
-        assert!(got["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: no message in {got}");
+        assert_eq!(
+            (got_status, got["code"].as_str()),
+            (*status, Some(*code)),
+            "{what}: {got}"
+        );
+        assert!(
+            got["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: no message in {got}"
+        );
     }
-    assert_eq!(node.height(), before, "a refused transaction changed the chain");
+    assert_eq!(
+        node.height(),
+        before,
+        "a refused transaction changed the chain"
+    );
 
     // Expired, recalled and blocked batches cannot ship.
-    let recall = RecallIssue { trace_code: trace2.clone(), reason: "test".into() };
-    ok(node, &sign(&chain, &w.producer.1, &w.producer.0, "recall.issue", &recall));
+    let recall = RecallIssue {
+        trace_code: trace2.clone(),
+        reason: "test".into(),
+    };
+    ok(
+        node,
+        &sign(
+            &chain,
+            &w.producer.1,
+            &w.producer.0,
+            "recall.issue",
+            &recall,
+        ),
+    );
     let (s, b) = node.submit(&ship(&w, "SH-r", &w.shop.0, &trace2, 1));
-    assert_eq!((s, b["code"].as_str()), (422, Some("batch_recalled")), "{b}");
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (422, Some("batch_recalled")),
+        "{b}"
+    );
     let (s, b) = node.post_raw("/v1/tx", b"[]".to_vec());
     assert_eq!((s, b["code"].as_str()), (400, Some("malformed_tx")), "{b}");
     // The recall reached the shop that holds part of the first batch? No: it was batch 2, held only by the producer.

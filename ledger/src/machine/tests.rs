@@ -29,16 +29,47 @@ fn uscc(n: u32) -> String {
 }
 
 fn spec() -> ChainSpec {
-    let d = |code: &str, name: &str| District { code: code.into(), name: name.into(), city_code: "330100".into(), city: "杭州市".into(), lon: None, lat: None };
+    let d = |code: &str, name: &str| District {
+        code: code.into(),
+        name: name.into(),
+        city_code: "330100".into(),
+        city: "杭州市".into(),
+        lon: None,
+        lat: None,
+    };
     ChainSpec {
         chain_id: "zsl-test".into(),
         genesis_time: "2024-02-01T00:00:00+08:00".into(),
-        province: Region { code: "330000".into(), name: "浙江省".into() },
-        districts: vec![d(D1, "上城区"), d(D2, "西湖区"), District { code: "330203".into(), name: "海曙区".into(), city_code: "330200".into(), city: "宁波市".into(), lon: None, lat: None }],
-        root_regulators: vec![RootRegulator { id: "root".into(), name: "root".into(), public_key: pk(&key("root")) }],
+        province: Region {
+            code: "330000".into(),
+            name: "浙江省".into(),
+        },
+        districts: vec![
+            d(D1, "上城区"),
+            d(D2, "西湖区"),
+            District {
+                code: "330203".into(),
+                name: "海曙区".into(),
+                city_code: "330200".into(),
+                city: "宁波市".into(),
+                lon: None,
+                lat: None,
+            },
+        ],
+        root_regulators: vec![RootRegulator {
+            id: "root".into(),
+            name: "root".into(),
+            public_key: pk(&key("root")),
+        }],
         validators: vec![],
         checkpoint_quorum: None,
-        key_varieties: crate::state::VarietyCatalogue { version: 1, varieties: vec![Variety { code: "meat".into(), name: "meat".into() }] },
+        key_varieties: crate::state::VarietyCatalogue {
+            version: 1,
+            varieties: vec![Variety {
+                code: "meat".into(),
+                name: "meat".into(),
+            }],
+        },
         model: crate::score::ModelParams::zj_2024(),
         tx_window_past_ms: DAY,
         tx_window_future_ms: 300_000,
@@ -58,19 +89,47 @@ impl Chain {
         let (changes, _) = genesis(&spec).unwrap();
         let mut kv = MemoryKv::new();
         kv.apply(&changes);
-        Chain { spec, kv, now: T0, nonce: 0 }
+        Chain {
+            spec,
+            kv,
+            now: T0,
+            nonce: 0,
+        }
     }
 
-    fn tx<T: Serialize>(&mut self, signer: &SigningKey, account: &str, kind: &str, rec: &T) -> Vec<u8> {
+    fn tx<T: Serialize>(
+        &mut self,
+        signer: &SigningKey,
+        account: &str,
+        kind: &str,
+        rec: &T,
+    ) -> Vec<u8> {
         self.nonce += 1;
-        let at = jiff::Timestamp::from_millisecond(self.now).unwrap().to_string();
-        let body = build_body(kind, &self.spec.chain_id, account, &at, &self.nonce.to_string(), rec);
+        let at = jiff::Timestamp::from_millisecond(self.now)
+            .unwrap()
+            .to_string();
+        let body = build_body(
+            kind,
+            &self.spec.chain_id,
+            account,
+            &at,
+            &self.nonce.to_string(),
+            rec,
+        );
         serde_json::to_vec(&SignedTx::sign(body, signer).unwrap().to_json()).unwrap()
     }
 
     fn block(&mut self, txs: Vec<Vec<u8>>) -> AppliedBlock {
         self.now += 1_000;
-        let applied = apply_block(&self.kv, &self.spec, &BlockProposal { time_ms: self.now, txs }).unwrap();
+        let applied = apply_block(
+            &self.kv,
+            &self.spec,
+            &BlockProposal {
+                time_ms: self.now,
+                txs,
+            },
+        )
+        .unwrap();
         self.kv.apply(&applied.changes);
         applied
     }
@@ -89,25 +148,47 @@ impl Chain {
     }
 
     fn holding(&self, trace: &str, who: &str) -> u64 {
-        get::<u64>(&self.kv, Space::State, &holding_key(trace, who)).unwrap().unwrap_or(0)
+        get::<u64>(&self.kv, Space::State, &holding_key(trace, who))
+            .unwrap()
+            .unwrap_or(0)
     }
 
     fn register(&mut self, n: u32, district: &str, kind: SubjectKind) -> (String, SigningKey) {
         let id = uscc(n);
         let k = key(&id);
-        let rec = SubjectRegister { uscc: id.clone(), name: format!("s{n}"), kind, district: district.into(), key_subject: false, public_key: pk(&k), market: None };
+        let rec = SubjectRegister {
+            uscc: id.clone(),
+            name: format!("s{n}"),
+            kind,
+            district: district.into(),
+            key_subject: false,
+            public_key: pk(&k),
+            market: None,
+        };
         let w = self.tx(&key("root"), "root", "subject.register", &rec);
         self.ok(w);
         (id, k)
     }
 
     fn product(&mut self, who: &(String, SigningKey)) {
-        let rec = ProductRegister { product_id: "p".into(), name: "pork".into(), gtin: None, variety: "meat".into(), shelf_life_days: 5 };
+        let rec = ProductRegister {
+            product_id: "p".into(),
+            name: "pork".into(),
+            gtin: None,
+            variety: "meat".into(),
+            shelf_life_days: 5,
+        };
         let w = self.tx(&who.1, &who.0, "product.register", &rec);
         self.ok(w);
     }
 
-    fn code(&mut self, who: &(String, SigningKey), batch_id: &str, qty: u64, expiry: &str) -> Vec<u8> {
+    fn code(
+        &mut self,
+        who: &(String, SigningKey),
+        batch_id: &str,
+        qty: u64,
+        expiry: &str,
+    ) -> Vec<u8> {
         let rec = BatchCode {
             batch_id: batch_id.into(),
             product_id: "p".into(),
@@ -123,17 +204,45 @@ impl Chain {
         self.tx(&who.1, &who.0, "batch.code", &rec)
     }
 
-    fn ship(&mut self, from: &(String, SigningKey), id: &str, to: &str, trace: &str, qty: u64) -> Vec<u8> {
-        let rec = ShipmentCreate { shipment_id: id.into(), to: to.into(), lines: vec![ShipmentLine { trace_code: trace.into(), quantity: qty }] };
+    fn ship(
+        &mut self,
+        from: &(String, SigningKey),
+        id: &str,
+        to: &str,
+        trace: &str,
+        qty: u64,
+    ) -> Vec<u8> {
+        let rec = ShipmentCreate {
+            shipment_id: id.into(),
+            to: to.into(),
+            lines: vec![ShipmentLine {
+                trace_code: trace.into(),
+                quantity: qty,
+            }],
+        };
         self.tx(&from.1, &from.0, "shipment.create", &rec)
     }
 
-    fn answer(&mut self, by: &(String, SigningKey), shipper: &str, id: &str, reject: bool) -> Vec<u8> {
+    fn answer(
+        &mut self,
+        by: &(String, SigningKey),
+        shipper: &str,
+        id: &str,
+        reject: bool,
+    ) -> Vec<u8> {
         if reject {
-            let rec = ShipmentReject { shipper: shipper.into(), shipment_id: id.into(), reason: RejectionReason::Quality, note: None };
+            let rec = ShipmentReject {
+                shipper: shipper.into(),
+                shipment_id: id.into(),
+                reason: RejectionReason::Quality,
+                note: None,
+            };
             self.tx(&by.1, &by.0, "shipment.reject", &rec)
         } else {
-            let rec = ShipmentReceive { shipper: shipper.into(), shipment_id: id.into() };
+            let rec = ShipmentReceive {
+                shipper: shipper.into(),
+                shipment_id: id.into(),
+            };
             self.tx(&by.1, &by.0, "shipment.receive", &rec)
         }
     }
@@ -151,7 +260,11 @@ fn code_ship_receive_moves_quantity_only_on_receipt() {
     assert_eq!(c.holding(&trace, &p.0), 100);
     let w = c.ship(&p, "SH1", &s.0, &trace, 30);
     c.ok(w);
-    assert_eq!((c.holding(&trace, &p.0), c.holding(&trace, &s.0)), (70, 0), "in transit belongs to nobody");
+    assert_eq!(
+        (c.holding(&trace, &p.0), c.holding(&trace, &s.0)),
+        (70, 0),
+        "in transit belongs to nobody"
+    );
     let w = c.answer(&s, &p.0, "SH1", false);
     c.ok(w);
     assert_eq!((c.holding(&trace, &p.0), c.holding(&trace, &s.0)), (70, 30));
@@ -182,7 +295,10 @@ fn refused_transactions_change_nothing_and_cut_no_block() {
     assert!(applied.changes.is_empty());
     assert_eq!(read_head(&c.kv).unwrap().unwrap(), head);
     assert_eq!(c.kv.len(), before.len());
-    assert_eq!(applied.outcomes[1].result.as_ref().unwrap_err().code, RefusalCode::MalformedTx);
+    assert_eq!(
+        applied.outcomes[1].result.as_ref().unwrap_err().code,
+        RefusalCode::MalformedTx
+    );
 }
 
 #[test]
@@ -196,18 +312,44 @@ fn a_block_keeps_the_good_and_drops_the_bad() {
     let good2 = c.code(&p, "B2", 10, "2024-03-10");
     let size_before = read_head(&c.kv).unwrap().unwrap().tree_size;
     let applied = c.block(vec![good1, dup, bad, good2]);
-    let codes: Vec<Option<RefusalCode>> = applied.outcomes.iter().map(|o| o.result.as_ref().err().map(|r| r.code)).collect();
-    assert_eq!(codes, [None, Some(RefusalCode::Replayed), Some(RefusalCode::BatchExists), None]);
+    let codes: Vec<Option<RefusalCode>> = applied
+        .outcomes
+        .iter()
+        .map(|o| o.result.as_ref().err().map(|r| r.code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            None,
+            Some(RefusalCode::Replayed),
+            Some(RefusalCode::BatchExists),
+            None
+        ]
+    );
     let block = applied.block.unwrap();
     assert_eq!(block.tx_ids.len(), 2);
     assert_eq!(block.header.tree_size, size_before + 2);
-    assert_eq!(block.header.prev_hash, read_block(&c.kv, block.header.height - 1).unwrap().unwrap().hash);
+    assert_eq!(
+        block.header.prev_hash,
+        read_block(&c.kv, block.header.height - 1)
+            .unwrap()
+            .unwrap()
+            .hash
+    );
     // The tree root in the header is the root of all committed ids.
     let root = merkle::tree_root(block.header.tree_size, &TreeReader(&c.kv)).unwrap();
     assert_eq!(H32(root), block.header.tree_root);
     let loc = read_tx(&c.kv, &block.tx_ids[1].0).unwrap().unwrap();
-    let proof = merkle::inclusion_proof(loc.leaf_index, block.header.tree_size, &TreeReader(&c.kv)).unwrap();
-    merkle::verify_inclusion(&merkle::leaf_hash(&block.tx_ids[1].0), loc.leaf_index, block.header.tree_size, &proof, &root).unwrap();
+    let proof = merkle::inclusion_proof(loc.leaf_index, block.header.tree_size, &TreeReader(&c.kv))
+        .unwrap();
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&block.tx_ids[1].0),
+        loc.leaf_index,
+        block.header.tree_size,
+        &proof,
+        &root,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -216,12 +358,23 @@ fn expired_recalled_and_blocked_batches_do_not_ship() {
     let p = c.register(1, D1, SubjectKind::Producer);
     let s = c.register(2, D1, SubjectKind::Supermarket);
     let lab_key = key("lab");
-    let reg = AccountRegister { id: "lab".into(), role: AuthorityRole::TestingLab, jurisdiction: "330000".into(), name: "lab".into(), public_key: pk(&lab_key) };
+    let reg = AccountRegister {
+        id: "lab".into(),
+        role: AuthorityRole::TestingLab,
+        jurisdiction: "330000".into(),
+        name: "lab".into(),
+        public_key: pk(&lab_key),
+    };
     let w = c.tx(&key("root"), "root", "account.register", &reg);
     c.ok(w);
     c.product(&p);
     // T0 is 2024-03-01 local: a batch that expired on 02-29 is blocked (过期阻断); one expiring today ships.
-    for (id, exp) in [("OLD", "2024-02-29"), ("TODAY", "2024-03-01"), ("REC", "2024-03-10"), ("BAD", "2024-03-10")] {
+    for (id, exp) in [
+        ("OLD", "2024-02-29"),
+        ("TODAY", "2024-03-01"),
+        ("REC", "2024-03-10"),
+        ("BAD", "2024-03-10"),
+    ] {
         let w = c.code(&p, id, 10, exp);
         c.ok(w);
     }
@@ -229,12 +382,21 @@ fn expired_recalled_and_blocked_batches_do_not_ship() {
     assert_eq!(c.one(w), Some(RefusalCode::BatchExpired));
     let w = c.ship(&p, "S2", &s.0, &trace_code(&p.0, "TODAY"), 1);
     assert_eq!(c.one(w), None);
-    let recall = RecallIssue { trace_code: trace_code(&p.0, "REC"), reason: "bacteria".into() };
+    let recall = RecallIssue {
+        trace_code: trace_code(&p.0, "REC"),
+        reason: "bacteria".into(),
+    };
     let w = c.tx(&p.1, &p.0, "recall.issue", &recall);
     c.ok(w);
     let w = c.ship(&p, "S3", &s.0, &trace_code(&p.0, "REC"), 1);
     assert_eq!(c.one(w), Some(RefusalCode::BatchRecalled));
-    let test = RapidTestRecord { test_id: "T1".into(), trace_code: trace_code(&p.0, "BAD"), item: "pesticide".into(), result: TestResult::Fail, note: None };
+    let test = RapidTestRecord {
+        test_id: "T1".into(),
+        trace_code: trace_code(&p.0, "BAD"),
+        item: "pesticide".into(),
+        result: TestResult::Fail,
+        note: None,
+    };
     let w = c.tx(&lab_key, "lab", "rapid_test.record", &test);
     c.ok(w);
     let w = c.ship(&p, "S4", &s.0, &trace_code(&p.0, "BAD"), 1);
@@ -257,13 +419,18 @@ fn recall_traces_forward_to_every_holder() {
     c.ok(w);
     let w = c.ship(&w1, "B", &r1.0, &t, 20);
     c.ok(w); // pending: r1 has not received yet
-    // Only the coder or a regulator over it may recall.
-    let rec = RecallIssue { trace_code: t.clone(), reason: "x".into() };
+             // Only the coder or a regulator over it may recall.
+    let rec = RecallIssue {
+        trace_code: t.clone(),
+        reason: "x".into(),
+    };
     let w = c.tx(&w1.1, &w1.0, "recall.issue", &rec);
     assert_eq!(c.one(w), Some(RefusalCode::NoRole));
     let w = c.tx(&key("root"), "root", "recall.issue", &rec);
     c.ok(w);
-    let b = get::<Batch>(&c.kv, Space::State, &batch_key(&t)).unwrap().unwrap();
+    let b = get::<Batch>(&c.kv, Space::State, &batch_key(&t))
+        .unwrap()
+        .unwrap();
     let mut affected = b.recall.unwrap().affected;
     affected.sort();
     let mut want = vec![w1.0.clone(), r1.0.clone()];
@@ -279,10 +446,16 @@ fn keys_rotate_and_old_signatures_stay_valid() {
     let w = c.code(&p, "B1", 10, "2024-03-10");
     c.ok(w);
     let new_key = key("new");
-    let bind = KeyChange { target: p.0.clone(), public_key: pk(&new_key) };
+    let bind = KeyChange {
+        target: p.0.clone(),
+        public_key: pk(&new_key),
+    };
     let w = c.tx(&p.1, &p.0, "key.bind", &bind);
     c.ok(w);
-    let revoke = KeyChange { target: p.0.clone(), public_key: pk(&p.1) };
+    let revoke = KeyChange {
+        target: p.0.clone(),
+        public_key: pk(&p.1),
+    };
     let w = c.tx(&p.1, &p.0, "key.revoke", &revoke);
     c.ok(w);
     // The old key no longer signs; the new one does; the earlier record stays committed.
@@ -291,9 +464,16 @@ fn keys_rotate_and_old_signatures_stay_valid() {
     let p2 = (p.0.clone(), new_key.clone());
     let w = c.code(&p2, "B2", 10, "2024-03-10");
     c.ok(w);
-    assert!(get::<Batch>(&c.kv, Space::State, &batch_key(&trace_code(&p.0, "B1"))).unwrap().is_some());
+    assert!(
+        get::<Batch>(&c.kv, Space::State, &batch_key(&trace_code(&p.0, "B1")))
+            .unwrap()
+            .is_some()
+    );
     // The last key cannot be revoked; a key cannot be bound twice.
-    let last = KeyChange { target: p.0.clone(), public_key: pk(&new_key) };
+    let last = KeyChange {
+        target: p.0.clone(),
+        public_key: pk(&new_key),
+    };
     let w = c.tx(&new_key, &p.0, "key.revoke", &last);
     assert_eq!(c.one(w), Some(RefusalCode::LastKey));
     let w = c.tx(&new_key, &p.0, "key.bind", &bind);
@@ -323,11 +503,25 @@ fn time_window_and_chain_id_are_enforced() {
 fn jurisdiction_is_checked() {
     let mut c = Chain::new();
     let county = key("county");
-    let reg = AccountRegister { id: "county".into(), role: AuthorityRole::Regulator, jurisdiction: D1.into(), name: "c".into(), public_key: pk(&county) };
+    let reg = AccountRegister {
+        id: "county".into(),
+        role: AuthorityRole::Regulator,
+        jurisdiction: D1.into(),
+        name: "c".into(),
+        public_key: pk(&county),
+    };
     let w = c.tx(&key("root"), "root", "account.register", &reg);
     c.ok(w);
     let k = key("x");
-    let subj = |d: &str, n: u32| SubjectRegister { uscc: uscc(n), name: "x".into(), kind: SubjectKind::Restaurant, district: d.into(), key_subject: false, public_key: pk(&key(&n.to_string())), market: None };
+    let subj = |d: &str, n: u32| SubjectRegister {
+        uscc: uscc(n),
+        name: "x".into(),
+        kind: SubjectKind::Restaurant,
+        district: d.into(),
+        key_subject: false,
+        public_key: pk(&key(&n.to_string())),
+        market: None,
+    };
     let w = c.tx(&county, "county", "subject.register", &subj(D2, 5));
     assert_eq!(c.one(w), Some(RefusalCode::NoJurisdiction));
     let w = c.tx(&county, "county", "subject.register", &subj(D1, 5));
@@ -335,11 +529,23 @@ fn jurisdiction_is_checked() {
     let w = c.tx(&county, "county", "subject.register", &subj("110101", 6));
     assert_eq!(c.one(w), Some(RefusalCode::UnknownDistrict));
     // A county regulator cannot create a city-level account.
-    let up = AccountRegister { id: "city".into(), role: AuthorityRole::Regulator, jurisdiction: "330100".into(), name: "c".into(), public_key: pk(&k) };
+    let up = AccountRegister {
+        id: "city".into(),
+        role: AuthorityRole::Regulator,
+        jurisdiction: "330100".into(),
+        name: "c".into(),
+        public_key: pk(&k),
+    };
     let w = c.tx(&county, "county", "account.register", &up);
     assert_eq!(c.one(w), Some(RefusalCode::NoJurisdiction));
     // Catalogues are the province's.
-    let cat = KeyVarietiesUpdate { version: 2, varieties: vec![Variety { code: "fish".into(), name: "fish".into() }] };
+    let cat = KeyVarietiesUpdate {
+        version: 2,
+        varieties: vec![Variety {
+            code: "fish".into(),
+            name: "fish".into(),
+        }],
+    };
     let w = c.tx(&county, "county", "catalogue.key_varieties", &cat);
     assert_eq!(c.one(w), Some(RefusalCode::NoJurisdiction));
     let w = c.tx(&key("root"), "root", "catalogue.key_varieties", &cat);
@@ -350,7 +556,14 @@ fn jurisdiction_is_checked() {
 
 #[test]
 fn adjustment_points_parse_exactly() {
-    for (text, want) in [("0.5", Some(50)), ("2", Some(200)), ("1.25", Some(125)), ("0.125", None), ("1e2", Some(10_000)), ("-0.5", Some(-50))] {
+    for (text, want) in [
+        ("0.5", Some(50)),
+        ("2", Some(200)),
+        ("1.25", Some(125)),
+        ("0.125", None),
+        ("1e2", Some(10_000)),
+        ("-0.5", Some(-50)),
+    ] {
         let n: serde_json::Number = serde_json::from_str(text).unwrap();
         assert_eq!(points_hundredths(&n), want, "{text}");
     }
@@ -369,7 +582,8 @@ mod props {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0usize..3, 0usize..3, 0u64..60).prop_map(|(from, to, qty)| Op::Ship { from, to, qty }),
-            (0usize..20, any::<bool>()).prop_map(|(shipment, reject)| Op::Answer { shipment, reject }),
+            (0usize..20, any::<bool>())
+                .prop_map(|(shipment, reject)| Op::Answer { shipment, reject }),
         ]
     }
 

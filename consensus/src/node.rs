@@ -1,0 +1,427 @@
+//! A consensus node: Raft over the ledger, an admission queue and the block producer.
+//!
+//! Transactions enter through [`ConsensusNode::submit`] into a bounded
+//! queue. The producer task waits for the first one, drains whatever else is
+//! queued up to the block limits, and proposes it at once. It proposes the
+//! next block only when the previous one has been applied: a lone client
+//! waits about one Raft round, and under load the batch grows by itself to
+//! whatever arrived during the last round. No timer is involved.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ledger::signing::TX_BYTES_MAX;
+use ledger::{BlockProposal, Ledger, RefusalCode};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, RaftNetworkFactory, ServerState, SnapshotPolicy};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::error::{ConsensusError, Result};
+use crate::log_store::{CommittedIndex, LogStore};
+use crate::network::{NoPeers, TransportNetwork};
+use crate::state_machine::StateMachine;
+use crate::types::{NodeId, Raft, TxOutcomeResponse};
+
+/// Limits and timings. Defaults suit a handful of validators on one LAN or region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusConfig {
+    /// Transactions in one block proposal (at most the ledger's `BLOCK_TXS_MAX`).
+    pub block_txs_max: usize,
+    /// Wire bytes of the transactions in one proposal; at least one
+    /// transaction's limit, so any admissible transaction fits alone.
+    pub block_bytes_max: usize,
+    /// Transactions waiting for a block; beyond this `submit` refuses (back-pressure).
+    pub queue_txs_max: usize,
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Raft builds a snapshot (and may then purge its log) after this many
+    /// entries. Snapshots are full in-memory dumps for now, hence a high default.
+    pub snapshot_logs_since_last: u64,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        Self {
+            block_txs_max: 2_000,
+            block_bytes_max: 8 << 20,
+            queue_txs_max: 20_000,
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1_000,
+            snapshot_logs_since_last: 10_000,
+        }
+    }
+}
+
+impl ConsensusConfig {
+    fn raft_config(&self) -> Result<openraft::Config> {
+        if self.block_txs_max == 0 || self.block_txs_max > ledger::machine::BLOCK_TXS_MAX {
+            return Err(ConsensusError::Config(format!(
+                "block_txs_max must be 1..={}, not {}",
+                ledger::machine::BLOCK_TXS_MAX,
+                self.block_txs_max
+            )));
+        }
+        if self.block_bytes_max < TX_BYTES_MAX {
+            return Err(ConsensusError::Config(format!(
+                "block_bytes_max must be at least one transaction's limit ({TX_BYTES_MAX} bytes)"
+            )));
+        }
+        if self.queue_txs_max == 0 {
+            return Err(ConsensusError::Config(
+                "queue_txs_max must be at least 1".into(),
+            ));
+        }
+        if self.snapshot_logs_since_last == 0 {
+            return Err(ConsensusError::Config(
+                "snapshot_logs_since_last must be at least 1".into(),
+            ));
+        }
+        let config = openraft::Config {
+            cluster_name: "zsl".into(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
+            ..Default::default()
+        };
+        config
+            .validate()
+            .map_err(|e| ConsensusError::Config(e.to_string()))
+    }
+
+    /// How long a fresh or restarted member may take to become leader of a
+    /// one-member cluster: a few election rounds, never under 5 s.
+    fn leader_wait(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_max_ms.saturating_mul(10).max(5_000))
+    }
+}
+
+/// A snapshot of the node's Raft state, for `/v1/status` and logs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConsensusMetrics {
+    pub node_id: NodeId,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub is_leader: bool,
+    /// The last committed log index as this node last persisted it.
+    pub commit_index: Option<u64>,
+    pub last_applied_index: Option<u64>,
+    pub last_log_index: Option<u64>,
+    /// Transactions waiting in the admission queue.
+    pub queue_txs: usize,
+}
+
+/// What a submitter waits on: the transaction's outcome once its block is
+/// applied, or why its fate is unknown (leadership lost, shutdown). After
+/// such an error the transaction may still commit; resubmitting is safe,
+/// because a duplicate is refused as `replayed`.
+pub type Submission = oneshot::Receiver<Result<TxOutcomeResponse>>;
+
+struct Pending {
+    wire: Vec<u8>,
+    reply: oneshot::Sender<Result<TxOutcomeResponse>>,
+}
+
+/// Raft, the ledger it drives, and the block producer.
+pub struct ConsensusNode {
+    id: NodeId,
+    raft: Raft,
+    ledger: Arc<Ledger>,
+    queue: mpsc::Sender<Pending>,
+    committed: CommittedIndex,
+    stop: watch::Sender<bool>,
+    producer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ConsensusNode {
+    /// Starts a one-member cluster on `ledger`: initialises membership
+    /// `{node_id: addr}` on a pristine store, or resumes from an existing one
+    /// (never re-initialising it), and waits until this node leads.
+    pub async fn start_single(
+        node_id: NodeId,
+        addr: String,
+        ledger: Arc<Ledger>,
+        config: ConsensusConfig,
+    ) -> Result<Self> {
+        let wait = config.leader_wait();
+        let node = Self::start(
+            node_id,
+            ledger,
+            config,
+            TransportNetwork::new(Arc::new(NoPeers)),
+        )
+        .await?;
+        if node.raft.is_initialized().await? {
+            // Asked of the Raft core, not the metrics channel, which may not
+            // have published the loaded membership yet.
+            let voters: Vec<NodeId> = node
+                .raft
+                .with_raft_state(|st| st.membership_state.effective().voter_ids().collect())
+                .await?;
+            if !voters.contains(&node_id) {
+                node.shutdown().await?;
+                return Err(ConsensusError::Config(format!(
+                    "this store belongs to a cluster of {voters:?}; node {node_id} is not a voter"
+                )));
+            }
+        } else {
+            let members = BTreeMap::from([(node_id, BasicNode::new(addr))]);
+            match node.raft.initialize(members).await {
+                Ok(()) => {}
+                // Raced with a vote or log written since the check: already initialised.
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => {
+                    node.shutdown().await?;
+                    return Err(ConsensusError::Raft(e.to_string()));
+                }
+            }
+        }
+        let leads = node
+            .raft
+            .wait(Some(wait))
+            .current_leader(node_id, "single member becomes leader")
+            .await;
+        if let Err(e) = leads {
+            node.shutdown().await?;
+            return Err(ConsensusError::Timeout(e.to_string()));
+        }
+        Ok(node)
+    }
+
+    /// Starts Raft and the producer over any network; does not initialise
+    /// membership. The cluster issue builds on this with a libp2p transport.
+    pub async fn start<N>(
+        node_id: NodeId,
+        ledger: Arc<Ledger>,
+        config: ConsensusConfig,
+        network: N,
+    ) -> Result<Self>
+    where
+        N: RaftNetworkFactory<crate::types::TypeConfig>,
+    {
+        let raft_config = Arc::new(config.raft_config()?);
+        let log_store = LogStore::new(ledger.clone());
+        let committed = log_store.committed_index();
+        let state_machine = StateMachine::new(ledger.clone());
+        let raft = Raft::new(node_id, raft_config, network, log_store, state_machine).await?;
+        let (queue, rx) = mpsc::channel(config.queue_txs_max);
+        let (stop, stop_rx) = watch::channel(false);
+        let limits = Limits {
+            txs_max: config.block_txs_max,
+            bytes_max: config.block_bytes_max,
+        };
+        let producer = tokio::spawn(produce(raft.clone(), rx, stop_rx, limits));
+        Ok(Self {
+            id: node_id,
+            raft,
+            ledger,
+            queue,
+            committed,
+            stop,
+            producer: Mutex::new(Some(producer)),
+        })
+    }
+
+    /// Queues a transaction (its JSON wire bytes) for the next block.
+    ///
+    /// Errors: `QueueFull` (back-pressure: answer 503), `NotLeader` (the
+    /// cluster issue forwards instead), `ShuttingDown`. A transaction over
+    /// the size limit is answered at once with `tx_too_large`, without a
+    /// Raft round, so it never reaches the log.
+    pub fn submit(&self, wire: Vec<u8>) -> Result<Submission> {
+        let (reply, rx) = oneshot::channel();
+        if wire.len() > TX_BYTES_MAX {
+            let message = format!(
+                "transaction is {} bytes; the limit is {TX_BYTES_MAX}",
+                wire.len()
+            );
+            // The receiver is in hand, so this send cannot fail.
+            let _ = reply.send(Ok(TxOutcomeResponse::refused(
+                None,
+                RefusalCode::TxTooLarge,
+                message,
+            )));
+            return Ok(rx);
+        }
+        if *self.stop.borrow() {
+            return Err(ConsensusError::ShuttingDown);
+        }
+        if !self.is_leader() {
+            return Err(ConsensusError::NotLeader {
+                leader: self.leader_id(),
+            });
+        }
+        match self.queue.try_send(Pending { wire, reply }) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ConsensusError::QueueFull {
+                capacity: self.queue.max_capacity(),
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ConsensusError::ShuttingDown),
+        }
+    }
+
+    /// Whether this node believes it leads (local view, no quorum round trip).
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+    }
+
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    pub fn metrics(&self) -> ConsensusMetrics {
+        let m = self.raft.metrics().borrow().clone();
+        ConsensusMetrics {
+            node_id: self.id,
+            term: m.current_term,
+            leader: m.current_leader,
+            is_leader: m.state == ServerState::Leader && m.current_leader == Some(self.id),
+            commit_index: self.committed.get(),
+            last_applied_index: m.last_applied.map(|id| id.index),
+            last_log_index: m.last_log_index,
+            queue_txs: self.queue.max_capacity() - self.queue.capacity(),
+        }
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// The Raft handle: the network layer hands incoming RPCs to it.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Stops admitting, lets the block in flight finish, answers what is
+    /// still queued with `ShuttingDown`, then stops Raft. Idempotent.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.stop.send_replace(true);
+        let producer = self
+            .producer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(producer) = producer else {
+            return Ok(());
+        };
+        if let Err(e) = producer.await {
+            tracing::error!(error = %e, "block producer task failed");
+        }
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| ConsensusError::Raft(format!("raft did not stop cleanly: {e}")))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Limits {
+    txs_max: usize,
+    bytes_max: usize,
+}
+
+/// The block producer: one proposal in flight at a time.
+async fn produce(
+    raft: Raft,
+    mut rx: mpsc::Receiver<Pending>,
+    mut stop: watch::Receiver<bool>,
+    limits: Limits,
+) {
+    // A transaction that did not fit the previous block opens the next one.
+    let mut carry: Option<Pending> = None;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let first = match carry.take() {
+            Some(p) => p,
+            None => tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                next = rx.recv() => match next {
+                    Some(p) => p,
+                    None => break,
+                },
+            },
+        };
+        let mut bytes = first.wire.len();
+        let mut batch = vec![first];
+        while batch.len() < limits.txs_max {
+            match rx.try_recv() {
+                Ok(p) if bytes.saturating_add(p.wire.len()) > limits.bytes_max => {
+                    carry = Some(p);
+                    break;
+                }
+                Ok(p) => {
+                    bytes += p.wire.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        propose(&raft, batch).await;
+    }
+    rx.close();
+    for p in carry
+        .into_iter()
+        .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+    {
+        let _ = p.reply.send(Err(ConsensusError::ShuttingDown));
+    }
+}
+
+fn now_ms() -> i64 {
+    // The ledger forces block times strictly increasing, so a clock before
+    // 1970 (or one that steps back) cannot break the chain.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+async fn propose(raft: &Raft, batch: Vec<Pending>) {
+    let (txs, replies): (Vec<Vec<u8>>, Vec<_>) =
+        batch.into_iter().map(|p| (p.wire, p.reply)).unzip();
+    let count = txs.len();
+    let proposal = BlockProposal {
+        time_ms: now_ms(),
+        txs,
+    };
+    let failure = match raft.client_write(proposal).await {
+        Ok(resp) if resp.data.outcomes.len() == count => {
+            if let Some(b) = &resp.data.block {
+                tracing::debug!(height = b.height, txs = count, "block committed");
+            }
+            for (reply, outcome) in replies.into_iter().zip(resp.data.outcomes) {
+                // A submitter that stopped waiting is no error.
+                let _ = reply.send(Ok(outcome));
+            }
+            return;
+        }
+        Ok(resp) => ConsensusError::Raft(format!(
+            "internal: {count} transactions proposed, {} outcomes applied",
+            resp.data.outcomes.len()
+        )),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            ConsensusError::NotLeader {
+                leader: f.leader_id,
+            }
+        }
+        Err(RaftError::APIError(e)) => ConsensusError::Raft(e.to_string()),
+        Err(RaftError::Fatal(f)) => ConsensusError::from(f),
+    };
+    tracing::warn!(error = %failure, txs = count, "block proposal failed");
+    for reply in replies {
+        let _ = reply.send(Err(failure.clone()));
+    }
+}

@@ -1,0 +1,92 @@
+//! Shared test fixtures: a small valid chain spec and signed transactions.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use genesis::{GenesisParams, KeyFile};
+use ledger::record::{build_body, DocumentNotarize};
+use ledger::spec::{ChainSpec, RootRegulator, Validator};
+use ledger::store::StoreOptions;
+use ledger::{Ledger, SignedTx};
+
+pub const CHAIN_ID: &str = "zsl-test";
+pub const ROOT_ACCOUNT: &str = "zj-root";
+
+/// A valid spec over Zhejiang's district table and the zj-2024 model, with a
+/// fresh root regulator key (returned so tests can sign as the regulator).
+pub fn test_spec() -> (ChainSpec, KeyFile) {
+    let root = KeyFile::generate(ROOT_ACCOUNT);
+    let validator = KeyFile::generate("validator-1");
+    let spec = genesis::build_spec(GenesisParams {
+        chain_id: CHAIN_ID.into(),
+        genesis_time: "2024-01-01T00:00:00+08:00".into(),
+        root_regulators: vec![RootRegulator {
+            id: ROOT_ACCOUNT.into(),
+            name: "Zhejiang AMR".into(),
+            public_key: root.public_key.clone(),
+        }],
+        validators: vec![Validator {
+            node_id: 1,
+            name: validator.account.clone(),
+            public_key: validator.public_key,
+        }],
+        districts: None,
+    })
+    .expect("test spec is valid");
+    assert_eq!(spec.model, ledger::score::ModelParams::zj_2024());
+    (spec, root)
+}
+
+pub fn open_ledger(dir: &Path, spec: ChainSpec, sync: bool) -> Arc<Ledger> {
+    Arc::new(
+        Ledger::open(
+            dir,
+            spec,
+            &StoreOptions {
+                sync,
+                cache_bytes: 8 << 20,
+            },
+        )
+        .expect("ledger opens"),
+    )
+}
+
+/// A `document.notarize` by the root regulator, created now.
+pub fn notarize(root: &KeyFile, nonce: &str) -> SignedTx {
+    let record = DocumentNotarize {
+        document_hash: hex::encode(ledger::signing::sha256(nonce.as_bytes())),
+        title: format!("document {nonce}"),
+        media_type: None,
+        note: None,
+    };
+    let created_at = jiff::Timestamp::now().to_string();
+    let body = build_body(
+        "document.notarize",
+        CHAIN_ID,
+        ROOT_ACCOUNT,
+        &created_at,
+        nonce,
+        &record,
+    );
+    let key = root.signing_key().expect("key file is valid");
+    SignedTx::sign(body, &key).expect("body signs")
+}
+
+pub fn wire(tx: &SignedTx) -> Vec<u8> {
+    serde_json::to_vec(&tx.to_json()).expect("tx serialises")
+}
+
+/// Polls `f` until it returns `Some` or `deadline` passes.
+pub async fn poll_until<T>(deadline: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
