@@ -4,10 +4,12 @@
 //! of the ledger's RocksDB), the Raft state machine that turns committed
 //! entries into blocks through [`ledger::Ledger::apply`], snapshots, the
 //! admission queue, and the block producer that cuts proposals from it.
-//! Today the cluster has one member; the network sits behind
-//! [`network::Transport`] so that the cluster issue can add libp2p (and an
-//! in-memory faulty transport for tests) without touching storage or the
-//! producer.
+//! The network sits behind [`network::Transport`]: [`p2p`] carries Raft's
+//! RPCs over libp2p between validators whose identities genesis fixes, and
+//! [`memnet`] is an in-memory network with a seeded fault plan for tests.
+//! A one-member cluster starts with [`ConsensusNode::start_single`]; a
+//! cluster with [`ConsensusNode::start`] on each member and
+//! [`ConsensusNode::initialize_cluster`] on one.
 //!
 //! May not depend on: HTTP (no axum, no tower), the `api` or `node` crates.
 //! The HTTP layer calls [`ConsensusNode::submit`] and maps its errors to
@@ -15,14 +17,18 @@
 
 pub mod error;
 pub mod log_store;
+pub mod memnet;
 pub mod network;
 pub mod node;
+pub mod p2p;
 pub mod state_machine;
 pub mod types;
 
 pub use error::{ConsensusError, Result};
 pub use log_store::LogStore;
+pub use memnet::{FaultPlan, MemNetStats, MemRouter, MemTransport};
 pub use network::{NoPeers, Transport, TransportNetwork};
 pub use node::{ConsensusConfig, ConsensusMetrics, ConsensusNode, Submission};
+pub use p2p::{P2pConfig, P2pNode, P2pStats, P2pTransport};
 pub use state_machine::StateMachine;
 pub use types::{ApplyResponse, BlockRef, TxOutcomeResponse, TxResult, TypeConfig};

@@ -2,10 +2,10 @@
 //!
 //! Raft talks to peers through openraft's `RaftNetworkFactory`; this module
 //! narrows that to one small trait, [`Transport`]: "deliver this RPC to node
-//! `target` and bring back its answer". The cluster issue implements it over
-//! libp2p request-response, and an in-memory transport that drops, delays
-//! and partitions for tests. A one-member cluster never sends an RPC, so
-//! today's only transport, [`NoPeers`], reports every peer unreachable.
+//! `target` and bring back its answer". [`crate::p2p`] implements it over
+//! libp2p request-response, [`crate::memnet`] in memory with a seeded fault
+//! plan (drop, delay, partition) for tests. A one-member cluster never sends
+//! an RPC, so its transport, [`NoPeers`], reports every peer unreachable.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -40,6 +40,10 @@ pub struct ConsensusConfig {
     /// Raft builds a snapshot (and may then purge its log) after this many
     /// entries. Snapshots are full in-memory dumps for now, hence a high default.
     pub snapshot_logs_since_last: u64,
+    /// Log entries already in a snapshot that are kept anyway, so a follower
+    /// that is only a little behind catches up from the log rather than by
+    /// a snapshot transfer.
+    pub snapshot_logs_kept: u64,
 }
 
 impl Default for ConsensusConfig {
@@ -52,6 +56,7 @@ impl Default for ConsensusConfig {
             election_timeout_min_ms: 500,
             election_timeout_max_ms: 1_000,
             snapshot_logs_since_last: 10_000,
+            snapshot_logs_kept: 1_000,
         }
     }
 }
@@ -86,6 +91,7 @@ impl ConsensusConfig {
             election_timeout_min: self.election_timeout_min_ms,
             election_timeout_max: self.election_timeout_max_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: self.snapshot_logs_kept,
             ..Default::default()
         };
         config
@@ -97,6 +103,12 @@ impl ConsensusConfig {
     /// one-member cluster: a few election rounds, never under 5 s.
     fn leader_wait(&self) -> Duration {
         Duration::from_millis(self.election_timeout_max_ms.saturating_mul(10).max(5_000))
+    }
+
+    /// How long shutdown waits for the block in flight: ample for one Raft
+    /// round, short enough that a leader cut off from its quorum still stops.
+    fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_max_ms.saturating_mul(4).max(1_000))
     }
 }
 
@@ -135,6 +147,8 @@ pub struct ConsensusNode {
     committed: CommittedIndex,
     stop: watch::Sender<bool>,
     producer: Mutex<Option<JoinHandle<()>>>,
+    /// How long `shutdown` lets the block in flight commit.
+    shutdown_grace: Duration,
 }
 
 impl ConsensusNode {
@@ -223,7 +237,40 @@ impl ConsensusNode {
             committed,
             stop,
             producer: Mutex::new(Some(producer)),
+            shutdown_grace: config.shutdown_grace(),
         })
+    }
+
+    /// Initialises a pristine cluster whose voters are `members` (node id →
+    /// address as the transport understands it). Call it on one member, after
+    /// every member has started; the others learn the membership from the
+    /// leader's log. A store that is already initialised is left alone
+    /// (`Ok`), so calling it on a restart, or on several members, is harmless.
+    pub async fn initialize_cluster(&self, members: BTreeMap<NodeId, BasicNode>) -> Result<()> {
+        if !members.contains_key(&self.id) {
+            return Err(ConsensusError::Config(format!(
+                "node {} is not among the members {:?}",
+                self.id,
+                members.keys().collect::<Vec<_>>()
+            )));
+        }
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(ConsensusError::Raft(e.to_string())),
+        }
+    }
+
+    /// Waits until this node knows a leader, and returns it.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId> {
+        let m = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "a leader is known")
+            .await
+            .map_err(|e| ConsensusError::Timeout(e.to_string()))?;
+        m.current_leader
+            .ok_or_else(|| ConsensusError::Timeout("leader vanished".into()))
     }
 
     /// Queues a transaction (its JSON wire bytes) for the next block.
@@ -311,16 +358,25 @@ impl ConsensusNode {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let Some(producer) = producer else {
+        let Some(mut producer) = producer else {
             return Ok(());
         };
-        if let Err(e) = producer.await {
+        // A leader cut off from its quorum never finishes the block in
+        // flight; after the grace period stop Raft under it, which fails
+        // that proposal and lets the producer end.
+        let finished = tokio::time::timeout(self.shutdown_grace, &mut producer).await;
+        let stopped = self.raft.shutdown().await;
+        let joined = match finished {
+            Ok(joined) => joined,
+            Err(_) => {
+                tracing::warn!("the block in flight did not commit before shutdown");
+                producer.await
+            }
+        };
+        if let Err(e) = joined {
             tracing::error!(error = %e, "block producer task failed");
         }
-        self.raft
-            .shutdown()
-            .await
-            .map_err(|e| ConsensusError::Raft(format!("raft did not stop cleanly: {e}")))
+        stopped.map_err(|e| ConsensusError::Raft(format!("raft did not stop cleanly: {e}")))
     }
 }
 

@@ -82,6 +82,8 @@ pub struct TraceView {
     pub in_transit: u64,
     /// Inspection findings against the subjects on the chain of custody.
     pub findings: Vec<Finding>,
+    /// Every subject on the chain of custody, by USCC (names for display).
+    pub parties: std::collections::BTreeMap<String, SubjectSummary>,
     pub recalled: bool,
     pub expired: bool,
 }
@@ -227,7 +229,11 @@ pub fn trace(
         }
     }
     let mut findings = Vec::new();
+    let mut party_views = std::collections::BTreeMap::new();
     for p in &parties {
+        if let Some(s) = subject(kv, p)? {
+            party_views.insert(p.clone(), SubjectSummary::from(&s));
+        }
         for (k, _) in kv.scan_prefix(Space::Index, format!("fs/{p}/").as_bytes(), LIST_ROWS_MAX)? {
             let key = String::from_utf8_lossy(&k).into_owned();
             if let Some(id) = key.rsplit('/').next() {
@@ -254,6 +260,7 @@ pub fn trace(
         holders,
         in_transit,
         findings,
+        parties: party_views,
         batch: b,
     }))
 }

@@ -76,6 +76,7 @@ pub fn run_node(config_path: &Path) -> Result<()> {
                 .unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -40,6 +40,36 @@ pub fn test_spec() -> (ChainSpec, KeyFile) {
     (spec, root)
 }
 
+/// A valid spec with `n` validators (node ids 1..=n), and their keys in node
+/// id order, for cluster tests.
+pub fn cluster_spec(n: u64) -> (ChainSpec, KeyFile, Vec<KeyFile>) {
+    let root = KeyFile::generate(ROOT_ACCOUNT);
+    let keys: Vec<KeyFile> = (1..=n)
+        .map(|i| KeyFile::generate(&format!("validator-{i}")))
+        .collect();
+    let spec = genesis::build_spec(GenesisParams {
+        chain_id: CHAIN_ID.into(),
+        genesis_time: "2024-01-01T00:00:00+08:00".into(),
+        root_regulators: vec![RootRegulator {
+            id: ROOT_ACCOUNT.into(),
+            name: "Zhejiang AMR".into(),
+            public_key: root.public_key.clone(),
+        }],
+        validators: keys
+            .iter()
+            .zip(1..)
+            .map(|(k, node_id)| Validator {
+                node_id,
+                name: k.account.clone(),
+                public_key: k.public_key.clone(),
+            })
+            .collect(),
+        districts: None,
+    })
+    .expect("cluster spec is valid");
+    (spec, root, keys)
+}
+
 pub fn open_ledger(dir: &Path, spec: ChainSpec, sync: bool) -> Arc<Ledger> {
     Arc::new(
         Ledger::open(
@@ -89,4 +119,28 @@ pub async fn poll_until<T>(deadline: Duration, what: &str, mut f: impl FnMut() -
         assert!(Instant::now() < end, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Waits until every other holder (Raft's tasks) has dropped `ledger`, then
+/// closes it, so its RocksDB lock is free for a re-open.
+pub async fn release(ledger: Arc<Ledger>) {
+    let mut ledger = Some(ledger);
+    poll_until(
+        Duration::from_secs(30),
+        "raft tasks to release the ledger",
+        || {
+            let l = ledger.take()?;
+            match Arc::try_unwrap(l) {
+                Ok(inner) => {
+                    drop(inner);
+                    Some(())
+                }
+                Err(l) => {
+                    ledger = Some(l);
+                    None
+                }
+            }
+        },
+    )
+    .await;
 }

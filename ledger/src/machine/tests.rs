@@ -569,6 +569,50 @@ fn adjustment_points_parse_exactly() {
     }
 }
 
+/// Scores do not depend on how the same records are grouped into blocks
+/// (all blocks here fall on the same natural day).
+#[test]
+fn scores_do_not_depend_on_block_grouping() {
+    let build = |group: usize| {
+        let mut c = Chain::new();
+        let p = c.register(1, D1, SubjectKind::Producer);
+        let s = c.register(2, D2, SubjectKind::Supermarket);
+        c.product(&p);
+        let mut wires = Vec::new();
+        for i in 0..12 {
+            wires.push(c.code(&p, &format!("B{i}"), 5, "2024-03-10"));
+        }
+        for i in 0..12 {
+            wires.push(c.ship(
+                &p,
+                &format!("S{i}"),
+                &s.0,
+                &trace_code(&p.0, &format!("B{i}")),
+                5,
+            ));
+        }
+        for i in 0..12 {
+            wires.push(c.answer(&s, &p.0, &format!("S{i}"), i % 4 == 0));
+        }
+        for chunk in wires.chunks(group) {
+            let applied = c.block(chunk.to_vec());
+            assert!(applied.outcomes.iter().all(|o| o.result.is_ok()));
+        }
+        let regions = c.spec.district_codes();
+        let period = crate::score::Period::parse("2024-03-01", "2024-03-31").unwrap();
+        serde_json::to_value(
+            crate::score::scores(&c.kv, &c.spec.model, &regions, period, None).unwrap(),
+        )
+        .unwrap()
+    };
+    let one = build(36);
+    assert_eq!(one["districts"][D1]["N"], 12);
+    assert_eq!(one["districts"][D1]["scanning"]["c"], 3);
+    for group in [1, 5, 7] {
+        assert_eq!(build(group), one, "grouping by {group}");
+    }
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
