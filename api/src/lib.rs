@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -62,6 +62,15 @@ pub enum SinkError {
 
 pub type OutcomeFuture = Pin<Box<dyn Future<Output = Option<SubmitOutcome>> + Send>>;
 
+/// A forwarded request's answer: the leader's HTTP status and JSON body, or
+/// why the leader could not be asked.
+pub type ForwardFuture = Pin<Box<dyn Future<Output = Result<(u16, Bytes), String>> + Send>>;
+
+/// Marks a submission a follower forwarded to the leader. A node that gets
+/// one and does not lead answers `not_leader` instead of forwarding again,
+/// so a request makes at most one hop while leadership moves.
+pub const FORWARDED_HEADER: &str = "x-zsl-forwarded";
+
 /// Consensus as the API sees it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClusterInfo {
@@ -77,6 +86,14 @@ pub trait TxSink: Send + Sync + 'static {
     /// Queues a transaction (wire bytes); the future resolves when it is committed or refused.
     fn submit(&self, wire: Vec<u8>) -> Result<OutcomeFuture, SinkError>;
     fn cluster(&self) -> ClusterInfo;
+    /// Posts `body` to `path_and_query` on `leader`'s API (with
+    /// [`FORWARDED_HEADER`]) and brings back its answer. Used when `submit`
+    /// says this node does not lead, so a client need not know who does.
+    /// The default cannot forward.
+    fn forward(&self, leader: u64, path_and_query: String, body: Vec<u8>) -> ForwardFuture {
+        let _ = (path_and_query, body);
+        Box::pin(async move { Err(format!("this node cannot forward to node {leader}")) })
+    }
 }
 
 #[derive(Clone)]
@@ -220,9 +237,55 @@ async fn wait_outcome(fut: OutcomeFuture, tx_id: &str) -> ApiResult<SubmitOutcom
     }
 }
 
+/// The leader to forward to, if `e` says another node leads and this
+/// request has not been forwarded already.
+fn forward_target(e: &SinkError, headers: &HeaderMap) -> Option<u64> {
+    match e {
+        SinkError::NotLeader { leader: Some(l) } if !headers.contains_key(FORWARDED_HEADER) => {
+            Some(*l)
+        }
+        _ => None,
+    }
+}
+
+fn wait_suffix(wait: bool) -> &'static str {
+    if wait {
+        "?wait=commit"
+    } else {
+        ""
+    }
+}
+
+/// Relays `body` to the leader's `path` and answers with what it answered.
+async fn forward_one(
+    state: &AppState,
+    leader: u64,
+    path_and_query: String,
+    body: Vec<u8>,
+    tx_id: String,
+) -> ApiResult<Response> {
+    match state.sink.forward(leader, path_and_query, body).await {
+        Ok((status, body)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            Ok((
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response())
+        }
+        Err(why) => Err(ApiError::unavailable(
+            "leader_unreachable",
+            format!("node {leader} leads but did not answer: {why}; retry, or query /v1/tx/{{id}}"),
+        )
+        .with_tx(Some(tx_id))),
+    }
+}
+
 async fn submit_one(
     State(state): State<AppState>,
     Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let wait = q.commit()?;
@@ -231,10 +294,16 @@ async fn submit_one(
     admit(&state, &tx)?;
     let id = tx.id_hex();
     let wire = serde_json::to_vec(&tx.to_json()).map_err(ApiError::internal)?;
-    let fut = state
-        .sink
-        .submit(wire)
-        .map_err(|e| sink_error(e, Some(id.clone())))?;
+    let fut = match state.sink.submit(wire.clone()) {
+        Ok(fut) => fut,
+        Err(e) => match forward_target(&e, &headers) {
+            Some(leader) => {
+                let path = format!("/v1/tx{}", wait_suffix(wait));
+                return forward_one(&state, leader, path, wire, id).await;
+            }
+            None => return Err(sink_error(e, Some(id))),
+        },
+    };
     if !wait {
         // Admitted, not yet committed: the client polls /v1/tx/{id} or uses ?wait=commit.
         return Ok((
@@ -249,6 +318,7 @@ async fn submit_one(
 async fn submit_many(
     State(state): State<AppState>,
     Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let wait = q.commit()?;
@@ -271,7 +341,11 @@ async fn submit_many(
     }
     let mut pending: Vec<(usize, String, OutcomeFuture)> = Vec::new();
     let mut results: Vec<Value> = vec![Value::Null; items.len()];
-    for (i, item) in items.into_iter().enumerate() {
+    // Set when this node turns out not to lead: (leader, first index to forward).
+    let mut forward_from: Option<(u64, usize)> = None;
+    let mut items = items.into_iter().enumerate();
+    let mut rest: Vec<Value> = Vec::new();
+    while let Some((i, item)) = items.next() {
         let tx = match SignedTx::from_value(item) {
             Ok(tx) => tx,
             Err(r) => {
@@ -294,10 +368,47 @@ async fn submit_many(
                 results[i] = json!({"status": "admitted", "tx_id": id});
                 pending.push((i, id, fut));
             }
+            Err(e) if forward_target(&e, &headers).is_some() => {
+                // This and every later transaction go to the leader in one request.
+                forward_from = forward_target(&e, &headers).map(|l| (l, i));
+                rest.push(tx.to_json());
+                rest.extend(items.by_ref().map(|(_, v)| v));
+                break;
+            }
             Err(e) => {
                 let e = sink_error(e, Some(id.clone()));
                 results[i] =
                     json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
+            }
+        }
+    }
+    if let Some((leader, from)) = forward_from {
+        let count = rest.len();
+        let body = serde_json::to_vec(&rest).map_err(ApiError::internal)?;
+        let path = format!("/v1/txs{}", wait_suffix(wait));
+        let answer = state.sink.forward(leader, path, body).await;
+        let relayed: Option<Vec<Value>> = match &answer {
+            Ok((200, body)) => serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("results")?.as_array().cloned())
+                .filter(|r| r.len() == count),
+            _ => None,
+        };
+        match relayed {
+            Some(r) => {
+                for (k, v) in r.into_iter().enumerate() {
+                    results[from + k] = v;
+                }
+            }
+            None => {
+                let why = match answer {
+                    Ok((status, _)) => format!("answered {status}"),
+                    Err(why) => why,
+                };
+                for slot in results.iter_mut().skip(from) {
+                    *slot = json!({"status": "unknown", "code": "leader_unreachable",
+                        "message": format!("node {leader} leads; forwarding failed: {why}")});
+                }
             }
         }
     }

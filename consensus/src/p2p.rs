@@ -145,6 +145,23 @@ pub fn keypair_of(secret_key_hex: &str) -> Result<identity::Keypair> {
         .map_err(|e| ConsensusError::Config(format!("validator secret key: {e}")))
 }
 
+/// The multiaddr in a membership address (`BasicNode::addr`): either the
+/// multiaddr itself, or a JSON object `{"p2p": MULTIADDR, "api": HOST:PORT}`
+/// (the `zsl` node records its HTTP API there as well, so that a follower
+/// knows where to forward submissions).
+pub fn member_p2p_addr(addr: &str) -> String {
+    member_field(addr, "p2p").unwrap_or_else(|| addr.to_string())
+}
+
+/// A named field of a JSON membership address, if the address is JSON and has it.
+pub fn member_field(addr: &str, field: &str) -> Option<String> {
+    if !addr.trim_start().starts_with('{') {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(addr).ok()?;
+    v.get(field)?.as_str().map(str::to_string)
+}
+
 /// The validator set as the transport sees it: node id → `PeerId`.
 pub fn validator_peers(spec: &ledger::spec::ChainSpec) -> Result<BTreeMap<NodeId, PeerId>> {
     spec.validators
@@ -822,7 +839,7 @@ impl P2pTransport {
         let Some(peer) = self.validators.get(&target).copied() else {
             return Err(unreachable(format!("node {target} is not a validator")));
         };
-        let addrs = match node.addr.parse::<Multiaddr>() {
+        let addrs = match member_p2p_addr(&node.addr).parse::<Multiaddr>() {
             Ok(mut a) => {
                 if matches!(a.iter().last(), Some(Protocol::P2p(_))) {
                     a.pop();
@@ -961,6 +978,18 @@ mod tests {
         // A length prefix over the limit is refused before any allocation.
         let mut rd = futures::io::Cursor::new(u32::MAX.to_be_bytes().to_vec());
         assert!(read_frame(&mut rd, 16).await.is_err());
+    }
+
+    #[test]
+    fn membership_addresses_are_a_multiaddr_or_json() {
+        assert_eq!(
+            member_p2p_addr("/ip4/127.0.0.1/tcp/1"),
+            "/ip4/127.0.0.1/tcp/1"
+        );
+        let json = r#"{"p2p":"/ip4/127.0.0.1/tcp/2","api":"127.0.0.1:8080"}"#;
+        assert_eq!(member_p2p_addr(json), "/ip4/127.0.0.1/tcp/2");
+        assert_eq!(member_field(json, "api").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(member_field("/ip4/127.0.0.1/tcp/1", "api"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The node's config file (TOML).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -20,8 +21,29 @@ pub struct NodeConfig {
     /// The validator's key file (signs checkpoints; its public key is in genesis).
     #[serde(default)]
     pub validator_key: Option<PathBuf>,
+    /// Where validators reach this one (libp2p): a multiaddr
+    /// (`/ip4/127.0.0.1/tcp/7000`) or `host:port`; port 0 picks a free port,
+    /// written to `DATA_DIR/p2p.addr`. Used when genesis has several validators.
+    #[serde(default = "default_p2p_listen")]
+    pub p2p_listen: String,
+    /// The other validators, by node id (TOML keys are strings: `[peers.2]`).
+    /// The lowest node id initialises the cluster and needs every entry; the
+    /// others learn the membership from it.
+    #[serde(default)]
+    pub peers: BTreeMap<String, PeerConfig>,
     #[serde(default)]
     pub block: BlockConfig,
+}
+
+/// Another validator's addresses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its libp2p address (multiaddr or `host:port`).
+    pub p2p: String,
+    /// Its HTTP API (`host:port`), where followers forward submissions while it leads.
+    #[serde(default)]
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +62,9 @@ pub struct BlockConfig {
 
 fn default_api_listen() -> String {
     "127.0.0.1:8080".into()
+}
+fn default_p2p_listen() -> String {
+    "127.0.0.1:0".into()
 }
 fn default_block_txs_max() -> usize {
     5_000
@@ -82,11 +107,83 @@ impl NodeConfig {
         if c.block.txs_max == 0 || c.block.bytes_max == 0 || c.block.queue_txs_max == 0 {
             bail!("block limits must be positive");
         }
+        for id in c.peers.keys() {
+            id.parse::<u64>()
+                .with_context(|| format!("peers: `{id}` is not a node id"))?;
+        }
         Ok(c)
+    }
+
+    /// `peers` keyed by node id (`read` has checked the keys).
+    pub fn peer(&self, node_id: u64) -> Option<&PeerConfig> {
+        self.peers.get(&node_id.to_string())
+    }
+
+    /// `p2p_listen` as a multiaddr.
+    pub fn p2p_multiaddr(&self) -> Result<libp2p::Multiaddr> {
+        to_multiaddr(&self.p2p_listen)
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
         std::fs::write(path, toml::to_string_pretty(self)?)
             .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// A multiaddr as given, or one built from `host:port` (IPv4, IPv6 or a DNS name).
+pub fn to_multiaddr(text: &str) -> Result<libp2p::Multiaddr> {
+    let text = text.trim();
+    if text.starts_with('/') {
+        return text
+            .parse()
+            .with_context(|| format!("`{text}` is not a multiaddr"));
+    }
+    let (host, port) = text
+        .rsplit_once(':')
+        .with_context(|| format!("`{text}` is neither a multiaddr nor host:port"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("`{text}`: bad port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let proto = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => "ip4",
+        Ok(std::net::IpAddr::V6(_)) => "ip6",
+        Err(_) => "dns",
+    };
+    format!("/{proto}/{host}/tcp/{port}")
+        .parse()
+        .with_context(|| format!("`{text}` does not make a multiaddr"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_are_multiaddrs_or_host_port() {
+        assert_eq!(
+            to_multiaddr("127.0.0.1:0").unwrap().to_string(),
+            "/ip4/127.0.0.1/tcp/0"
+        );
+        assert_eq!(
+            to_multiaddr("/ip4/127.0.0.1/tcp/7000").unwrap().to_string(),
+            "/ip4/127.0.0.1/tcp/7000"
+        );
+        assert_eq!(
+            to_multiaddr("[::1]:7000").unwrap().to_string(),
+            "/ip6/::1/tcp/7000"
+        );
+        assert!(to_multiaddr("nonsense").is_err());
+        assert!(to_multiaddr("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
+    fn peers_parse_from_toml() {
+        let c: NodeConfig = toml::from_str(
+            "node_id = 1\ndata_dir = \"d\"\ngenesis = \"g\"\n[peers.2]\np2p = \"127.0.0.1:7002\"\napi = \"127.0.0.1:8081\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.peer(2).unwrap().api.as_deref(), Some("127.0.0.1:8081"));
+        assert!(c.peer(3).is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! `zsl devnet`: generate a local chain, start its validators as child
 //! processes on 127.0.0.1, optionally fill it with demo data, and supervise.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::config::{BlockConfig, NodeConfig};
+use crate::config::{BlockConfig, NodeConfig, PeerConfig};
 
 pub const DEVNET_CHAIN_ID: &str = "zsl-devnet";
 const START_TIMEOUT_MS: u64 = 60_000;
+/// Validators a devnet may have: enough for a majority to survive one or two failures.
+pub const DEVNET_VALIDATORS_MAX: usize = 5;
 
 struct Running {
     id: u64,
@@ -23,10 +26,31 @@ fn node_dir(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("node-{id}"))
 }
 
-/// Writes genesis, keys and node configs unless the directory already holds a devnet.
-fn prepare(dir: &Path, validators: usize, port: u16) -> Result<()> {
+fn write_config(
+    dir: &Path,
+    id: u64,
+    api_listen: String,
+    p2p_listen: String,
+    peers: BTreeMap<String, PeerConfig>,
+) -> Result<()> {
+    let cfg = NodeConfig {
+        node_id: id,
+        data_dir: PathBuf::from(format!("node-{id}")),
+        genesis: PathBuf::from("genesis.json"),
+        api_listen,
+        validator_key: Some(PathBuf::from(format!("validator-{id}.key.json"))),
+        p2p_listen,
+        peers,
+        block: BlockConfig::default(),
+    };
+    cfg.write(&dir.join(format!("node-{id}.toml")))
+}
+
+/// Writes genesis, keys and node configs unless the directory already holds
+/// a devnet; returns whether it is new.
+fn prepare(dir: &Path, validators: usize, port: u16) -> Result<bool> {
     if dir.join("genesis.json").exists() {
-        return Ok(());
+        return Ok(false);
     }
     std::fs::create_dir_all(dir)?;
     let d = genesis::devnet(DEVNET_CHAIN_ID, &crate::client::now_rfc3339(), validators)?;
@@ -41,17 +65,18 @@ fn prepare(dir: &Path, validators: usize, port: u16) -> Result<()> {
         } else {
             format!("127.0.0.1:{}", port + i as u16)
         };
-        let cfg = NodeConfig {
-            node_id: id,
-            data_dir: PathBuf::from(format!("node-{id}")),
-            genesis: PathBuf::from("genesis.json"),
-            api_listen,
-            validator_key: Some(PathBuf::from(format!("validator-{id}.key.json"))),
-            block: BlockConfig::default(),
-        };
-        cfg.write(&dir.join(format!("node-{id}.toml")))?;
+        write_config(dir, id, api_listen, "127.0.0.1:0".into(), BTreeMap::new())?;
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Reads a file a node writes once it has bound its port.
+fn read_addr(dir: &Path, id: u64, file: &str) -> Result<String> {
+    let path = node_dir(dir, id).join(file);
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .to_string())
 }
 
 fn start(dir: &Path, id: u64) -> Result<Child> {
@@ -59,6 +84,7 @@ fn start(dir: &Path, id: u64) -> Result<Child> {
     let nd = node_dir(dir, id);
     std::fs::create_dir_all(&nd)?;
     let _ = std::fs::remove_file(nd.join("api.addr"));
+    let _ = std::fs::remove_file(nd.join("p2p.addr"));
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -74,7 +100,9 @@ fn start(dir: &Path, id: u64) -> Result<Child> {
     Ok(child)
 }
 
-fn wait_ready(dir: &Path, id: u64, child: &mut Child) -> Result<String> {
+/// Waits until the node answers on its API (and, in a cluster, has written
+/// its p2p address); returns the API's URL.
+fn wait_serving(dir: &Path, id: u64, child: &mut Child, cluster: bool) -> Result<String> {
     let deadline = Instant::now() + Duration::from_millis(START_TIMEOUT_MS);
     let client = crate::client::http()?;
     loop {
@@ -84,20 +112,49 @@ fn wait_ready(dir: &Path, id: u64, child: &mut Child) -> Result<String> {
                 dir.join(format!("node-{id}.log")).display()
             );
         }
-        if let Ok(addr) = std::fs::read_to_string(node_dir(dir, id).join("api.addr")) {
-            let api = format!("http://{}", addr.trim());
+        let p2p_ready = !cluster || node_dir(dir, id).join("p2p.addr").exists();
+        if let (Ok(addr), true) = (read_addr(dir, id, "api.addr"), p2p_ready) {
+            let api = format!("http://{addr}");
             if let Ok(r) = client.get(format!("{api}/v1/status")).send() {
                 if r.status().is_success() {
-                    let s: serde_json::Value = r.json()?;
-                    if s["leader"].is_u64() {
-                        return Ok(api);
-                    }
+                    return Ok(api);
                 }
             }
         }
         if Instant::now() > deadline {
             bail!(
                 "validator {id} did not become ready in {} s",
+                START_TIMEOUT_MS / 1000
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until every node reports the same leader, and returns it.
+fn wait_agreed_leader(running: &mut [Running]) -> Result<u64> {
+    let deadline = Instant::now() + Duration::from_millis(START_TIMEOUT_MS);
+    let client = crate::client::http()?;
+    loop {
+        let mut leaders = std::collections::BTreeSet::new();
+        for r in running.iter_mut() {
+            if let Some(status) = r.child.try_wait()? {
+                bail!("validator {} exited ({status})", r.id);
+            }
+            let leader = client
+                .get(format!("{}/v1/status", r.api))
+                .send()
+                .ok()
+                .and_then(|resp| resp.json::<serde_json::Value>().ok())
+                .and_then(|s| s["leader"].as_u64());
+            leaders.insert(leader);
+        }
+        if let (1, Some(Some(leader))) = (leaders.len(), leaders.first()) {
+            return Ok(*leader);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the validators did not agree on a leader in {} s (they report {leaders:?})",
                 START_TIMEOUT_MS / 1000
             );
         }
@@ -125,31 +182,91 @@ fn stop_all(running: &mut [Running]) {
     }
 }
 
+/// Starts validator `id` and waits until it serves.
+fn launch(dir: &Path, id: u64, cluster: bool, running: &mut Vec<Running>) -> Result<()> {
+    let child = start(dir, id)?;
+    running.push(Running {
+        id,
+        child,
+        api: String::new(),
+    });
+    let r = running.last_mut().context("just pushed")?;
+    r.api = wait_serving(dir, id, &mut r.child, cluster)?;
+    Ok(())
+}
+
+/// Starts every validator. A new cluster's ports are chosen at run time, so
+/// the first node (which initialises the cluster with every member's
+/// address) starts last, once the others have written theirs; then every
+/// config is pinned to the ports in use, since the membership records them
+/// and a restart must be found there again.
+fn start_all(
+    dir: &Path,
+    spec: &ledger::spec::ChainSpec,
+    fresh: bool,
+    running: &mut Vec<Running>,
+) -> Result<()> {
+    let cluster = spec.validators.len() > 1;
+    let mut ids: Vec<u64> = spec.validators.iter().map(|v| v.node_id).collect();
+    ids.sort_unstable();
+    if !(cluster && fresh) {
+        for id in ids {
+            launch(dir, id, cluster, running)?;
+        }
+        return Ok(());
+    }
+    let (first, others) = ids.split_first().context("genesis has no validators")?;
+    for &id in others {
+        launch(dir, id, cluster, running)?;
+    }
+    let mut peers = BTreeMap::new();
+    for &id in others {
+        peers.insert(
+            id.to_string(),
+            PeerConfig {
+                p2p: read_addr(dir, id, "p2p.addr")?,
+                api: Some(read_addr(dir, id, "api.addr")?),
+            },
+        );
+    }
+    let first_api = NodeConfig::read(&dir.join(format!("node-{first}.toml")))?.api_listen;
+    write_config(dir, *first, first_api, "127.0.0.1:0".into(), peers.clone())?;
+    launch(dir, *first, cluster, running)?;
+    for &id in &ids {
+        let peers = if id == *first {
+            peers.clone()
+        } else {
+            BTreeMap::new()
+        };
+        write_config(
+            dir,
+            id,
+            read_addr(dir, id, "api.addr")?,
+            read_addr(dir, id, "p2p.addr")?,
+            peers,
+        )?;
+    }
+    Ok(())
+}
+
 pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
-    if validators != 1 {
-        bail!("this release runs a one-validator devnet (`--validators 1`); the cluster release adds three");
+    if !(1..=DEVNET_VALIDATORS_MAX).contains(&validators) {
+        bail!("--validators must be 1..={DEVNET_VALIDATORS_MAX}, not {validators}");
     }
     let dir = std::path::absolute(dir)?;
-    prepare(&dir, validators, port)?;
+    let fresh = prepare(&dir, validators, port)?;
     let spec = genesis::read_spec(&dir.join("genesis.json"))?;
     let mut running: Vec<Running> = Vec::new();
-    for v in &spec.validators {
-        let child = start(&dir, v.node_id)?;
-        running.push(Running {
-            id: v.node_id,
-            child,
-            api: String::new(),
-        });
-    }
-    for r in running.iter_mut() {
-        match wait_ready(&dir, r.id, &mut r.child) {
-            Ok(api) => r.api = api,
-            Err(e) => {
-                stop_all(&mut running);
-                return Err(e);
-            }
+    let started =
+        start_all(&dir, &spec, fresh, &mut running).and_then(|()| wait_agreed_leader(&mut running));
+    let leader = match started {
+        Ok(leader) => leader,
+        Err(e) => {
+            stop_all(&mut running);
+            return Err(e);
         }
-    }
+    };
+    running.sort_by_key(|r| r.id);
     let nodes: Vec<_> = running
         .iter()
         .map(|r| json!({"id": r.id, "api": r.api, "pid": r.child.id()}))
@@ -179,7 +296,11 @@ pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
         running.len(),
         spec.chain_id
     );
-    println!("  web UI and API:  {api}/");
+    println!("  leader:          node {leader}");
+    for r in &running {
+        println!("  node {}:          {}/", r.id, r.api);
+    }
+    println!("  web UI and API:  {api}/ (any node accepts submissions)");
     println!("  status:          {api}/v1/status");
     println!("  devnet file:     {}", dir.join("devnet.json").display());
     println!("  root key:        {}", dir.join("root.key.json").display());

@@ -67,10 +67,10 @@ enum Command {
         /// Fill the devnet with a realistic sample of subjects, batches and shipments.
         #[arg(long)]
         demo: bool,
-        /// Validators to start (this release runs one; the cluster release runs three).
-        #[arg(long, default_value_t = 1)]
+        /// Validators to start, 1..=5, each a process on 127.0.0.1.
+        #[arg(long, default_value_t = 3)]
         validators: usize,
-        /// Port of the first node's API (0: any free port).
+        /// Port of the first node's API; node i gets PORT+i-1 (0: free ports).
         #[arg(long, default_value_t = 0)]
         port: u16,
     },

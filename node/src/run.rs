@@ -1,17 +1,36 @@
 //! `zsl node run`: ledger + consensus + HTTP API in one process.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use tracing::info;
 
 use crate::config::NodeConfig;
+
+/// How long a follower waits to reach the leader's API.
+const FORWARD_CONNECT_MS: u64 = 2_000;
+/// A forwarded request's whole round trip: the leader's own commit wait and some slack.
+const FORWARD_TOTAL_MS: u64 = api::COMMIT_WAIT_MS + 5_000;
 
 /// Consensus seen through the API's [`api::TxSink`].
 struct ConsensusSink {
     node: Arc<consensus::ConsensusNode>,
     node_id: u64,
+    /// For forwarding submissions to the leader's API.
+    http: reqwest::Client,
+}
+
+impl ConsensusSink {
+    /// The leader's API address, from the membership (`{"p2p", "api"}` JSON).
+    fn api_of(&self, leader: u64) -> Option<String> {
+        let metrics = self.node.raft().metrics();
+        let m = metrics.borrow();
+        let node = m.membership_config.membership().get_node(&leader)?;
+        consensus::p2p::member_field(&node.addr, "api")
+    }
 }
 
 impl api::TxSink for ConsensusSink {
@@ -45,6 +64,25 @@ impl api::TxSink for ConsensusSink {
                 "follower".into()
             },
         }
+    }
+
+    fn forward(&self, leader: u64, path_and_query: String, body: Vec<u8>) -> api::ForwardFuture {
+        let api = self.api_of(leader);
+        let http = self.http.clone();
+        Box::pin(async move {
+            let api = api.ok_or_else(|| format!("node {leader}'s API address is unknown"))?;
+            let resp = http
+                .post(format!("http://{api}{path_and_query}"))
+                .header(api::FORWARDED_HEADER, "1")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+            Ok((status, bytes))
+        })
     }
 }
 
@@ -106,21 +144,49 @@ async fn serve(config: NodeConfig) -> Result<()> {
         queue_txs_max: config.block.queue_txs_max,
         ..consensus::ConsensusConfig::default()
     };
-    let node = Arc::new(
-        consensus::ConsensusNode::start_single(
-            config.node_id,
-            addr.to_string(),
-            ledger.clone(),
-            cc,
-        )
-        .await
-        .context("starting consensus")?,
-    );
+    let spec = ledger.spec.clone();
+    if !spec.validators.is_empty() && !spec.validators.iter().any(|v| v.node_id == config.node_id) {
+        bail!("node {} is not a validator of this genesis", config.node_id);
+    }
+    let key = match (&config.validator_key, spec.validators.is_empty()) {
+        (Some(path), _) => Some(genesis::KeyFile::read(path)?),
+        (None, true) => None,
+        (None, false) => bail!("genesis has validators: set `validator_key` in the config"),
+    };
+    if let (Some(key), Some(v)) = (
+        &key,
+        spec.validators.iter().find(|v| v.node_id == config.node_id),
+    ) {
+        if key.public_key != v.public_key {
+            bail!(
+                "validator_key is not node {}'s key in genesis",
+                config.node_id
+            );
+        }
+    }
+    let mut p2p = None;
+    let node = if spec.validators.len() > 1 {
+        let key = key.context("a cluster member needs its validator key")?;
+        let (node, p2p_node) = start_member(&config, &spec, &key, addr, ledger.clone(), cc).await?;
+        p2p = Some(p2p_node);
+        node
+    } else {
+        consensus::ConsensusNode::start_single(config.node_id, addr.to_string(), ledger.clone(), cc)
+            .await
+            .context("starting consensus")?
+    };
+    let node = Arc::new(node);
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(FORWARD_CONNECT_MS))
+        .timeout(Duration::from_millis(FORWARD_TOTAL_MS))
+        .build()
+        .context("building the forwarding client")?;
     let state = api::AppState {
         ledger: ledger.clone(),
         sink: Arc::new(ConsensusSink {
             node: node.clone(),
             node_id: config.node_id,
+            http,
         }),
     };
     let app = api::router(state);
@@ -134,7 +200,68 @@ async fn serve(config: NodeConfig) -> Result<()> {
     if let Err(e) = node.shutdown().await {
         tracing::warn!(error = %e, "consensus shutdown");
     }
+    if let Some(p2p) = p2p {
+        p2p.shutdown();
+    }
     Ok(())
+}
+
+/// A member of a multi-validator cluster: libp2p as the validator key, Raft
+/// over it, and — on the lowest node id — the cluster's initialisation with
+/// every genesis validator (a no-op on an initialised store, so restarts are safe).
+async fn start_member(
+    config: &NodeConfig,
+    spec: &ledger::spec::ChainSpec,
+    key: &genesis::KeyFile,
+    api_addr: std::net::SocketAddr,
+    ledger: Arc<ledger::Ledger>,
+    cc: consensus::ConsensusConfig,
+) -> Result<(consensus::ConsensusNode, consensus::P2pNode)> {
+    let keypair = consensus::p2p::keypair_of(&key.secret_key)?;
+    let peers = consensus::p2p::validator_peers(spec)?;
+    let p2p_config = consensus::P2pConfig {
+        listen: config.p2p_multiaddr()?,
+        ..consensus::P2pConfig::default()
+    };
+    let p2p = consensus::P2pNode::start(keypair, peers, p2p_config)
+        .await
+        .with_context(|| format!("starting libp2p on {}", config.p2p_listen))?;
+    std::fs::write(
+        config.data_dir.join("p2p.addr"),
+        p2p.listen_addr().to_string(),
+    )?;
+    let network = consensus::TransportNetwork::new(Arc::new(p2p.transport()));
+    let node = consensus::ConsensusNode::start(config.node_id, ledger, cc, network)
+        .await
+        .context("starting consensus")?;
+    p2p.serve(node.raft().clone());
+    let first = spec.validators.iter().map(|v| v.node_id).min();
+    if first == Some(config.node_id) {
+        let mut members = BTreeMap::new();
+        for v in &spec.validators {
+            let (p2p_addr, api) = if v.node_id == config.node_id {
+                (p2p.listen_addr().to_string(), Some(api_addr.to_string()))
+            } else {
+                let peer = config.peer(v.node_id).with_context(|| {
+                    format!(
+                        "node {} initialises the cluster and needs `[peers.{}]` in its config",
+                        config.node_id, v.node_id
+                    )
+                })?;
+                (
+                    crate::config::to_multiaddr(&peer.p2p)?.to_string(),
+                    peer.api.clone(),
+                )
+            };
+            let addr = serde_json::json!({"p2p": p2p_addr, "api": api}).to_string();
+            members.insert(v.node_id, openraft::BasicNode::new(addr));
+        }
+        node.initialize_cluster(members)
+            .await
+            .context("initialising the cluster")?;
+    }
+    info!(node_id = config.node_id, p2p = %p2p.listen_addr(), validators = spec.validators.len(), "cluster member started");
+    Ok((node, p2p))
 }
 
 async fn shutdown_signal() {

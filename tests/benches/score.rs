@@ -1,7 +1,7 @@
 //! Score benchmark (issue: district scores): loads a year of activity across
 //! Zhejiang's 90 districts directly through the state machine — signed
 //! transactions, `apply_block`, RocksDB — then times a province-wide monthly
-//! score. Run: `cargo bench -p zsl-tests --bench score` (scripts/bench does).
+//! score. Run: `scripts/bench` (`cargo bench --workspace --bench score --profile dev`).
 //! Environment: `ZSL_BENCH_CODINGS` (default 1,000,000; shipment lines equal it).
 
 use std::time::Instant;

@@ -244,3 +244,210 @@ pub fn uscc(district: &str, n: u32) -> String {
     let check = ledger::validate::uscc_check_char(&body).expect("uscc");
     format!("{body}{check}")
 }
+
+/// A cluster of validator processes sharing one genesis, each with its own
+/// data directory under one temp dir; every process is killed on drop.
+///
+/// Ports are chosen at run time: the followers-to-be start first on port 0,
+/// then node 1 (which initialises the cluster) with their addresses as
+/// `peers`; then every config is pinned to the ports in use, because the
+/// Raft membership records them and a restarted node must be found there.
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub spec: ledger::ChainSpec,
+    pub root: KeyFile,
+    apis: std::collections::BTreeMap<u64, String>,
+    children: std::collections::BTreeMap<u64, Child>,
+}
+
+impl TestCluster {
+    pub fn start(validators: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let genesis_time = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_hours(1))
+            .expect("time")
+            .to_string();
+        let d = genesis::devnet("zsl-test", &genesis_time, validators).expect("devnet genesis");
+        genesis::write_json(&dir.path().join("genesis.json"), &d.spec).expect("write genesis");
+        genesis::write_json(&dir.path().join("root.key.json"), &d.root).expect("write key");
+        for (v, k) in d.spec.validators.iter().zip(&d.validators) {
+            genesis::write_json(
+                &dir.path().join(format!("validator-{}.key.json", v.node_id)),
+                k,
+            )
+            .expect("write key");
+        }
+        let mut c = TestCluster {
+            dir,
+            spec: d.spec,
+            root: d.root,
+            apis: Default::default(),
+            children: Default::default(),
+        };
+        let ids = c.ids();
+        let (first, others) = ids.split_first().expect("validators");
+        for &id in others {
+            c.write_config(id, "127.0.0.1:0", "127.0.0.1:0", "");
+            c.launch(id);
+        }
+        let mut peers = String::new();
+        for &id in others {
+            peers.push_str(&format!(
+                "[peers.{id}]\np2p = \"{}\"\napi = \"{}\"\n",
+                c.read_addr(id, "p2p.addr"),
+                c.read_addr(id, "api.addr")
+            ));
+        }
+        c.write_config(*first, "127.0.0.1:0", "127.0.0.1:0", &peers);
+        c.launch(*first);
+        for &id in &ids {
+            let (api, p2p) = (c.read_addr(id, "api.addr"), c.read_addr(id, "p2p.addr"));
+            let peers = if id == *first { peers.as_str() } else { "" };
+            c.write_config(id, &api, &p2p, peers);
+        }
+        c
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.spec.validators.iter().map(|v| v.node_id).collect()
+    }
+
+    fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node-{id}"))
+    }
+
+    fn config_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.toml"))
+    }
+
+    fn read_addr(&self, id: u64, file: &str) -> String {
+        std::fs::read_to_string(self.data_dir(id).join(file))
+            .expect("address file")
+            .trim()
+            .to_string()
+    }
+
+    fn write_config(&self, id: u64, api: &str, p2p: &str, peers: &str) {
+        let config = format!(
+            "node_id = {id}\ndata_dir = \"node-{id}\"\ngenesis = \"genesis.json\"\napi_listen = \"{api}\"\np2p_listen = \"{p2p}\"\nvalidator_key = \"validator-{id}.key.json\"\n{peers}"
+        );
+        std::fs::write(self.config_path(id), config).expect("write config");
+    }
+
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+
+    /// Starts node `id` and waits until its API answers (not for a leader:
+    /// a lone member of a new cluster has none yet).
+    pub fn launch(&mut self, id: u64) {
+        for f in ["api.addr", "p2p.addr"] {
+            let _ = std::fs::remove_file(self.data_dir(id).join(f));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node-{id}.log")))
+            .expect("log");
+        let child = Command::new(zsl_binary())
+            .args(["node", "run", "--config"])
+            .arg(self.config_path(id))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn zsl");
+        self.children.insert(id, child);
+        let client = http();
+        let api = poll("the node to serve", READY_TIMEOUT_MS, || {
+            if let Some(c) = self.children.get_mut(&id) {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("zsl {id} exited early ({status}); log:\n{}", self.log(id));
+                }
+            }
+            if !self.data_dir(id).join("p2p.addr").exists() {
+                return None;
+            }
+            let addr = std::fs::read_to_string(self.data_dir(id).join("api.addr")).ok()?;
+            let api = format!("http://{}", addr.trim());
+            let r = client.get(format!("{api}/v1/status")).send().ok()?;
+            r.status().is_success().then_some(api)
+        });
+        self.apis.insert(id, api);
+    }
+
+    /// SIGKILL node `id`.
+    pub fn kill9(&mut self, id: u64) {
+        if let Some(mut c) = self.children.remove(&id) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn is_running(&self, id: u64) -> bool {
+        self.children.contains_key(&id)
+    }
+
+    pub fn api(&self, id: u64) -> &str {
+        &self.apis[&id]
+    }
+
+    /// `/v1/status` of node `id`, if it answers.
+    pub fn status(&self, id: u64) -> Option<Value> {
+        let r = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?
+            .get(format!("{}/v1/status", self.api(id)))
+            .send()
+            .ok()?;
+        r.json().ok()
+    }
+
+    /// Waits until every running node names the same leader, which is
+    /// running and says it leads; returns it.
+    pub fn leader(&self, timeout_ms: u64) -> u64 {
+        poll("an agreed leader", timeout_ms, || {
+            let mut leaders = std::collections::BTreeSet::new();
+            for id in self.ids().into_iter().filter(|id| self.is_running(*id)) {
+                leaders.insert(self.status(id)?["leader"].as_u64()?);
+            }
+            let leader = *leaders.first()?;
+            let leads =
+                self.is_running(leader) && self.status(leader)?["role"].as_str() == Some("leader");
+            (leaders.len() == 1 && leads).then_some(leader)
+        })
+    }
+
+    pub fn get(&self, id: u64, path: &str) -> (u16, Value) {
+        let r = http()
+            .get(format!("{}{path}", self.api(id)))
+            .send()
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    /// Submits to node `id` and waits for commit; returns (HTTP status, answer).
+    pub fn submit(&self, id: u64, tx: &Value) -> (u16, Value) {
+        let r = http()
+            .post(format!("{}/v1/tx?wait=commit", self.api(id)))
+            .json(tx)
+            .send()
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn root_key(&self) -> SigningKey {
+        self.root.signing_key().expect("root key")
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            self.kill9(id);
+        }
+    }
+}
