@@ -9,6 +9,7 @@
 
 pub mod block;
 pub mod chain;
+pub mod checkpoint;
 pub mod error;
 pub mod kv;
 pub mod machine;
