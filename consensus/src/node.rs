@@ -276,7 +276,7 @@ impl ConsensusNode {
     /// Queues a transaction (its JSON wire bytes) for the next block.
     ///
     /// Errors: `QueueFull` (back-pressure: answer 503), `NotLeader` (the
-    /// cluster issue forwards instead), `ShuttingDown`. A transaction over
+    /// `zsl` node forwards to the leader's API instead), `ShuttingDown`. A transaction over
     /// the size limit is answered at once with `tx_too_large`, without a
     /// Raft round, so it never reaches the log.
     pub fn submit(&self, wire: Vec<u8>) -> Result<Submission> {
