@@ -145,7 +145,7 @@ pub fn replay(
     for (i, subj) in s.subjects.iter().enumerate() {
         let uscc = uscc_for(&subj.district, i);
         let key = key_for(&subj.id);
-        let kind: SubjectKind = serde_json::from_value(serde_json::to_value(subj.kind)?)?;
+        let kind = subj.kind;
         let reg = SubjectRegister {
             uscc: uscc.clone(),
             name: format!("scenario subject {}", subj.id),

@@ -44,21 +44,8 @@ pub struct Scenario {
     pub expect: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubjectKind {
-    Producer,
-    FirstImporter,
-    Wholesaler,
-    Distributor,
-    FarmWholesaleMarket,
-    FarmRetailMarket,
-    MarketOperator,
-    Supermarket,
-    SchoolCanteen,
-    Restaurant,
-    Caterer,
-}
+/// The ledger's subject kinds (they do not change the scores).
+pub use crate::record::SubjectKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
