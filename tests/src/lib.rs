@@ -312,8 +312,15 @@ impl TestCluster {
         self.spec.validators.iter().map(|v| v.node_id).collect()
     }
 
-    fn data_dir(&self, id: u64) -> PathBuf {
+    /// Node `id`'s data directory (benchmarks measure its size on disk).
+    pub fn data_dir(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("node-{id}"))
+    }
+
+    /// The OS process id of node `id`, while it runs (benchmarks read its
+    /// CPU time and peak RSS from /proc).
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.children.get(&id).map(|c| c.id())
     }
 
     fn config_path(&self, id: u64) -> PathBuf {
