@@ -101,7 +101,25 @@ pub struct Block {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct BlockProposal {
     pub time_ms: i64,
+    /// As byte strings, not sequences of numbers: bincode then copies them whole.
+    #[serde(with = "byte_strings")]
     pub txs: Vec<Vec<u8>>,
+}
+
+/// Serde for `Vec<Vec<u8>>` as a sequence of byte strings.
+mod byte_strings {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let as_bytes: Vec<&serde_bytes::Bytes> =
+            v.iter().map(|b| serde_bytes::Bytes::new(b)).collect();
+        as_bytes.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let v: Vec<serde_bytes::ByteBuf> = Vec::deserialize(d)?;
+        Ok(v.into_iter().map(serde_bytes::ByteBuf::into_vec).collect())
+    }
 }
 
 /// The tip of the chain.
@@ -123,12 +141,29 @@ pub struct TxLocation {
     pub kind: String,
     pub account: String,
     /// The wire form `{body, signer, sig}` as JSON bytes (compact).
+    #[serde(with = "serde_bytes")]
     pub wire: Vec<u8>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proposals_roundtrip_through_bincode_as_byte_strings() {
+        let p = BlockProposal {
+            time_ms: 7,
+            txs: vec![b"{}".to_vec(), vec![0, 255, 1]],
+        };
+        let bytes = bincode::serde::encode_to_vec(&p, bincode::config::standard()).unwrap();
+        // varint time, count, then each length and raw bytes: no per-byte varints.
+        assert_eq!(bytes.len(), 1 + 1 + (1 + 2) + (1 + 3));
+        let (back, _): (BlockProposal, usize) =
+            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
+        assert_eq!(back, p);
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<BlockProposal>(&json).unwrap(), p);
+    }
 
     #[test]
     fn header_hash_covers_every_field() {
