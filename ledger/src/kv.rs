@@ -253,16 +253,6 @@ impl<'a, B: KvRead + ?Sized> Overlay<'a, B> {
     pub fn absorb(&mut self, changes: ChangeSet) {
         self.changes.extend(changes);
     }
-
-    /// Drops everything written since `mark` was taken (a refused transaction).
-    pub fn rollback_to(&mut self, mark: ChangeSet) {
-        self.changes = mark;
-    }
-
-    /// A copy of the changes so far, to roll back to.
-    pub fn mark(&self) -> ChangeSet {
-        self.changes.clone()
-    }
 }
 
 impl<B: KvRead + ?Sized> KvRead for Overlay<'_, B> {
