@@ -489,24 +489,9 @@ fn opt_text(field: &str, text: &Option<String>, max: usize) -> std::result::Resu
     }
 }
 
-/// Points with at most two decimals, as hundredths.
+/// Points with at most two decimals, as hundredths (the score engine's exact decimal parser).
 pub fn points_hundredths(n: &Number) -> Option<i64> {
-    if let Some(i) = n.as_i64() {
-        return i.checked_mul(100);
-    }
-    let text = n.to_string();
-    let (int, frac) = text.split_once('.')?;
-    if frac.len() > 2 || text.contains(['e', 'E']) {
-        return None;
-    }
-    let neg = int.starts_with('-');
-    let int: i64 = int.parse().ok()?;
-    let mut f: i64 = frac.parse().ok()?;
-    if frac.len() == 1 {
-        f *= 10;
-    }
-    let v = int.abs().checked_mul(100)?.checked_add(f)?;
-    Some(if neg { -v } else { v })
+    score::parse_hundredths(&n.to_string()).ok()
 }
 
 /// The product trace code (追溯码) a coding yields: derived from coder and batch id.

@@ -208,7 +208,7 @@ fn scan_cf(
     }
     let mut out = Vec::new();
     for item in db.iterator_cf_opt(cf, ro, IteratorMode::From(from, Direction::Forward)) {
-        let (k, v) = item.map_err(|e| KvError::Read(e.to_string()))?;
+        let (k, v) = item.map_err(read_err)?;
         out.push((k.to_vec(), v.to_vec()));
         if out.len() >= limit {
             break;
@@ -217,14 +217,21 @@ fn scan_cf(
     Ok(out)
 }
 
+fn read_err(e: rocksdb::Error) -> KvError {
+    KvError::Read(e.to_string())
+}
+
+impl Store {
+    /// The column family of a ledger space, as a read error if it is missing.
+    fn space_cf(&self, space: Space) -> KvResult<&rocksdb::ColumnFamily> {
+        self.cf(space.cf_name())
+            .map_err(|e| KvError::Read(e.to_string()))
+    }
+}
+
 impl KvRead for Store {
     fn get(&self, space: Space, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        let cf = self
-            .cf(space.cf_name())
-            .map_err(|e| KvError::Read(e.to_string()))?;
-        self.db
-            .get_cf(cf, key)
-            .map_err(|e| KvError::Read(e.to_string()))
+        self.db.get_cf(self.space_cf(space)?, key).map_err(read_err)
     }
 
     fn scan(
@@ -234,10 +241,7 @@ impl KvRead for Store {
         to: &[u8],
         limit: usize,
     ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let cf = self
-            .cf(space.cf_name())
-            .map_err(|e| KvError::Read(e.to_string()))?;
-        scan_cf(&self.db, cf, from, to, limit, None)
+        scan_cf(&self.db, self.space_cf(space)?, from, to, limit, None)
     }
 }
 
@@ -249,13 +253,9 @@ pub struct StoreView<'a> {
 
 impl KvRead for StoreView<'_> {
     fn get(&self, space: Space, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        let cf = self
-            .store
-            .cf(space.cf_name())
-            .map_err(|e| KvError::Read(e.to_string()))?;
         self.snapshot
-            .get_cf(cf, key)
-            .map_err(|e| KvError::Read(e.to_string()))
+            .get_cf(self.store.space_cf(space)?, key)
+            .map_err(read_err)
     }
 
     fn scan(
@@ -265,11 +265,14 @@ impl KvRead for StoreView<'_> {
         to: &[u8],
         limit: usize,
     ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let cf = self
-            .store
-            .cf(space.cf_name())
-            .map_err(|e| KvError::Read(e.to_string()))?;
-        scan_cf(&self.store.db, cf, from, to, limit, Some(&self.snapshot))
+        scan_cf(
+            &self.store.db,
+            self.store.space_cf(space)?,
+            from,
+            to,
+            limit,
+            Some(&self.snapshot),
+        )
     }
 }
 

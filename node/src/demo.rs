@@ -29,14 +29,6 @@ fn seed_key(label: &str) -> SigningKey {
     ))
 }
 
-/// A valid USCC derived from a number (GB 32100 check character computed).
-pub fn demo_uscc(district: &str, n: u32) -> String {
-    let body = format!("91{district}MA{n:07}");
-    let body: String = body.chars().take(17).collect();
-    let check = ledger::validate::uscc_check_char(&body).unwrap_or('0');
-    format!("{body}{check}")
-}
-
 struct Batch<'a> {
     chain_id: &'a str,
     txs: Vec<Value>,
@@ -161,7 +153,7 @@ pub fn populate(
         for (kind, count, label) in kinds {
             for i in 0..count {
                 n += 1;
-                let uscc = demo_uscc(d, n);
+                let uscc = ledger::validate::synthetic_uscc(d, n);
                 let key = seed_key(&uscc);
                 let reg = SubjectRegister {
                     uscc: uscc.clone(),

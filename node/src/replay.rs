@@ -30,7 +30,7 @@ fn key_for(label: &str) -> SigningKey {
 
 /// A stable, valid USCC for a scenario subject id.
 fn uscc_for(district: &str, index: usize) -> String {
-    crate::demo::demo_uscc(district, index as u32 + 1)
+    ledger::validate::synthetic_uscc(district, index as u32 + 1)
 }
 
 fn rfc3339(ms: i64) -> Result<String> {

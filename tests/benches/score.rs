@@ -110,11 +110,7 @@ fn main() {
     for (di, d) in spec.districts.iter().enumerate() {
         for j in 0..SUBJECTS_PER_DISTRICT {
             let n = (di * SUBJECTS_PER_DISTRICT + j) as u32;
-            let body: String = format!("91{}MA{n:07}", d.code).chars().take(17).collect();
-            let uscc = format!(
-                "{body}{}",
-                ledger::validate::uscc_check_char(&body).unwrap()
-            );
+            let uscc = ledger::validate::synthetic_uscc(&d.code, n);
             let k = key(&uscc);
             let kind = if j < SUBJECTS_PER_DISTRICT / 2 {
                 SubjectKind::Producer
