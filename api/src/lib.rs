@@ -7,6 +7,7 @@
 
 mod error;
 mod ui;
+mod views;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -106,6 +107,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(ui::index))
         .route("/t/{code}", get(ui::trace_page))
+        .route("/s/{uscc}", get(ui::page))
+        .route("/dashboard", get(ui::page))
+        .route("/explorer", get(ui::page))
+        .route("/assets/{file}", get(ui::asset))
+        .route("/v1/qr", get(views::qr))
+        .route("/v1/views/blocks", get(views::blocks))
+        .route("/v1/views/blocks/{height}/txs", get(views::block_txs))
+        .route("/v1/views/daily", get(views::daily))
+        .route("/v1/views/alerts", get(views::alerts))
+        .route("/v1/views/subjects/{uscc}/portrait", get(views::portrait))
         .route("/v1/status", get(status))
         .route("/v1/tx", post(submit_one))
         .route("/v1/txs", post(submit_many))

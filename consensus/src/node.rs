@@ -452,6 +452,7 @@ async fn propose(raft: &Raft, batch: Vec<Pending>) {
     let proposal = BlockProposal {
         time_ms: now_ms(),
         txs,
+        cosigs: Vec::new(),
     };
     let failure = match raft.client_write(proposal).await {
         Ok(resp) if resp.data.outcomes.len() == count => {

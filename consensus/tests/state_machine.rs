@@ -27,6 +27,7 @@ async fn blocks_and_applied_state_move_together_and_snapshots_carry_the_ledger()
     let proposal = BlockProposal {
         time_ms: jiff::Timestamp::now().as_millisecond(),
         txs: vec![common::wire(&tx)],
+        cosigs: Vec::new(),
     };
     let responses = sm_a
         .apply([

@@ -93,6 +93,9 @@ pub struct Block {
     pub header: BlockHeader,
     pub hash: H32,
     pub tx_ids: Vec<H32>,
+    /// Checkpoint signatures this block recorded (their effect is in the state hash).
+    #[serde(default)]
+    pub cosigs: Vec<crate::seal::Cosignature>,
 }
 
 /// What the leader proposes and Raft replicates: a time and candidate
@@ -104,6 +107,9 @@ pub struct BlockProposal {
     /// As byte strings, not sequences of numbers: bincode then copies them whole.
     #[serde(with = "byte_strings")]
     pub txs: Vec<Vec<u8>>,
+    /// Validators' signatures over earlier blocks' checkpoints (see `seal`).
+    #[serde(default)]
+    pub cosigs: Vec<crate::seal::Cosignature>,
 }
 
 /// Serde for `Vec<Vec<u8>>` as a sequence of byte strings.
@@ -154,10 +160,11 @@ mod tests {
         let p = BlockProposal {
             time_ms: 7,
             txs: vec![b"{}".to_vec(), vec![0, 255, 1]],
+            cosigs: Vec::new(),
         };
         let bytes = bincode::serde::encode_to_vec(&p, bincode::config::standard()).unwrap();
         // varint time, count, then each length and raw bytes: no per-byte varints.
-        assert_eq!(bytes.len(), 1 + 1 + (1 + 2) + (1 + 3));
+        assert_eq!(bytes.len(), 1 + 1 + (1 + 2) + (1 + 3) + 1);
         let (back, _): (BlockProposal, usize) =
             bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
         assert_eq!(back, p);

@@ -131,6 +131,7 @@ pub fn verify_chain(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<Ver
         let proposal = BlockProposal {
             time_ms: stored.header.time_ms,
             txs: wires,
+            cosigs: stored.cosigs.clone(),
         };
         let applied = replay.apply(&proposal)?;
         let Some(block) = applied.block else {

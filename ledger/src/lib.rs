@@ -17,6 +17,7 @@ pub mod merkle;
 pub mod query;
 pub mod record;
 pub mod score;
+pub mod seal;
 pub mod signing;
 pub mod spec;
 pub mod state;

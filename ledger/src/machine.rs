@@ -12,6 +12,7 @@ use crate::kv::{ChangeSet, KvRead, KvWrite, Overlay, Space};
 use crate::merkle::{self, HashReader, MerkleError};
 use crate::record::{self, Common, FindingKind, Record, SubjectKind, TestResult, Upstream};
 use crate::score;
+use crate::seal;
 use crate::signing::{sha256, verify_many, SignedTx};
 use crate::spec::ChainSpec;
 use crate::state::{self, *};
@@ -89,11 +90,9 @@ pub fn read_tx(kv: &(impl KvRead + ?Sized), id: &[u8; 32]) -> Result<Option<TxLo
     }
 }
 
-/// Hash of the validator set: SHA-256 over the JCS form of the list.
+/// Hash of the genesis validator set: SHA-256 over the JCS form of the list.
 pub fn validators_hash(spec: &ChainSpec) -> Result<H32> {
-    let v = serde_json::to_value(&spec.validators).map_err(|e| LedgerError::Spec(e.to_string()))?;
-    let jcs = crate::signing::canonical_json(&v).map_err(|e| LedgerError::Spec(e.message))?;
-    Ok(H32(sha256(&jcs)))
+    seal::validator_set_hash(&spec.validators)
 }
 
 /// What happened to one proposed transaction.
@@ -142,6 +141,7 @@ pub fn genesis(spec: &ChainSpec) -> Result<(ChangeSet, Block)> {
         put(&mut ov, Space::State, &key_owner_key(&r.public_key), &r.id);
     }
     put(&mut ov, Space::State, VARIETIES_KEY, &spec.key_varieties);
+    seal::put_validator_set(&mut ov, 0, &spec.validators);
     let state_hash = H32(sha256(&ov.changes().digest_input()));
     let header = BlockHeader {
         chain_id: spec.chain_id.clone(),
@@ -158,6 +158,7 @@ pub fn genesis(spec: &ChainSpec) -> Result<(ChangeSet, Block)> {
         hash: header.hash(),
         header,
         tx_ids: Vec::new(),
+        cosigs: Vec::new(),
     };
     let head = ChainHead {
         height: 0,
@@ -265,7 +266,29 @@ pub fn apply_block(
         }
     }
 
-    if tx_ids.is_empty() {
+    // Signatures over earlier checkpoints; invalid ones are dropped, the same
+    // way on every node (the leader checked them already, so this is rare).
+    if proposal.cosigs.len() > seal::COSIGNATURES_PER_BLOCK_MAX {
+        return Err(LedgerError::Block(format!(
+            "proposal has {} checkpoint signatures; the limit is {}",
+            proposal.cosigs.len(),
+            seal::COSIGNATURES_PER_BLOCK_MAX
+        )));
+    }
+    let mut cosigs = Vec::new();
+    for c in &proposal.cosigs {
+        match seal::check_cosignature(&block_ov, spec, c)? {
+            Ok((cp, set)) => {
+                seal::record_cosignature(&mut block_ov, spec, c, &cp, &set)?;
+                cosigs.push(c.clone());
+            }
+            Err(why) => {
+                tracing::debug!(height = c.height, name = %c.name, %why, "checkpoint signature dropped");
+            }
+        }
+    }
+
+    if tx_ids.is_empty() && cosigs.is_empty() {
         return Ok(AppliedBlock {
             block: None,
             head,
@@ -284,7 +307,7 @@ pub fn apply_block(
         tree_size,
         tree_root,
         state_hash,
-        validators_hash: validators_hash(spec)?,
+        validators_hash: seal::validator_set_hash(&seal::validator_set_at(&block_ov, height)?)?,
     };
     let hash = header.hash();
     let new_head = ChainHead {
@@ -298,6 +321,7 @@ pub fn apply_block(
         header,
         hash,
         tx_ids,
+        cosigs,
     };
     block_ov.put(Space::Blocks, block_key(height), encode(&block));
     block_ov.put(Space::Blocks, HEAD_KEY.to_vec(), encode(&new_head));

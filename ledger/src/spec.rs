@@ -162,6 +162,23 @@ impl ChainSpec {
         if self.tx_window_past_ms <= 0 || self.tx_window_future_ms < 0 {
             return fail("transaction window must be positive".into());
         }
+        let mut names = std::collections::BTreeSet::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for v in &self.validators {
+            if !crate::checkpoint::valid_key_name(&v.name) {
+                return fail(format!(
+                    "validator name `{}` cannot name a note key (no spaces or `+`)",
+                    v.name
+                ));
+            }
+            if !names.insert(v.name.as_str()) || !ids.insert(v.node_id) {
+                return fail(format!("validator `{}` is listed twice", v.name));
+            }
+            let mut k = [0u8; 32];
+            if hex::decode_to_slice(&v.public_key, &mut k).is_err() {
+                return fail(format!("validator `{}` has a bad public key", v.name));
+            }
+        }
         let q = self.quorum() as usize;
         if !self.validators.is_empty() && (q == 0 || q > self.validators.len()) {
             return fail(format!(

@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod demo;
 mod devnet;
+mod import;
 mod replay;
 mod run;
 
@@ -51,6 +52,11 @@ enum Command {
     Tx {
         #[command(subcommand)]
         command: TxCommand,
+    },
+    /// ERP-side tools: bulk import of signed records.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
     },
     /// Re-verify every block hash, tree root, state hash and signature from genesis.
     VerifyChain {
@@ -140,6 +146,42 @@ enum TxCommand {
         #[arg(long)]
         wait: bool,
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Sign the rows of a CSV or JSONL file (one record body per row) and submit
+    /// them in batches; resumable; refused rows go to a report (docs/erp-import.md).
+    Import {
+        /// `.csv` (header row; columns per docs/erp-import.md) or `.jsonl` (one body per line).
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// The node's API, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        node: String,
+        /// Record type of every row, for files without a `type` column.
+        #[arg(long = "type")]
+        record_type: Option<String>,
+        /// Report of refused rows (default: FILE.report.csv).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Resume journal (default: FILE.journal.jsonl); keep it to make re-runs skip committed rows.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Rows per request (1..=1000).
+        #[arg(long = "batch", default_value_t = import::BATCH_ROWS_DEFAULT)]
+        batch_rows: usize,
+        /// Submit rows the journal lists as refused again.
+        #[arg(long)]
+        retry_refused: bool,
+        /// Chain id (default: asked of the node).
+        #[arg(long)]
+        chain_id: Option<String>,
+        /// No progress line on stderr.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -249,6 +291,32 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Client {
+            command:
+                ClientCommand::Import {
+                    file,
+                    key,
+                    node,
+                    record_type,
+                    report,
+                    journal,
+                    batch_rows,
+                    retry_refused,
+                    chain_id,
+                    quiet,
+                },
+        } => import::run(import::ImportOptions {
+            file,
+            key,
+            node,
+            record_type,
+            report,
+            journal,
+            batch_rows,
+            retry_refused,
+            chain_id,
+            quiet,
+        }),
         Command::VerifyChain { data, genesis } => {
             let spec = genesis::read_spec(&genesis)?;
             let store = ledger::store::Store::open_read_only(&data)

@@ -71,6 +71,7 @@ impl Replay {
             &BlockProposal {
                 time_ms: at_ms,
                 txs,
+                cosigs: Vec::new(),
             },
             &[],
         )?;

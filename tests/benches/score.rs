@@ -93,7 +93,14 @@ fn main() {
     let mut now = YEAR_START_MS - DAY_MS / 2;
     let commit = |txs: Vec<Vec<u8>>, at: i64| {
         let applied = ledger
-            .apply(&BlockProposal { time_ms: at, txs }, &[])
+            .apply(
+                &BlockProposal {
+                    time_ms: at,
+                    txs,
+                    cosigs: Vec::new(),
+                },
+                &[],
+            )
             .unwrap();
         if let Some(r) = applied
             .outcomes

@@ -126,6 +126,7 @@ impl Chain {
             &BlockProposal {
                 time_ms: self.now,
                 txs,
+                cosigs: Vec::new(),
             },
         )
         .unwrap();
@@ -691,5 +692,148 @@ mod props {
             prop_assert_eq!(x.block.map(|b| b.hash), y.block.map(|b| b.hash));
             prop_assert_eq!(x.changes, y.changes);
         }
+    }
+}
+
+mod sealing {
+    use super::*;
+    use crate::seal::{self, Cosignature};
+    use crate::spec::Validator;
+
+    fn validator_keys() -> Vec<(String, SigningKey)> {
+        (1..=3)
+            .map(|i| (format!("validator-{i}"), key(&format!("validator-{i}"))))
+            .collect()
+    }
+
+    fn chain() -> Chain {
+        let mut spec = spec();
+        spec.validators = validator_keys()
+            .iter()
+            .enumerate()
+            .map(|(i, (name, k))| Validator {
+                node_id: i as u64 + 1,
+                name: name.clone(),
+                public_key: pk(k),
+            })
+            .collect();
+        let (changes, _) = genesis(&spec).unwrap();
+        let mut kv = MemoryKv::new();
+        kv.apply(&changes);
+        Chain {
+            spec,
+            kv,
+            now: T0,
+            nonce: 0,
+        }
+    }
+
+    fn with_cosigs(c: &mut Chain, txs: Vec<Vec<u8>>, cosigs: Vec<Cosignature>) -> AppliedBlock {
+        c.now += 1_000;
+        let applied = apply_block(
+            &c.kv,
+            &c.spec,
+            &BlockProposal {
+                time_ms: c.now,
+                txs,
+                cosigs,
+            },
+        )
+        .unwrap();
+        c.kv.apply(&applied.changes);
+        applied
+    }
+
+    fn sign(c: &Chain, height: u64, who: usize) -> Cosignature {
+        let block = read_block(&c.kv, height).unwrap().unwrap();
+        let cp = seal::checkpoint_of(&c.spec, &block).unwrap();
+        let (name, k) = &validator_keys()[who];
+        seal::cosign(&cp, name, k)
+    }
+
+    #[test]
+    fn a_quorum_of_valid_signatures_seals_and_nothing_less() {
+        let mut c = chain();
+        c.register(1, D1, SubjectKind::Producer);
+        let h = read_head(&c.kv).unwrap().unwrap().height;
+        assert_eq!(seal::latest_sealed_height(&c.kv).unwrap(), None);
+
+        // A bad signature, a stranger, a signature for a block without a
+        // checkpoint (genesis) and one for a block not yet cut are dropped.
+        let mut bad = sign(&c, h, 0);
+        bad.sig[0] ^= 1;
+        let stranger = seal::cosign(
+            &seal::checkpoint_of(&c.spec, &read_block(&c.kv, h).unwrap().unwrap()).unwrap(),
+            "validator-9",
+            &key("validator-9"),
+        );
+        let mut early = sign(&c, h, 1);
+        early.height = h + 5;
+        let mut genesis_sig = sign(&c, h, 1);
+        genesis_sig.height = 0;
+        let applied = with_cosigs(&mut c, vec![], vec![bad, stranger, early, genesis_sig]);
+        assert!(applied.block.is_none(), "nothing valid: no block");
+
+        // One valid signature of three: recorded, not sealed (quorum 2).
+        let sigs = vec![sign(&c, h, 0)];
+        let applied = with_cosigs(&mut c, vec![], sigs);
+        let block = applied.block.expect("a signature-only block");
+        assert_eq!(block.header.tx_count, 0);
+        assert_eq!(block.cosigs.len(), 1);
+        assert!(!seal::is_sealed(&c.kv, h).unwrap());
+        // A block that did not grow the tree has no checkpoint to sign.
+        assert!(seal::checkpoint_of(&c.spec, &block).is_none());
+
+        // The same signature again is a duplicate; a second validator seals.
+        let sigs = vec![sign(&c, h, 0), sign(&c, h, 2)];
+        let applied = with_cosigs(&mut c, vec![], sigs);
+        assert_eq!(applied.block.unwrap().cosigs.len(), 1);
+        assert!(seal::is_sealed(&c.kv, h).unwrap());
+        assert_eq!(seal::latest_sealed_height(&c.kv).unwrap(), Some(h));
+        assert_eq!(seal::sealed_at_or_after(&c.kv, 1).unwrap(), Some(h));
+        assert_eq!(seal::sealed_at_or_after(&c.kv, h + 1).unwrap(), None);
+
+        let (cp, note, set) = seal::signed_checkpoint(&c.kv, &c.spec, h).unwrap().unwrap();
+        assert_eq!(cp.height, h);
+        let known = seal::known_keys(&set).unwrap();
+        let signed = note
+            .verify_quorum(&known, seal::quorum(&c.spec, &set))
+            .unwrap();
+        assert_eq!(
+            signed,
+            vec!["validator-1".to_string(), "validator-3".to_string()]
+        );
+        // The rendered note parses back and still verifies.
+        let back = crate::checkpoint::SignedNote::parse(&note.render()).unwrap();
+        back.verify_quorum(&known, 2).unwrap();
+
+        // The whole chain, signature blocks included, re-verifies.
+        crate::chain::verify_chain(&c.kv, &c.spec).unwrap();
+    }
+
+    #[test]
+    fn signatures_and_transactions_share_a_block() {
+        let mut c = chain();
+        c.register(1, D1, SubjectKind::Producer);
+        let h = read_head(&c.kv).unwrap().unwrap().height;
+        let rec = SubjectRegister {
+            uscc: uscc(2),
+            name: "s2".into(),
+            kind: SubjectKind::Producer,
+            district: D1.into(),
+            key_subject: false,
+            public_key: pk(&key("s2")),
+            market: None,
+        };
+        let w = c.tx(&key("root"), "root", "subject.register", &rec);
+        let sigs = vec![sign(&c, h, 0), sign(&c, h, 1)];
+        let applied = with_cosigs(&mut c, vec![w], sigs);
+        let block = applied.block.unwrap();
+        assert_eq!((block.header.tx_count, block.cosigs.len()), (1, 2));
+        assert!(seal::is_sealed(&c.kv, h).unwrap());
+        // The new block has a checkpoint of its own, not yet signed.
+        assert!(seal::checkpoint_of(&c.spec, &block).is_some());
+        assert!(!seal::is_sealed(&c.kv, block.header.height).unwrap());
+        crate::chain::verify_chain(&c.kv, &c.spec).unwrap();
     }
 }
