@@ -15,6 +15,7 @@
 //! The HTTP layer calls [`ConsensusNode::submit`] and maps its errors to
 //! status codes; nothing here knows about requests or responses on the wire.
 
+pub mod cosign;
 pub mod error;
 pub mod log_store;
 pub mod memnet;
@@ -24,6 +25,7 @@ pub mod p2p;
 pub mod state_machine;
 pub mod types;
 
+pub use cosign::{CosignInbox, ValidatorSigner};
 pub use error::{ConsensusError, Result};
 pub use log_store::LogStore;
 pub use memnet::{FaultPlan, MemNetStats, MemRouter, MemTransport};

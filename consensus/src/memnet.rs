@@ -106,6 +106,7 @@ impl SplitMix64 {
 
 struct RouterState {
     nodes: BTreeMap<NodeId, Raft>,
+    inboxes: BTreeMap<NodeId, crate::cosign::CosignInbox>,
     /// Partition of each node; a node without an entry is in partition 0.
     partition: BTreeMap<NodeId, usize>,
     plan: FaultPlan,
@@ -138,6 +139,7 @@ impl MemRouter {
         Ok(Self {
             state: Arc::new(Mutex::new(RouterState {
                 nodes: BTreeMap::new(),
+                inboxes: BTreeMap::new(),
                 partition: BTreeMap::new(),
                 plan,
                 rng: SplitMix64(plan.seed),
@@ -172,9 +174,16 @@ impl MemRouter {
         Ok(())
     }
 
+    /// Connects a started node's checkpoint-signature inbox.
+    pub fn register_inbox(&self, id: NodeId, inbox: crate::cosign::CosignInbox) {
+        self.lock().inboxes.insert(id, inbox);
+    }
+
     /// Disconnects a node, as if it crashed: it neither sends nor receives.
     pub fn unregister(&self, id: NodeId) {
-        self.lock().nodes.remove(&id);
+        let mut st = self.lock();
+        st.nodes.remove(&id);
+        st.inboxes.remove(&id);
     }
 
     /// Splits the network: each listed set becomes its own partition, and
@@ -360,6 +369,32 @@ impl Transport for MemTransport {
                 |raft| async move { raft.vote(rpc).await },
             )
             .await
+    }
+
+    async fn cosign(
+        &self,
+        target: NodeId,
+        _node: &BasicNode,
+        signature: ledger::seal::Cosignature,
+        option: RPCOption,
+    ) -> Result<(), String> {
+        let inbox = self.router.lock().inboxes.get(&target).cloned();
+        let Some(inbox) = inbox else {
+            return Err(format!("node {target}: no inbox registered"));
+        };
+        // Same fate as a Raft message (partitions, loss, delay); the inbox
+        // itself answers synchronously.
+        self.router
+            .deliver::<(), openraft::error::Infallible, _, _>(
+                self.from,
+                target,
+                RPCTypes::AppendEntries,
+                &option,
+                |_raft| async move { Ok(()) },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        inbox.receive(signature)
     }
 }
 

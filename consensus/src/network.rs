@@ -51,6 +51,16 @@ pub trait Transport: Send + Sync + 'static {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> impl Future<Output = RpcResult<VoteResponse<NodeId>>> + Send;
+
+    /// Hands a checkpoint signature to the target's [`crate::CosignInbox`]
+    /// (the leader). `Err` says why it was not taken; the signer retries.
+    fn cosign(
+        &self,
+        target: NodeId,
+        node: &BasicNode,
+        signature: ledger::seal::Cosignature,
+        option: RPCOption,
+    ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// openraft's network factory over any [`Transport`].
@@ -156,5 +166,15 @@ impl Transport for NoPeers {
         _option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>> {
         Err(unreachable(target))
+    }
+
+    async fn cosign(
+        &self,
+        target: NodeId,
+        _node: &BasicNode,
+        _signature: ledger::seal::Cosignature,
+        _option: RPCOption,
+    ) -> Result<(), String> {
+        Err(format!("node {target}: this node has no network transport"))
     }
 }

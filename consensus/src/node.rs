@@ -14,13 +14,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ledger::signing::TX_BYTES_MAX;
 use ledger::{BlockProposal, Ledger, RefusalCode};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, RaftNetworkFactory, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::cosign::{CosignInbox, CosignPool, ValidatorSigner};
 use crate::error::{ConsensusError, Result};
 use crate::log_store::{CommittedIndex, LogStore};
-use crate::network::{NoPeers, TransportNetwork};
+use crate::network::{NoPeers, Transport, TransportNetwork};
 use crate::state_machine::StateMachine;
 use crate::types::{NodeId, Raft, TxOutcomeResponse};
 
@@ -147,6 +148,8 @@ pub struct ConsensusNode {
     committed: CommittedIndex,
     stop: watch::Sender<bool>,
     producer: Mutex<Option<JoinHandle<()>>>,
+    signer: Mutex<Option<JoinHandle<()>>>,
+    inbox: CosignInbox,
     /// How long `shutdown` lets the block in flight commit.
     shutdown_grace: Duration,
 }
@@ -160,15 +163,10 @@ impl ConsensusNode {
         addr: String,
         ledger: Arc<Ledger>,
         config: ConsensusConfig,
+        signer: Option<ValidatorSigner>,
     ) -> Result<Self> {
         let wait = config.leader_wait();
-        let node = Self::start(
-            node_id,
-            ledger,
-            config,
-            TransportNetwork::new(Arc::new(NoPeers)),
-        )
-        .await?;
+        let node = Self::start(node_id, ledger, config, Arc::new(NoPeers), signer).await?;
         if node.raft.is_initialized().await? {
             // Asked of the Raft core, not the metrics channel, which may not
             // have published the loaded membership yet.
@@ -206,21 +204,23 @@ impl ConsensusNode {
         Ok(node)
     }
 
-    /// Starts Raft and the producer over any network; does not initialise
-    /// membership. The cluster issue builds on this with a libp2p transport.
-    pub async fn start<N>(
+    /// Starts Raft, the producer and (for a validator with its key) the
+    /// checkpoint signer over any transport; does not initialise membership.
+    /// The transport must also hand inbound checkpoint signatures to
+    /// [`Self::cosign_inbox`].
+    pub async fn start<T: Transport>(
         node_id: NodeId,
         ledger: Arc<Ledger>,
         config: ConsensusConfig,
-        network: N,
-    ) -> Result<Self>
-    where
-        N: RaftNetworkFactory<crate::types::TypeConfig>,
-    {
+        transport: Arc<T>,
+        signer: Option<ValidatorSigner>,
+    ) -> Result<Self> {
         let raft_config = Arc::new(config.raft_config()?);
         let log_store = LogStore::new(ledger.clone());
         let committed = log_store.committed_index();
         let state_machine = StateMachine::new(ledger.clone());
+        let tree_grown = state_machine.tree_grown();
+        let network = TransportNetwork::new(transport.clone());
         let raft = Raft::new(node_id, raft_config, network, log_store, state_machine).await?;
         let (queue, rx) = mpsc::channel(config.queue_txs_max);
         let (stop, stop_rx) = watch::channel(false);
@@ -228,7 +228,23 @@ impl ConsensusNode {
             txs_max: config.block_txs_max,
             bytes_max: config.block_bytes_max,
         };
-        let producer = tokio::spawn(produce(raft.clone(), rx, stop_rx, limits));
+        let pool = Arc::new(CosignPool::default());
+        let inbox = CosignInbox {
+            pool: pool.clone(),
+            ledger: ledger.clone(),
+            raft: raft.clone(),
+            node_id,
+        };
+        let producer = tokio::spawn(produce(raft.clone(), rx, stop_rx.clone(), limits, pool));
+        let signer = signer.map(|s| {
+            tokio::spawn(crate::cosign::run_signer(
+                inbox.clone(),
+                s,
+                transport,
+                tree_grown,
+                stop_rx,
+            ))
+        });
         Ok(Self {
             id: node_id,
             raft,
@@ -237,8 +253,15 @@ impl ConsensusNode {
             committed,
             stop,
             producer: Mutex::new(Some(producer)),
+            signer: Mutex::new(signer),
+            inbox,
             shutdown_grace: config.shutdown_grace(),
         })
+    }
+
+    /// Where the transport delivers other validators' checkpoint signatures.
+    pub fn cosign_inbox(&self) -> CosignInbox {
+        self.inbox.clone()
     }
 
     /// Initialises a pristine cluster whose voters are `members` (node id →
@@ -353,6 +376,15 @@ impl ConsensusNode {
     /// still queued with `ShuttingDown`, then stops Raft. Idempotent.
     pub async fn shutdown(&self) -> Result<()> {
         self.stop.send_replace(true);
+        let signer = self
+            .signer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(signer) = signer {
+            // It only signs and sends; nothing to finish.
+            signer.abort();
+        }
         let producer = self
             .producer
             .lock()
@@ -392,6 +424,7 @@ async fn produce(
     mut rx: mpsc::Receiver<Pending>,
     mut stop: watch::Receiver<bool>,
     limits: Limits,
+    cosigs: Arc<CosignPool>,
 ) {
     // A transaction that did not fit the previous block opens the next one.
     let mut carry: Option<Pending> = None;
@@ -400,18 +433,20 @@ async fn produce(
             break;
         }
         let first = match carry.take() {
-            Some(p) => p,
+            Some(p) => Some(p),
             None => tokio::select! {
                 biased;
                 _ = stop.changed() => break,
                 next = rx.recv() => match next {
-                    Some(p) => p,
+                    Some(p) => Some(p),
                     None => break,
                 },
+                // Signatures alone also make a block (one that leaves the tree as it is).
+                _ = cosigs.arrived.notified() => None,
             },
         };
-        let mut bytes = first.wire.len();
-        let mut batch = vec![first];
+        let mut bytes = first.as_ref().map_or(0, |p| p.wire.len());
+        let mut batch: Vec<Pending> = first.into_iter().collect();
         while batch.len() < limits.txs_max {
             match rx.try_recv() {
                 Ok(p) if bytes.saturating_add(p.wire.len()) > limits.bytes_max => {
@@ -425,7 +460,11 @@ async fn produce(
                 Err(_) => break,
             }
         }
-        propose(&raft, batch).await;
+        let signatures = cosigs.take();
+        if batch.is_empty() && signatures.is_empty() {
+            continue;
+        }
+        propose(&raft, batch, signatures).await;
     }
     rx.close();
     for p in carry
@@ -445,14 +484,14 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-async fn propose(raft: &Raft, batch: Vec<Pending>) {
+async fn propose(raft: &Raft, batch: Vec<Pending>, cosigs: Vec<ledger::seal::Cosignature>) {
     let (txs, replies): (Vec<Vec<u8>>, Vec<_>) =
         batch.into_iter().map(|p| (p.wire, p.reply)).unzip();
     let count = txs.len();
     let proposal = BlockProposal {
         time_ms: now_ms(),
         txs,
-        cosigs: Vec::new(),
+        cosigs,
     };
     let failure = match raft.client_write(proposal).await {
         Ok(resp) if resp.data.outcomes.len() == count => {

@@ -177,6 +177,7 @@ enum WireRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
+    Cosign(ledger::seal::Cosignature),
 }
 
 /// A response: the outer `Err` says the peer would not hand the request to
@@ -439,6 +440,7 @@ pub struct P2pStats {
 
 struct Shared {
     raft: OnceLock<Raft>,
+    inbox: OnceLock<crate::cosign::CosignInbox>,
     denied: Arc<AtomicU64>,
     served: AtomicU64,
     inbound: Arc<Semaphore>,
@@ -632,9 +634,6 @@ async fn serve(shared: &Shared, request: &[u8]) -> Vec<u8> {
         // a malformed frame and treats it as a network error.
         encode(r).unwrap_or_default()
     }
-    let Some(raft) = shared.raft.get() else {
-        return answer::<(), openraft::error::Infallible>(&Err("not serving Raft yet".into()));
-    };
     let request: WireRequest = match decode(request) {
         Ok(r) => r,
         Err(e) => {
@@ -644,10 +643,19 @@ async fn serve(shared: &Shared, request: &[u8]) -> Vec<u8> {
         }
     };
     shared.served.fetch_add(1, Ordering::Relaxed);
-    match request {
-        WireRequest::Append(rpc) => answer(&Ok(raft.append_entries(rpc).await)),
-        WireRequest::Vote(rpc) => answer(&Ok(raft.vote(rpc).await)),
-        WireRequest::Snapshot(rpc) => answer(&Ok(raft.install_snapshot(rpc).await)),
+    let raft = shared.raft.get();
+    match (request, raft) {
+        (WireRequest::Cosign(c), _) => {
+            let taken = match shared.inbox.get() {
+                Some(inbox) => inbox.receive(c),
+                None => Err("not taking checkpoint signatures yet".into()),
+            };
+            answer::<(), openraft::error::Infallible>(&taken.map(Ok))
+        }
+        (_, None) => answer::<(), openraft::error::Infallible>(&Err("not serving Raft yet".into())),
+        (WireRequest::Append(rpc), Some(raft)) => answer(&Ok(raft.append_entries(rpc).await)),
+        (WireRequest::Vote(rpc), Some(raft)) => answer(&Ok(raft.vote(rpc).await)),
+        (WireRequest::Snapshot(rpc), Some(raft)) => answer(&Ok(raft.install_snapshot(rpc).await)),
     }
 }
 
@@ -713,6 +721,7 @@ impl P2pNode {
 
         let shared = Arc::new(Shared {
             raft: OnceLock::new(),
+            inbox: OnceLock::new(),
             denied,
             served: AtomicU64::new(0),
             inbound: Arc::new(Semaphore::new(config.inbound_max)),
@@ -780,6 +789,11 @@ impl P2pNode {
     /// this node is not serving. Returns `false` if a Raft was already bound.
     pub fn serve(&self, raft: Raft) -> bool {
         self.shared.raft.set(raft).is_ok()
+    }
+
+    /// Starts handing inbound checkpoint signatures to `inbox`.
+    pub fn serve_cosign(&self, inbox: crate::cosign::CosignInbox) -> bool {
+        self.shared.inbox.set(inbox).is_ok()
     }
 
     pub fn stats(&self) -> P2pStats {
@@ -957,6 +971,24 @@ impl Transport for P2pTransport {
             &option,
         )
         .await
+    }
+
+    async fn cosign(
+        &self,
+        target: NodeId,
+        node: &BasicNode,
+        signature: ledger::seal::Cosignature,
+        option: RPCOption,
+    ) -> std::result::Result<(), String> {
+        self.call::<(), openraft::error::Infallible>(
+            target,
+            node,
+            RPCTypes::AppendEntries,
+            WireRequest::Cosign(signature),
+            &option,
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 }
 

@@ -59,14 +59,32 @@ type CurrentSnapshot = Arc<Mutex<Option<StoredSnapshot>>>;
 pub struct StateMachine {
     ledger: Arc<Ledger>,
     current: CurrentSnapshot,
+    /// Height of the last applied block that grew the tree (what validators sign).
+    tree_grown: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl StateMachine {
     pub fn new(ledger: Arc<Ledger>) -> Self {
+        let start = ledger
+            .head()
+            .ok()
+            .and_then(|h| {
+                ledger::machine::read_block(&ledger.store, h.height)
+                    .ok()
+                    .flatten()
+            })
+            .filter(|b| b.header.tx_count > 0)
+            .map_or(0, |b| b.header.height);
         Self {
             ledger,
             current: Arc::default(),
+            tree_grown: Arc::new(tokio::sync::watch::channel(start).0),
         }
+    }
+
+    /// Follows the height of the last applied block that grew the tree.
+    pub fn tree_grown(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tree_grown.subscribe()
     }
 }
 
@@ -106,7 +124,11 @@ fn meta_write(key: &[u8], value: Vec<u8>) -> ExtraWrite {
 
 /// Applies entries in order. Runs on a blocking thread: signature checks and
 /// a synced write per entry.
-fn apply_entries(ledger: &Ledger, entries: Vec<Entry>) -> Result<Vec<ApplyResponse>, StorageError> {
+fn apply_entries(
+    ledger: &Ledger,
+    entries: Vec<Entry>,
+    tree_grown: &tokio::sync::watch::Sender<u64>,
+) -> Result<Vec<ApplyResponse>, StorageError> {
     let mut responses = Vec::with_capacity(entries.len());
     for entry in entries {
         let log_id = entry.log_id;
@@ -160,6 +182,9 @@ fn apply_entries(ledger: &Ledger, entries: Vec<Entry>) -> Result<Vec<ApplyRespon
                 let result = ledger
                     .apply(&proposal, &[applied])
                     .map_err(|e| apply_err(&e))?;
+                if let Some(b) = result.block.as_ref().filter(|b| b.header.tx_count > 0) {
+                    tree_grown.send_replace(b.header.height);
+                }
                 responses.push(ApplyResponse::from_applied(
                     result.block.as_ref(),
                     &result.outcomes,
@@ -315,7 +340,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || apply_entries(&ledger, entries))
+        let tree_grown = self.tree_grown.clone();
+        tokio::task::spawn_blocking(move || apply_entries(&ledger, entries, &tree_grown))
             .await
             .map_err(join_err)?
     }

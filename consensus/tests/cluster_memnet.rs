@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use consensus::{
-    ConsensusConfig, ConsensusNode, FaultPlan, MemRouter, TransportNetwork, TxOutcomeResponse,
-    TxResult,
+    ConsensusConfig, ConsensusNode, FaultPlan, MemRouter, TxOutcomeResponse, TxResult,
 };
 use genesis::KeyFile;
 use ledger::{Ledger, RefusalCode};
@@ -34,24 +33,27 @@ struct Cluster {
     root: KeyFile,
     spec: ledger::spec::ChainSpec,
     dirs: BTreeMap<u64, tempfile::TempDir>,
+    keys: Vec<KeyFile>,
 }
 
 impl Cluster {
     async fn start(plan: FaultPlan) -> Self {
-        let (spec, root, _keys) = common::cluster_spec(IDS.len() as u64);
+        let (spec, root, keys) = common::cluster_spec(IDS.len() as u64);
         let router = MemRouter::new(plan).expect("plan is valid");
         let mut nodes = BTreeMap::new();
         let mut dirs = BTreeMap::new();
         for id in IDS {
             let dir = tempfile::tempdir().expect("temp dir");
             let ledger = common::open_ledger(dir.path(), spec.clone(), false);
-            let network = TransportNetwork::new(Arc::new(router.transport(id)));
-            let node = ConsensusNode::start(id, ledger, fast_config(), network)
+            let transport = Arc::new(router.transport(id));
+            let signer = Some(common::signer(&keys[id as usize - 1]));
+            let node = ConsensusNode::start(id, ledger, fast_config(), transport, signer)
                 .await
                 .expect("node starts");
             router
                 .register(id, node.raft().clone())
                 .expect("router has room");
+            router.register_inbox(id, node.cosign_inbox());
             nodes.insert(id, node);
             dirs.insert(id, dir);
         }
@@ -69,6 +71,7 @@ impl Cluster {
             root,
             spec,
             dirs,
+            keys,
         }
     }
 
@@ -86,13 +89,15 @@ impl Cluster {
     /// Restarts a crashed node on its own store; it rejoins without re-initialising.
     async fn restart(&mut self, id: u64) {
         let ledger = common::open_ledger(self.dirs[&id].path(), self.spec.clone(), false);
-        let network = TransportNetwork::new(Arc::new(self.router.transport(id)));
-        let node = ConsensusNode::start(id, ledger, fast_config(), network)
+        let transport = Arc::new(self.router.transport(id));
+        let signer = Some(common::signer(&self.keys[id as usize - 1]));
+        let node = ConsensusNode::start(id, ledger, fast_config(), transport, signer)
             .await
             .expect("node restarts");
         self.router
             .register(id, node.raft().clone())
             .expect("router has room");
+        self.router.register_inbox(id, node.cosign_inbox());
         self.nodes.insert(id, node);
     }
 
@@ -382,5 +387,64 @@ async fn a_leader_crash_under_load_loses_no_acknowledged_tx_and_it_catches_up_on
     let (height, _) = cluster.converged(&IDS, survivor_height).await;
     cluster.same_blocks(height);
     cluster.holds_all(&acked);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validators_co_sign_checkpoints_and_a_quorum_seals_them() {
+    let cluster = Cluster::start(FaultPlan {
+        seed: 0x5ea1,
+        drop_per_mille: 20,
+        delay_min_ms: 0,
+        delay_max_ms: 3,
+    })
+    .await;
+    let leader = cluster.leader(&IDS, 0).await;
+    let outcomes = cluster.commit_batch(leader, "sealed", 12).await;
+    committed(&outcomes);
+    let last_tx_height = outcomes
+        .iter()
+        .filter_map(|o| match o.result {
+            TxResult::Committed { height, .. } => Some(height),
+            _ => None,
+        })
+        .max()
+        .expect("commits");
+
+    // Every node sees the last transaction's block sealed (signatures arrive
+    // in later blocks), on the same chain.
+    let sealed = common::poll_until(WAIT, "the last block sealed on every node", || {
+        let hs: BTreeSet<Option<u64>> = IDS
+            .iter()
+            .map(|&id| {
+                ledger::seal::sealed_at_or_after(&cluster.ledger(id).store, last_tx_height)
+                    .expect("reads")
+            })
+            .collect();
+        (hs.len() == 1)
+            .then(|| hs.into_iter().next().flatten())
+            .flatten()
+    })
+    .await;
+    let (height, _) = cluster.converged(&IDS, sealed + 1).await;
+    cluster.same_blocks(height);
+
+    // The sealed note verifies against the genesis validators with a quorum,
+    // and every recorded signature is a genesis validator's.
+    let store = &cluster.ledger(leader).store;
+    let (cp, note, set) = ledger::seal::signed_checkpoint(store, &cluster.spec, sealed)
+        .expect("reads")
+        .expect("a signed checkpoint");
+    assert_eq!(cp.height, sealed);
+    let known = ledger::seal::known_keys(&cluster.spec.validators).expect("keys");
+    assert_eq!(set, cluster.spec.validators);
+    let signers = note
+        .verify_quorum(&known, cluster.spec.quorum() as usize)
+        .expect("quorum");
+    assert!(signers.len() >= 2, "{signers:?}");
+    let parsed = ledger::checkpoint::SignedNote::parse(&note.render()).expect("renders");
+    assert_eq!(parsed, note);
+    // The blocks that carried the signatures re-verify from genesis.
+    ledger::verify_chain(store, &cluster.spec).expect("chain verifies");
     cluster.shutdown().await;
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use consensus::p2p::{keypair_of, validator_peers};
-use consensus::{ConsensusConfig, ConsensusNode, P2pConfig, P2pNode, Transport, TransportNetwork};
+use consensus::{ConsensusConfig, ConsensusNode, P2pConfig, P2pNode, Transport};
 use genesis::KeyFile;
 use openraft::error::RPCError;
 use openraft::network::RPCOption;
@@ -61,11 +61,13 @@ impl Cluster {
             assert_eq!(p2p.peer_id(), peers[&id]);
             let dir = tempfile::tempdir().expect("temp dir");
             let ledger = common::open_ledger(dir.path(), spec.clone(), false);
-            let network = TransportNetwork::new(Arc::new(p2p.transport()));
-            let node = ConsensusNode::start(id, ledger, config.clone(), network)
+            let transport = Arc::new(p2p.transport());
+            let signer = Some(common::signer(key));
+            let node = ConsensusNode::start(id, ledger, config.clone(), transport, signer)
                 .await
                 .expect("node starts");
             assert!(p2p.serve(node.raft().clone()));
+            assert!(p2p.serve_cosign(node.cosign_inbox()));
             validators.insert(id, Validator { node, p2p });
             dirs.insert(id, dir);
         }
@@ -318,11 +320,12 @@ async fn a_restarted_follower_is_redialled_and_catches_up_by_snapshot() {
     };
     assert_eq!(p2p.listen_addr(), &addr);
     let ledger = common::open_ledger(cluster.dirs[&follower].path(), cluster.spec.clone(), false);
-    let network = TransportNetwork::new(Arc::new(p2p.transport()));
-    let node = ConsensusNode::start(follower, ledger, cluster.config.clone(), network)
+    let transport = Arc::new(p2p.transport());
+    let node = ConsensusNode::start(follower, ledger, cluster.config.clone(), transport, None)
         .await
         .expect("follower restarts");
     assert!(p2p.serve(node.raft().clone()));
+    assert!(p2p.serve_cosign(node.cosign_inbox()));
     cluster.validators.insert(follower, Validator { node, p2p });
 
     // The leader redials it and sends what it missed, as a snapshot.

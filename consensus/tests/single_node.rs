@@ -77,6 +77,7 @@ async fn single_node_commits_refuses_and_survives_restart() {
         "127.0.0.1:7000".into(),
         ledger.clone(),
         fast_config(),
+        None,
     )
     .await
     .expect("single node starts");
@@ -147,6 +148,7 @@ async fn single_node_commits_refuses_and_survives_restart() {
         "127.0.0.1:7000".into(),
         ledger.clone(),
         fast_config(),
+        None,
     )
     .await
     .expect("restarted node starts");
@@ -189,6 +191,7 @@ async fn a_store_of_another_member_is_refused_and_shutdown_rejects_submits() {
         "127.0.0.1:7000".into(),
         ledger.clone(),
         fast_config(),
+        None,
     )
     .await
     .expect("single node starts");
@@ -208,6 +211,7 @@ async fn a_store_of_another_member_is_refused_and_shutdown_rejects_submits() {
         "127.0.0.1:7001".into(),
         ledger.clone(),
         fast_config(),
+        None,
     )
     .await
     .err()
@@ -246,6 +250,7 @@ fn config_limits_are_checked() {
             "a".into(),
             ledger.clone(),
             config.clone(),
+            None,
         ));
         assert!(matches!(r, Err(ConsensusError::Config(_))), "{config:?}");
     }

@@ -11,6 +11,7 @@ pub mod block;
 pub mod chain;
 pub mod checkpoint;
 pub mod error;
+pub mod evidence;
 pub mod kv;
 pub mod machine;
 pub mod merkle;

@@ -66,6 +66,10 @@ impl api::TxSink for ConsensusSink {
         }
     }
 
+    fn metrics_text(&self) -> String {
+        peer_metrics(&self.node)
+    }
+
     fn forward(&self, leader: u64, path_and_query: String, body: Vec<u8>) -> api::ForwardFuture {
         let api = self.api_of(leader);
         let http = self.http.clone();
@@ -84,6 +88,34 @@ impl api::TxSink for ConsensusSink {
             Ok((status, bytes))
         })
     }
+}
+
+/// `/metrics` lines from Raft: members, and on the leader each peer's
+/// replication progress (a peer whose matched index stops moving is down or
+/// partitioned), plus the admission queue's depth.
+fn peer_metrics(node: &consensus::ConsensusNode) -> String {
+    use std::fmt::Write as _;
+    let m = node.raft().metrics().borrow().clone();
+    let members: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP zsl_raft_members Voting members of the Raft cluster.\n# TYPE zsl_raft_members gauge\nzsl_raft_members {}", members.len());
+    let _ = writeln!(out, "# HELP zsl_peers Other validators in the membership.\n# TYPE zsl_peers gauge\nzsl_peers {}", members.iter().filter(|&&id| id != node.node_id()).count());
+    let _ = writeln!(out, "# HELP zsl_raft_last_log_index Last Raft log index on this node (-1: none).\n# TYPE zsl_raft_last_log_index gauge\nzsl_raft_last_log_index {}", m.last_log_index.map_or(-1, |i| i as i64));
+    if let Some(replication) = &m.replication {
+        let _ = writeln!(out, "# HELP zsl_peer_matched_index On the leader: the last log index each peer has acknowledged (-1: none).\n# TYPE zsl_peer_matched_index gauge");
+        for (peer, matched) in replication.iter().filter(|(id, _)| **id != node.node_id()) {
+            let _ = writeln!(
+                out,
+                "zsl_peer_matched_index{{peer=\"{peer}\"}} {}",
+                matched.map_or(-1, |l| l.index as i64)
+            );
+        }
+    }
+    if let Some(ms) = m.millis_since_quorum_ack {
+        let _ = writeln!(out, "# HELP zsl_raft_quorum_ack_age_seconds On the leader: time since a quorum last acknowledged it.\n# TYPE zsl_raft_quorum_ack_age_seconds gauge\nzsl_raft_quorum_ack_age_seconds {}", ms as f64 / 1000.0);
+    }
+    let _ = writeln!(out, "# HELP zsl_admission_queue_txs Transactions waiting for a block.\n# TYPE zsl_admission_queue_txs gauge\nzsl_admission_queue_txs {}", node.metrics().queue_txs);
+    out
 }
 
 fn to_api_outcome(o: consensus::TxOutcomeResponse) -> api::SubmitOutcome {
@@ -108,14 +140,21 @@ fn to_api_outcome(o: consensus::TxOutcomeResponse) -> api::SubmitOutcome {
 
 pub fn run_node(config_path: &Path) -> Result<()> {
     let config = NodeConfig::read(config_path)?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,openraft=warn".into());
+    match config.log.format {
+        // One JSON object per line (time, level, message, fields) for log collectors.
+        crate::config::LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false)
+            .init(),
+        crate::config::LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -134,6 +173,11 @@ async fn serve(config: NodeConfig) -> Result<()> {
         )
         .context("opening the ledger")?,
     );
+    // Read before binding, so a bad certificate stops the node before it serves anything.
+    let tls = match (&config.api.tls_cert, &config.api.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(&config.api_listen)
         .await
         .with_context(|| format!("binding the API to {}", config.api_listen))?;
@@ -171,9 +215,19 @@ async fn serve(config: NodeConfig) -> Result<()> {
         p2p = Some(p2p_node);
         node
     } else {
-        consensus::ConsensusNode::start_single(config.node_id, addr.to_string(), ledger.clone(), cc)
-            .await
-            .context("starting consensus")?
+        let signer = match &key {
+            Some(k) => Some(validator_signer(&spec, k)?),
+            None => None,
+        };
+        consensus::ConsensusNode::start_single(
+            config.node_id,
+            addr.to_string(),
+            ledger.clone(),
+            cc,
+            signer,
+        )
+        .await
+        .context("starting consensus")?
     };
     let node = Arc::new(node);
     let http = reqwest::Client::builder()
@@ -192,10 +246,22 @@ async fn serve(config: NodeConfig) -> Result<()> {
     let app = api::router(state);
     // Written after binding so a supervisor learns the real port without racing.
     std::fs::write(config.data_dir.join("api.addr"), addr.to_string())?;
-    info!(node_id = config.node_id, api = %addr, chain = %ledger.spec.chain_id, "node serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = api::limits::with_rate_limit(app, config.api.rate_limit())
+        .into_make_service_with_connect_info::<api::limits::ClientAddr>();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    info!(node_id = config.node_id, api = %addr, scheme, chain = %ledger.spec.chain_id, "node serving");
+    match tls {
+        Some(acceptor) => {
+            axum::serve(crate::tls::TlsListener::new(listener, acceptor)?, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+    }
     info!("shutting down");
     if let Err(e) = node.shutdown().await {
         tracing::warn!(error = %e, "consensus shutdown");
@@ -230,11 +296,18 @@ async fn start_member(
         config.data_dir.join("p2p.addr"),
         p2p.listen_addr().to_string(),
     )?;
-    let network = consensus::TransportNetwork::new(Arc::new(p2p.transport()));
-    let node = consensus::ConsensusNode::start(config.node_id, ledger, cc, network)
-        .await
-        .context("starting consensus")?;
+    let signer = Some(validator_signer(spec, key)?);
+    let node = consensus::ConsensusNode::start(
+        config.node_id,
+        ledger,
+        cc,
+        Arc::new(p2p.transport()),
+        signer,
+    )
+    .await
+    .context("starting consensus")?;
     p2p.serve(node.raft().clone());
+    p2p.serve_cosign(node.cosign_inbox());
     let first = spec.validators.iter().map(|v| v.node_id).min();
     if first == Some(config.node_id) {
         let mut members = BTreeMap::new();
@@ -262,6 +335,27 @@ async fn start_member(
     }
     info!(node_id = config.node_id, p2p = %p2p.listen_addr(), validators = spec.validators.len(), "cluster member started");
     Ok((node, p2p))
+}
+
+/// How far a block time may be from this validator's clock for it to sign
+/// the block's checkpoint.
+const CHECKPOINT_CLOCK_TOLERANCE_MS: i64 = 30_000;
+
+/// This node's checkpoint signer: its genesis name and validator key.
+fn validator_signer(
+    spec: &ledger::spec::ChainSpec,
+    key: &genesis::KeyFile,
+) -> Result<consensus::ValidatorSigner> {
+    let v = spec
+        .validators
+        .iter()
+        .find(|v| v.public_key == key.public_key)
+        .context("the validator key is not in genesis")?;
+    Ok(consensus::ValidatorSigner {
+        name: v.name.clone(),
+        key: key.signing_key()?,
+        clock_tolerance_ms: CHECKPOINT_CLOCK_TOLERANCE_MS,
+    })
 }
 
 async fn shutdown_signal() {

@@ -144,3 +144,13 @@ pub async fn release(ledger: Arc<Ledger>) {
     )
     .await;
 }
+
+/// A validator's checkpoint signer from its key file.
+#[allow(dead_code)]
+pub fn signer(key: &KeyFile) -> consensus::ValidatorSigner {
+    consensus::ValidatorSigner {
+        name: key.account.clone(),
+        key: key.signing_key().expect("key file seed"),
+        clock_tolerance_ms: 60_000,
+    }
+}

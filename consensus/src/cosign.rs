@@ -1,0 +1,272 @@
+//! Checkpoint co-signing between validators.
+//!
+//! After a block that grows the transaction tree is applied, each validator
+//! signs its checkpoint (if [`ledger::checkpoint::may_sign`] allows: block
+//! time near its own clock, never backwards, never two roots for one size —
+//! remembered across restarts in `raft_meta`) and sends the signature to the
+//! leader. The leader checks it against its ledger and keeps it in a bounded
+//! pool; the block producer puts the pool into the next proposal, and the
+//! state machine records it (see `ledger::seal`). A signature not yet on the
+//! ledger is re-sent every [`RESEND_MS`], so a lost message or a leader
+//! change only delays sealing.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use ledger::checkpoint::{may_sign, SignerState};
+use ledger::kv::{ChangeSet, Space};
+use ledger::seal::{self, CosignRefusal, Cosignature, COSIGNATURES_PER_BLOCK_MAX};
+use ledger::store::{ExtraWrite, CF_RAFT_META};
+use ledger::Ledger;
+use openraft::network::RPCOption;
+use openraft::ServerState;
+use tokio::sync::{watch, Notify};
+
+use crate::network::Transport;
+use crate::types::Raft;
+
+/// How often an unrecorded signature is sent again.
+pub const RESEND_MS: u64 = 1_000;
+/// Signatures the leader holds for the next block.
+pub const POOL_SIGNATURES_MAX: usize = 4 * COSIGNATURES_PER_BLOCK_MAX;
+/// How long a signature delivery may take.
+const DELIVERY_TIMEOUT_MS: u64 = 2_000;
+const SIGNER_STATE_KEY: &[u8] = b"checkpoint_signer";
+
+/// This validator's signing identity and its clock rule.
+#[derive(Clone)]
+pub struct ValidatorSigner {
+    /// The validator's name in genesis (its note key name).
+    pub name: String,
+    pub key: SigningKey,
+    /// How far a block time may be from this validator's clock for it to sign.
+    pub clock_tolerance_ms: i64,
+}
+
+impl std::fmt::Debug for ValidatorSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatorSigner")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signatures waiting for the next block, keyed so a re-send replaces.
+#[derive(Default)]
+pub(crate) struct CosignPool {
+    waiting: Mutex<BTreeMap<(u64, String), Cosignature>>,
+    pub(crate) arrived: Notify,
+}
+
+impl CosignPool {
+    fn offer(&self, c: Cosignature) -> bool {
+        let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (c.height, c.name.clone());
+        if !w.contains_key(&key) && w.len() >= POOL_SIGNATURES_MAX {
+            return false;
+        }
+        w.insert(key, c);
+        drop(w);
+        self.arrived.notify_one();
+        true
+    }
+
+    /// Takes up to one block's worth, lowest heights first.
+    pub(crate) fn take(&self) -> Vec<Cosignature> {
+        let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        while out.len() < COSIGNATURES_PER_BLOCK_MAX {
+            match w.pop_first() {
+                Some((_, c)) => out.push(c),
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// Where transports deliver signatures from other validators. Cheap to clone.
+#[derive(Clone)]
+pub struct CosignInbox {
+    pub(crate) pool: Arc<CosignPool>,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) raft: Raft,
+    pub(crate) node_id: u64,
+}
+
+impl CosignInbox {
+    /// Checks a signature against this node's ledger and pools it for the
+    /// next block. Only the leader takes signatures.
+    pub fn receive(&self, c: Cosignature) -> Result<(), String> {
+        {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            if m.state != ServerState::Leader || m.current_leader != Some(self.node_id) {
+                return Err("not the leader".into());
+            }
+        }
+        match seal::check_cosignature(&self.ledger.store, &self.ledger.spec, &c) {
+            Err(e) => Err(format!("reading the ledger: {e}")),
+            Ok(Err(CosignRefusal::Duplicate)) => Ok(()),
+            Ok(Err(why)) => Err(why.to_string()),
+            Ok(Ok(_)) => {
+                if self.pool.offer(c) {
+                    Ok(())
+                } else {
+                    Err("signature pool full".into())
+                }
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn load_signer_state(ledger: &Ledger) -> SignerState {
+    ledger
+        .store
+        .get_raw(CF_RAFT_META, SIGNER_STATE_KEY)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save_signer_state(ledger: &Ledger, s: &SignerState) -> ledger::Result<()> {
+    let value = serde_json::to_vec(s).map_err(|e| ledger::LedgerError::Corrupt(e.to_string()))?;
+    ledger.store.commit(
+        &ChangeSet::default(),
+        &[ExtraWrite {
+            cf: CF_RAFT_META,
+            key: SIGNER_STATE_KEY.to_vec(),
+            value: Some(value),
+        }],
+    )
+}
+
+/// Signs the checkpoint of block `height` if the rules allow, remembering it first.
+fn sign_block(
+    ledger: &Ledger,
+    signer: &ValidatorSigner,
+    state: &mut SignerState,
+    height: u64,
+) -> Option<Cosignature> {
+    let block = ledger::machine::read_block(&ledger.store, height).ok()??;
+    let cp = seal::checkpoint_of(&ledger.spec, &block)?;
+    let set = seal::validator_set_at(&ledger.store, height).ok()?;
+    if !set.iter().any(|v| v.name == signer.name) {
+        return None;
+    }
+    if let Err(why) = may_sign(state, &cp, now_ms(), signer.clock_tolerance_ms) {
+        tracing::debug!(height, %why, "not signing a checkpoint");
+        return None;
+    }
+    let mut next = state.clone();
+    next.record(&cp);
+    // Remembered before the signature leaves this node, so a crash cannot
+    // make it sign a second root for the same size.
+    if let Err(e) = save_signer_state(ledger, &next) {
+        tracing::error!(error = %e, "could not persist the checkpoint signer state");
+        return None;
+    }
+    *state = next;
+    Some(seal::cosign(&cp, &signer.name, &signer.key))
+}
+
+fn recorded(ledger: &Ledger, c: &Cosignature) -> bool {
+    ledger
+        .store
+        .get_raw(
+            Space::State.cf_name(),
+            seal::cosig_key(c.height, &c.name).as_bytes(),
+        )
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// The signing loop of one validator: signs each new tree-growing block
+/// (`applied` carries its height) and delivers until it is on the ledger.
+pub(crate) async fn run_signer<T: Transport>(
+    inbox: CosignInbox,
+    signer: ValidatorSigner,
+    transport: Arc<T>,
+    mut applied: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let ledger = inbox.ledger.clone();
+    let mut state = load_signer_state(&ledger);
+    let mut signed_height = 0u64;
+    let mut pending: Option<(Cosignature, Option<Instant>)> = None;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            changed = applied.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep(Duration::from_millis(RESEND_MS)) => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let latest = *applied.borrow_and_update();
+        if latest > signed_height {
+            signed_height = latest;
+            let l = ledger.clone();
+            let s = signer.clone();
+            let mut st = state.clone();
+            let signed = tokio::task::spawn_blocking(move || {
+                let c = sign_block(&l, &s, &mut st, latest);
+                (c, st)
+            })
+            .await;
+            if let Ok((Some(c), st)) = signed {
+                state = st;
+                pending = Some((c, None));
+            }
+        }
+        let Some((c, sent_at)) = &mut pending else {
+            continue;
+        };
+        if recorded(&ledger, c) {
+            pending = None;
+            continue;
+        }
+        if sent_at.is_some_and(|t| t.elapsed() < Duration::from_millis(RESEND_MS)) {
+            continue;
+        }
+        *sent_at = Some(Instant::now());
+        deliver(&inbox, transport.as_ref(), c.clone()).await;
+    }
+}
+
+async fn deliver<T: Transport>(inbox: &CosignInbox, transport: &T, c: Cosignature) {
+    let (leader, node) = {
+        let m = inbox.raft.metrics();
+        let m = m.borrow();
+        let Some(leader) = m.current_leader else {
+            return;
+        };
+        let node = m.membership_config.membership().get_node(&leader).cloned();
+        (leader, node)
+    };
+    let height = c.height;
+    let result = if leader == inbox.node_id {
+        inbox.receive(c)
+    } else {
+        let Some(node) = node else {
+            return;
+        };
+        let option = RPCOption::new(Duration::from_millis(DELIVERY_TIMEOUT_MS));
+        transport.cosign(leader, &node, c, option).await
+    };
+    if let Err(why) = result {
+        tracing::debug!(height, leader, %why, "checkpoint signature not delivered; will retry");
+    }
+}
