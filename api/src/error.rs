@@ -87,7 +87,8 @@ pub fn refusal_status(code: RefusalCode) -> StatusCode {
         | C::AlreadyRectified
         | C::AlreadyRecalled
         | C::KeyInUse
-        | C::TraceCodeCollision => StatusCode::CONFLICT,
+        | C::TraceCodeCollision
+        | C::ValidatorExists => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -35,11 +35,11 @@ pub const POOL_SIGNATURES_MAX: usize = 4 * COSIGNATURES_PER_BLOCK_MAX;
 const DELIVERY_TIMEOUT_MS: u64 = 2_000;
 const SIGNER_STATE_KEY: &[u8] = b"checkpoint_signer";
 
-/// This validator's signing identity and its clock rule.
+/// This validator's signing key and its clock rule. Its name (the note key
+/// name) is whatever the validator set in force calls this key, so a node
+/// added later by a record signs as soon as the record applies.
 #[derive(Clone)]
 pub struct ValidatorSigner {
-    /// The validator's name in genesis (its note key name).
-    pub name: String,
     pub key: SigningKey,
     /// How far a block time may be from this validator's clock for it to sign.
     pub clock_tolerance_ms: i64,
@@ -48,7 +48,10 @@ pub struct ValidatorSigner {
 impl std::fmt::Debug for ValidatorSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ValidatorSigner")
-            .field("name", &self.name)
+            .field(
+                "public_key",
+                &hex::encode(self.key.verifying_key().to_bytes()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -161,9 +164,8 @@ fn sign_block(
     let block = ledger::machine::read_block(&ledger.store, height).ok()??;
     let cp = seal::checkpoint_of(&ledger.spec, &block)?;
     let set = seal::validator_set_at(&ledger.store, height).ok()?;
-    if !set.iter().any(|v| v.name == signer.name) {
-        return None;
-    }
+    let me = hex::encode(signer.key.verifying_key().to_bytes());
+    let name = set.iter().find(|v| v.public_key == me)?.name.clone();
     if let Err(why) = may_sign(state, &cp, now_ms(), signer.clock_tolerance_ms) {
         tracing::debug!(height, %why, "not signing a checkpoint");
         return None;
@@ -177,7 +179,7 @@ fn sign_block(
         return None;
     }
     *state = next;
-    Some(seal::cosign(&cp, &signer.name, &signer.key))
+    Some(seal::cosign(&cp, &name, &signer.key))
 }
 
 fn recorded(ledger: &Ledger, c: &Cosignature) -> bool {

@@ -18,6 +18,7 @@
 pub mod cosign;
 pub mod error;
 pub mod log_store;
+pub mod membership;
 pub mod memnet;
 pub mod network;
 pub mod node;

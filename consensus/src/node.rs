@@ -149,6 +149,8 @@ pub struct ConsensusNode {
     stop: watch::Sender<bool>,
     producer: Mutex<Option<JoinHandle<()>>>,
     signer: Mutex<Option<JoinHandle<()>>>,
+    reconciler: Mutex<Option<JoinHandle<()>>>,
+    set_listener: Arc<std::sync::OnceLock<crate::membership::ValidatorSetListener>>,
     inbox: CosignInbox,
     /// How long `shutdown` lets the block in flight commit.
     shutdown_grace: Duration,
@@ -236,6 +238,15 @@ impl ConsensusNode {
             node_id,
         };
         let producer = tokio::spawn(produce(raft.clone(), rx, stop_rx.clone(), limits, pool));
+        let set_listener = Arc::new(std::sync::OnceLock::new());
+        let reconciler = tokio::spawn(crate::membership::run_reconciler(
+            raft.clone(),
+            ledger.clone(),
+            node_id,
+            set_listener.clone(),
+            tree_grown.clone(),
+            stop_rx.clone(),
+        ));
         let signer = signer.map(|s| {
             tokio::spawn(crate::cosign::run_signer(
                 inbox.clone(),
@@ -254,9 +265,18 @@ impl ConsensusNode {
             stop,
             producer: Mutex::new(Some(producer)),
             signer: Mutex::new(signer),
+            reconciler: Mutex::new(Some(reconciler)),
+            set_listener,
             inbox,
             shutdown_grace: config.shutdown_grace(),
         })
+    }
+
+    /// Tells `f` every validator set this node applies (first within about a
+    /// second), e.g. to update the network's allow-list. Set once; returns
+    /// `false` if a listener was already set.
+    pub fn on_validator_set(&self, f: crate::membership::ValidatorSetListener) -> bool {
+        self.set_listener.set(f).is_ok()
     }
 
     /// Where the transport delivers other validators' checkpoint signatures.
@@ -294,6 +314,34 @@ impl ConsensusNode {
             .map_err(|e| ConsensusError::Timeout(e.to_string()))?;
         m.current_leader
             .ok_or_else(|| ConsensusError::Timeout("leader vanished".into()))
+    }
+
+    /// Read index (Raft thesis §6.4), for linearizable reads on the leader:
+    /// confirms with a quorum that this node still leads, waits until its
+    /// state machine has applied everything committed at that moment, and
+    /// returns that log index. A follower's API asks the leader for it and
+    /// then waits for its own state machine to reach the index.
+    ///
+    /// Errors: `NotLeader` (with the leader this node knows of), `Timeout`
+    /// when no quorum answers within `timeout` (a leader cut off in a
+    /// minority must not serve reads as if current).
+    pub async fn read_index(&self, timeout: Duration) -> Result<Option<u64>> {
+        use openraft::error::CheckIsLeaderError;
+        let read = tokio::time::timeout(timeout, self.raft.ensure_linearizable())
+            .await
+            .map_err(|_| {
+                ConsensusError::Timeout("no quorum confirmed this node's leadership".into())
+            })?;
+        match read {
+            Ok(log_id) => Ok(log_id.map(|id| id.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(ConsensusError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Err(RaftError::APIError(e)) => Err(ConsensusError::Raft(e.to_string())),
+            Err(RaftError::Fatal(f)) => Err(f.into()),
+        }
     }
 
     /// Queues a transaction (its JSON wire bytes) for the next block.
@@ -384,6 +432,15 @@ impl ConsensusNode {
         if let Some(signer) = signer {
             // It only signs and sends; nothing to finish.
             signer.abort();
+        }
+        let reconciler = self
+            .reconciler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(r) = reconciler {
+            // A membership change it started is Raft's to finish or abandon.
+            r.abort();
         }
         let producer = self
             .producer

@@ -164,8 +164,12 @@ pub fn member_field(addr: &str, field: &str) -> Option<String> {
 
 /// The validator set as the transport sees it: node id → `PeerId`.
 pub fn validator_peers(spec: &ledger::spec::ChainSpec) -> Result<BTreeMap<NodeId, PeerId>> {
-    spec.validators
-        .iter()
+    validator_set_peers(&spec.validators)
+}
+
+/// Node id → `PeerId` for a validator set.
+pub fn validator_set_peers(set: &[ledger::spec::Validator]) -> Result<BTreeMap<NodeId, PeerId>> {
+    set.iter()
         .map(|v| Ok((v.node_id, peer_id_of(&v.public_key)?)))
         .collect()
 }
@@ -319,20 +323,35 @@ impl request_response::Codec for FrameCodec {
 
 // ---------------------------------------------------------------- gate
 
+/// The validator set as the network sees it: node id → libp2p identity.
+/// Shared by the gate and the transport, and replaced when the ledger's
+/// validator set changes.
+pub type ValidatorPeers = Arc<std::sync::RwLock<BTreeMap<NodeId, PeerId>>>;
+
+fn read_peers(peers: &ValidatorPeers) -> std::sync::RwLockReadGuard<'_, BTreeMap<NodeId, PeerId>> {
+    peers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Admits connections only from and to validators.
 struct Gate {
-    allowed: BTreeMap<PeerId, NodeId>,
+    allowed: ValidatorPeers,
     denied: Arc<AtomicU64>,
 }
 
 impl Gate {
+    fn is_allowed(&self, peer: &PeerId) -> bool {
+        read_peers(&self.allowed).values().any(|p| p == peer)
+    }
+
     fn check(
         &self,
         peer: &PeerId,
         addr: &Multiaddr,
         direction: &str,
     ) -> std::result::Result<(), ConnectionDenied> {
-        if self.allowed.contains_key(peer) {
+        if self.is_allowed(peer) {
             return Ok(());
         }
         self.denied.fetch_add(1, Ordering::Relaxed);
@@ -427,6 +446,8 @@ enum Command {
         body: Vec<u8>,
         reply: oneshot::Sender<std::result::Result<Vec<u8>, SendFailure>>,
     },
+    /// Close connections to peers that left the validator set.
+    Disconnect(Vec<PeerId>),
 }
 
 /// Counters for tests and status.
@@ -482,12 +503,20 @@ impl SwarmTask {
     }
 
     fn on_command(&mut self, cmd: Command) {
-        let Command::Send {
-            peer,
-            addrs,
-            body,
-            reply,
-        } = cmd;
+        let (peer, addrs, body, reply) = match cmd {
+            Command::Send {
+                peer,
+                addrs,
+                body,
+                reply,
+            } => (peer, addrs, body, reply),
+            Command::Disconnect(peers) => {
+                for p in peers {
+                    let _ = self.swarm.disconnect_peer_id(p);
+                }
+                return;
+            }
+        };
         if self.pending.len() >= P2P_PENDING_MAX {
             let _ = reply.send(Err(SendFailure::Unreachable(
                 "too many requests in flight".into(),
@@ -608,7 +637,7 @@ impl SwarmTask {
         channel: request_response::ResponseChannel<Vec<u8>>,
     ) {
         // The gate only lets validators connect; re-check, it costs nothing.
-        if !self.swarm.behaviour().gate.allowed.contains_key(&peer) {
+        if !self.swarm.behaviour().gate.is_allowed(&peer) {
             tracing::warn!(%peer, "dropped a request from a non-validator");
             return;
         }
@@ -684,14 +713,19 @@ impl P2pNode {
             tracing::warn!(%peer_id, "this node's key is not in the validator set; peers will refuse it");
         }
         let denied = Arc::new(AtomicU64::new(0));
-        let allowed: BTreeMap<PeerId, NodeId> = validators.iter().map(|(n, p)| (*p, *n)).collect();
+        let self_id = validators
+            .iter()
+            .find(|(_, p)| **p == peer_id)
+            .map(|(n, _)| *n)
+            .unwrap_or(0);
+        let allowed: ValidatorPeers = Arc::new(std::sync::RwLock::new(validators));
         let rpc_config = request_response::Config::default()
             .with_request_timeout(Duration::from_millis(config.request_timeout_ms));
         let codec = FrameCodec {
             max_bytes: config.message_bytes_max,
         };
         let gate = Gate {
-            allowed,
+            allowed: allowed.clone(),
             denied: denied.clone(),
         };
         let idle = Duration::from_millis(config.idle_timeout_ms);
@@ -758,12 +792,8 @@ impl P2pNode {
             listen_addr,
             transport: P2pTransport {
                 commands: commands_tx,
-                self_id: validators
-                    .iter()
-                    .find(|(_, p)| **p == peer_id)
-                    .map(|(n, _)| *n)
-                    .unwrap_or(0),
-                validators: Arc::new(validators),
+                self_id,
+                validators: allowed,
                 message_bytes_max,
             },
             shared,
@@ -789,6 +819,16 @@ impl P2pNode {
     /// this node is not serving. Returns `false` if a Raft was already bound.
     pub fn serve(&self, raft: Raft) -> bool {
         self.shared.raft.set(raft).is_ok()
+    }
+
+    /// Replaces the validator set (see [`P2pTransport::set_validators`]).
+    pub fn set_validators(&self, validators: BTreeMap<NodeId, PeerId>) {
+        self.transport.set_validators(validators);
+    }
+
+    /// The validator set the network currently admits.
+    pub fn validators(&self) -> BTreeMap<NodeId, PeerId> {
+        read_peers(&self.transport.validators).clone()
     }
 
     /// Starts handing inbound checkpoint signatures to `inbox`.
@@ -821,7 +861,7 @@ pub struct P2pTransport {
     commands: mpsc::Sender<Command>,
     /// This node's id in the validator set (0 if it is not in it), for errors.
     self_id: NodeId,
-    validators: Arc<BTreeMap<NodeId, PeerId>>,
+    validators: ValidatorPeers,
     message_bytes_max: usize,
 }
 
@@ -837,6 +877,31 @@ fn network<E: std::error::Error>(why: String) -> RPCError<NodeId, BasicNode, E> 
 }
 
 impl P2pTransport {
+    /// Replaces the validator set: connections from peers outside it are
+    /// refused from now on, and open ones to removed peers are closed.
+    pub fn set_validators(&self, validators: BTreeMap<NodeId, PeerId>) {
+        let removed: Vec<PeerId> = {
+            let mut current = self
+                .validators
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *current == validators {
+                return;
+            }
+            let removed = current
+                .values()
+                .filter(|p| !validators.values().any(|q| q == *p))
+                .copied()
+                .collect();
+            *current = validators;
+            removed
+        };
+        tracing::info!(?removed, "the validator set changed");
+        if !removed.is_empty() {
+            let _ = self.commands.try_send(Command::Disconnect(removed));
+        }
+    }
+
     async fn call<T, E>(
         &self,
         target: NodeId,
@@ -850,7 +915,8 @@ impl P2pTransport {
         E: std::error::Error + DeserializeOwned,
     {
         // Who the target is comes from genesis, never from the address.
-        let Some(peer) = self.validators.get(&target).copied() else {
+        let peer = read_peers(&self.validators).get(&target).copied();
+        let Some(peer) = peer else {
             return Err(unreachable(format!("node {target} is not a validator")));
         };
         let addrs = match member_p2p_addr(&node.addr).parse::<Multiaddr>() {

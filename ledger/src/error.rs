@@ -66,6 +66,8 @@ pub enum RefusalCode {
     AlreadyRecalled,
     InvalidDates,
     LimitExceeded,
+    ValidatorExists,
+    UnknownValidator,
 }
 
 impl RefusalCode {
@@ -125,6 +127,8 @@ impl RefusalCode {
             RefusalCode::AlreadyRecalled => "already_recalled",
             RefusalCode::InvalidDates => "invalid_dates",
             RefusalCode::LimitExceeded => "limit_exceeded",
+            RefusalCode::ValidatorExists => "validator_exists",
+            RefusalCode::UnknownValidator => "unknown_validator",
         }
     }
 }

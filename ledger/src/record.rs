@@ -317,6 +317,27 @@ pub struct KeyVarietiesUpdate {
     pub varieties: Vec<Variety>,
 }
 
+/// Adds a validator (provincial regulator only). It takes part in
+/// consensus and checkpoint signing from the next block on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorAdd {
+    pub node_id: u64,
+    /// Its note key name: no spaces, no `+`.
+    pub name: String,
+    /// Ed25519 public key, lowercase hex; also its libp2p identity.
+    pub public_key: String,
+    /// Where peers reach it: `{"p2p": multiaddr, "api": "host:port"}` JSON or a multiaddr.
+    pub address: String,
+}
+
+/// Removes a validator (provincial regulator only), from the next block on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorRemove {
+    pub node_id: u64,
+}
+
 /// A parsed record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -339,10 +360,12 @@ pub enum Record {
     DocumentNotarize(DocumentNotarize),
     KeySubjectsUpdate(KeySubjectsUpdate),
     KeyVarietiesUpdate(KeyVarietiesUpdate),
+    ValidatorAdd(ValidatorAdd),
+    ValidatorRemove(ValidatorRemove),
 }
 
 /// Every record type, as it appears in `body.type`.
-pub const RECORD_TYPES: [&str; 19] = [
+pub const RECORD_TYPES: [&str; 21] = [
     "account.register",
     "subject.register",
     "subject.update",
@@ -362,6 +385,8 @@ pub const RECORD_TYPES: [&str; 19] = [
     "document.notarize",
     "catalogue.key_subjects",
     "catalogue.key_varieties",
+    "validator.add",
+    "validator.remove",
 ];
 
 impl Record {
@@ -386,6 +411,8 @@ impl Record {
             Record::DocumentNotarize(_) => "document.notarize",
             Record::KeySubjectsUpdate(_) => "catalogue.key_subjects",
             Record::KeyVarietiesUpdate(_) => "catalogue.key_varieties",
+            Record::ValidatorAdd(_) => "validator.add",
+            Record::ValidatorRemove(_) => "validator.remove",
         }
     }
 
@@ -486,6 +513,8 @@ pub fn parse_body(body: &Map<String, Value>) -> Result<(Common, Record), Refusal
         "document.notarize" => Record::DocumentNotarize(take(rest)?),
         "catalogue.key_subjects" => Record::KeySubjectsUpdate(take(rest)?),
         "catalogue.key_varieties" => Record::KeyVarietiesUpdate(take(rest)?),
+        "validator.add" => Record::ValidatorAdd(take(rest)?),
+        "validator.remove" => Record::ValidatorRemove(take(rest)?),
         other => {
             return Err(refuse(
                 RefusalCode::UnknownType,

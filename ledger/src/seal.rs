@@ -29,6 +29,8 @@ use crate::state::{self, encode};
 
 /// Signatures one proposal may carry.
 pub const COSIGNATURES_PER_BLOCK_MAX: usize = 1_024;
+/// Validators in one set.
+pub const VALIDATORS_MAX: usize = 64;
 /// Validator-set changes a chain may have (bounds the history scan).
 pub const VALIDATOR_SET_CHANGES_MAX: usize = 4_096;
 
@@ -48,6 +50,20 @@ pub struct Cosignature {
 
 pub fn validators_key(height: u64) -> String {
     format!("validators/{height:020}")
+}
+
+/// Where a validator added by a record is reached (genesis validators'
+/// addresses are node configuration, not ledger facts).
+pub fn validator_address_key(node_id: u64) -> String {
+    format!("validator_address/{node_id:020}")
+}
+
+pub fn validator_address(kv: &(impl KvRead + ?Sized), node_id: u64) -> Result<Option<String>> {
+    Ok(state::get(
+        kv,
+        Space::State,
+        &validator_address_key(node_id),
+    )?)
 }
 
 pub fn cosig_prefix(height: u64) -> String {

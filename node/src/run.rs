@@ -70,6 +70,38 @@ impl api::TxSink for ConsensusSink {
         peer_metrics(&self.node)
     }
 
+    fn read_index(&self) -> api::ReadIndexFuture {
+        let node = self.node.clone();
+        Box::pin(async move {
+            let wait = Duration::from_millis(api::read::READ_WAIT_MS);
+            node.read_index(wait).await.map_err(|e| match e {
+                consensus::ConsensusError::NotLeader { leader } => {
+                    api::ReadIndexError::NotLeader { leader }
+                }
+                other => api::ReadIndexError::Unavailable(other.to_string()),
+            })
+        })
+    }
+
+    fn leader_read_index(&self, leader: u64) -> api::ReadIndexFuture {
+        let api = self.api_of(leader);
+        let http = self.http.clone();
+        Box::pin(async move {
+            let unreachable = |why: String| api::ReadIndexError::Unavailable(why);
+            let api =
+                api.ok_or_else(|| unreachable(format!("node {leader}'s API address is unknown")))?;
+            let resp = http
+                .get(format!("http://{api}{}", api::READ_INDEX_PATH))
+                .header(api::FORWARDED_HEADER, "1")
+                .send()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.map_err(|e| unreachable(e.to_string()))?;
+            api::read::parse_read_index_answer(status, &body)
+        })
+    }
+
     fn forward(&self, leader: u64, path_and_query: String, body: Vec<u8>) -> api::ForwardFuture {
         let api = self.api_of(leader);
         let http = self.http.clone();
@@ -189,14 +221,31 @@ async fn serve(config: NodeConfig) -> Result<()> {
         ..consensus::ConsensusConfig::default()
     };
     let spec = ledger.spec.clone();
-    if !spec.validators.is_empty() && !spec.validators.iter().any(|v| v.node_id == config.node_id) {
-        bail!("node {} is not a validator of this genesis", config.node_id);
-    }
+    // A node with a validator key that genesis does not list joins a running
+    // cluster: it waits for a `validator.add` record to bring it in.
+    let joining =
+        !spec.validators.is_empty() && !spec.validators.iter().any(|v| v.node_id == config.node_id);
     let key = match (&config.validator_key, spec.validators.is_empty()) {
         (Some(path), _) => Some(genesis::KeyFile::read(path)?),
         (None, true) => None,
         (None, false) => bail!("genesis has validators: set `validator_key` in the config"),
     };
+    if let (true, Some(key)) = (joining, &key) {
+        if spec
+            .validators
+            .iter()
+            .any(|v| v.public_key == key.public_key)
+        {
+            bail!(
+                "validator_key belongs to another genesis validator than node {}",
+                config.node_id
+            );
+        }
+        info!(
+            node_id = config.node_id,
+            "not in genesis: joining the cluster once a validator.add record names this node"
+        );
+    }
     if let (Some(key), Some(v)) = (
         &key,
         spec.validators.iter().find(|v| v.node_id == config.node_id),
@@ -209,14 +258,15 @@ async fn serve(config: NodeConfig) -> Result<()> {
         }
     }
     let mut p2p = None;
-    let node = if spec.validators.len() > 1 {
+    let node = if spec.validators.len() > 1 || joining {
         let key = key.context("a cluster member needs its validator key")?;
-        let (node, p2p_node) = start_member(&config, &spec, &key, addr, ledger.clone(), cc).await?;
+        let (node, p2p_node) =
+            start_member(&config, &spec, &key, addr, ledger.clone(), cc, joining).await?;
         p2p = Some(p2p_node);
         node
     } else {
         let signer = match &key {
-            Some(k) => Some(validator_signer(&spec, k)?),
+            Some(k) => Some(validator_signer(k)?),
             None => None,
         };
         consensus::ConsensusNode::start_single(
@@ -282,9 +332,17 @@ async fn start_member(
     api_addr: std::net::SocketAddr,
     ledger: Arc<ledger::Ledger>,
     cc: consensus::ConsensusConfig,
+    joining: bool,
 ) -> Result<(consensus::ConsensusNode, consensus::P2pNode)> {
     let keypair = consensus::p2p::keypair_of(&key.secret_key)?;
-    let peers = consensus::p2p::validator_peers(spec)?;
+    // The set this node's ledger has reached (genesis on a fresh store); the
+    // node keeps it current as records change it.
+    let head = ledger.head()?;
+    let set = ledger::seal::validator_set_at(&ledger.store, head.height + 1)?;
+    let mut peers = consensus::p2p::validator_set_peers(&set)?;
+    if joining {
+        peers.insert(config.node_id, keypair.public().to_peer_id());
+    }
     let p2p_config = consensus::P2pConfig {
         listen: config.p2p_multiaddr()?,
         ..consensus::P2pConfig::default()
@@ -296,7 +354,7 @@ async fn start_member(
         config.data_dir.join("p2p.addr"),
         p2p.listen_addr().to_string(),
     )?;
-    let signer = Some(validator_signer(spec, key)?);
+    let signer = Some(validator_signer(key)?);
     let node = consensus::ConsensusNode::start(
         config.node_id,
         ledger,
@@ -308,8 +366,21 @@ async fn start_member(
     .context("starting consensus")?;
     p2p.serve(node.raft().clone());
     p2p.serve_cosign(node.cosign_inbox());
+    let transport = p2p.transport();
+    let self_id = config.node_id;
+    let self_peer = p2p.peer_id();
+    node.on_validator_set(Box::new(move |set| {
+        match consensus::p2p::validator_set_peers(set) {
+            Ok(mut peers) => {
+                // A joining node keeps itself until the set names it.
+                peers.entry(self_id).or_insert(self_peer);
+                transport.set_validators(peers);
+            }
+            Err(e) => tracing::error!(error = %e, "a validator key in the set is unusable"),
+        }
+    }));
     let first = spec.validators.iter().map(|v| v.node_id).min();
-    if first == Some(config.node_id) {
+    if first == Some(config.node_id) && !joining {
         let mut members = BTreeMap::new();
         for v in &spec.validators {
             let (p2p_addr, api) = if v.node_id == config.node_id {
@@ -341,18 +412,9 @@ async fn start_member(
 /// the block's checkpoint.
 const CHECKPOINT_CLOCK_TOLERANCE_MS: i64 = 30_000;
 
-/// This node's checkpoint signer: its genesis name and validator key.
-fn validator_signer(
-    spec: &ledger::spec::ChainSpec,
-    key: &genesis::KeyFile,
-) -> Result<consensus::ValidatorSigner> {
-    let v = spec
-        .validators
-        .iter()
-        .find(|v| v.public_key == key.public_key)
-        .context("the validator key is not in genesis")?;
+/// This node's checkpoint signer.
+fn validator_signer(key: &genesis::KeyFile) -> Result<consensus::ValidatorSigner> {
     Ok(consensus::ValidatorSigner {
-        name: v.name.clone(),
         key: key.signing_key()?,
         clock_tolerance_ms: CHECKPOINT_CLOCK_TOLERANCE_MS,
     })

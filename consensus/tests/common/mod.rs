@@ -149,7 +149,6 @@ pub async fn release(ledger: Arc<Ledger>) {
 #[allow(dead_code)]
 pub fn signer(key: &KeyFile) -> consensus::ValidatorSigner {
     consensus::ValidatorSigner {
-        name: key.account.clone(),
         key: key.signing_key().expect("key file seed"),
         clock_tolerance_ms: 60_000,
     }
