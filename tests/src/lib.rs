@@ -310,6 +310,27 @@ impl TestCluster {
         self.spec.validators.iter().map(|v| v.node_id).collect()
     }
 
+    /// Starts node `id` with a fresh validator key that genesis does not
+    /// list: it waits until a `validator.add` record brings it in. Returns
+    /// its key and its `{"p2p", "api"}` address for that record.
+    pub fn launch_joining(&mut self, id: u64) -> (KeyFile, String) {
+        let key = KeyFile::generate(&format!("validator-{id}"));
+        genesis::write_json(
+            &self.dir.path().join(format!("validator-{id}.key.json")),
+            &key,
+        )
+        .expect("write key");
+        self.write_config(id, "127.0.0.1:0", "127.0.0.1:0", "");
+        self.launch(id);
+        let (api, p2p) = (
+            self.read_addr(id, "api.addr"),
+            self.read_addr(id, "p2p.addr"),
+        );
+        self.write_config(id, &api, &p2p, "");
+        let address = serde_json::json!({"p2p": p2p, "api": api}).to_string();
+        (key, address)
+    }
+
     /// Node `id`'s data directory (benchmarks measure its size on disk).
     pub fn data_dir(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("node-{id}"))
@@ -393,6 +414,41 @@ impl TestCluster {
         self.children.contains_key(&id)
     }
 
+    /// Sends `signal` (a `kill` name: `STOP`, `CONT`, …) to node `id`'s
+    /// process, if it runs. SIGSTOP freezes a node without closing its
+    /// sockets: to its peers it looks partitioned away, not crashed.
+    pub fn signal(&self, id: u64, signal: &str) {
+        assert!(
+            self.try_signal(id, signal),
+            "kill -{signal} to node {id} failed"
+        );
+    }
+
+    /// [`Self::signal`] without the panic, for drop guards. True if no
+    /// process runs for `id` or the signal was delivered.
+    fn try_signal(&self, id: u64, signal: &str) -> bool {
+        let Some(pid) = self.pid(id) else {
+            return true;
+        };
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Freezes nodes `ids` with SIGSTOP; they get SIGCONT when the guard
+    /// drops (also when the test panics), so no test leaves them frozen.
+    pub fn pause(&self, ids: &[u64]) -> Paused<'_> {
+        for &id in ids {
+            self.signal(id, "STOP");
+        }
+        Paused {
+            cluster: self,
+            ids: ids.to_vec(),
+        }
+    }
+
     pub fn api(&self, id: u64) -> &str {
         &self.apis[&id]
     }
@@ -446,6 +502,25 @@ impl TestCluster {
 
     pub fn root_key(&self) -> SigningKey {
         self.root.signing_key().expect("root key")
+    }
+}
+
+/// Nodes frozen by [`TestCluster::pause`]; resumed on drop.
+pub struct Paused<'a> {
+    cluster: &'a TestCluster,
+    ids: Vec<u64>,
+}
+
+impl Paused<'_> {
+    /// Resumes the frozen nodes now.
+    pub fn resume(self) {}
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        for &id in &self.ids {
+            self.cluster.try_signal(id, "CONT");
+        }
     }
 }
 
