@@ -50,6 +50,20 @@ impl Ledger {
         self.store.commit(&applied.changes, extra)?;
         Ok(applied)
     }
+
+    /// [`Self::apply`] without an fsync of its own, for a Raft state machine:
+    /// the entry is already durable in the (synced) Raft log, the batch is
+    /// atomic with `last_applied`, so after a crash Raft re-applies whatever
+    /// the disk lost; and the next synced log write makes this one durable.
+    pub fn apply_relaxed(
+        &self,
+        proposal: &BlockProposal,
+        extra: &[ExtraWrite],
+    ) -> Result<AppliedBlock> {
+        let applied = machine::apply_block(&self.store, &self.spec, proposal)?;
+        self.store.commit_relaxed(&applied.changes, extra)?;
+        Ok(applied)
+    }
 }
 
 /// An in-memory ledger: replays, tests and benchmarks.

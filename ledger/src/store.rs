@@ -121,6 +121,17 @@ impl Store {
 
     /// Commits a change set and extra writes atomically.
     pub fn commit(&self, changes: &ChangeSet, extra: &[ExtraWrite]) -> Result<()> {
+        self.commit_with(changes, extra, self.sync)
+    }
+
+    /// [`Self::commit`] without waiting for the disk. Still atomic; durable
+    /// once any later synced write lands, because every column family shares
+    /// one sequential write-ahead log and a sync covers all of it.
+    pub fn commit_relaxed(&self, changes: &ChangeSet, extra: &[ExtraWrite]) -> Result<()> {
+        self.commit_with(changes, extra, false)
+    }
+
+    fn commit_with(&self, changes: &ChangeSet, extra: &[ExtraWrite], sync: bool) -> Result<()> {
         let mut batch = WriteBatch::default();
         for ((space, key), value) in &changes.entries {
             let cf = self.cf(space.cf_name())?;
@@ -137,7 +148,7 @@ impl Store {
             }
         }
         let mut wo = WriteOptions::default();
-        wo.set_sync(self.sync);
+        wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(storage)
     }
 
