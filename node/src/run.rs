@@ -347,6 +347,17 @@ async fn start_member(
         listen: config.p2p_multiaddr()?,
         ..consensus::P2pConfig::default()
     };
+    // One Raft entry is one block proposal and must fit one p2p message,
+    // with room for the entry's framing and its checkpoint signatures;
+    // otherwise a full block could never replicate.
+    const ENTRY_OVERHEAD_BYTES: usize = 1 << 20;
+    if cc.block_bytes_max.saturating_add(ENTRY_OVERHEAD_BYTES) > p2p_config.message_bytes_max {
+        bail!(
+            "block.bytes_max ({} bytes) must be at least {ENTRY_OVERHEAD_BYTES} bytes below the p2p message limit ({} bytes)",
+            cc.block_bytes_max,
+            p2p_config.message_bytes_max
+        );
+    }
     let p2p = consensus::P2pNode::start(keypair, peers, p2p_config)
         .await
         .with_context(|| format!("starting libp2p on {}", config.p2p_listen))?;
