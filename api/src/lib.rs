@@ -6,6 +6,11 @@
 //! not know Raft or libp2p (the node wires the consensus crate in as a sink).
 
 mod error;
+mod evidence;
+pub mod limits;
+mod metrics;
+mod openapi;
+pub mod read;
 mod ui;
 mod views;
 
@@ -26,6 +31,7 @@ use serde_json::{json, Value};
 
 pub use error::{refusal_status, ApiError, ApiResult};
 use ledger::{machine, query, record, Ledger, SignedTx, H32};
+pub use read::{ReadIndexError, ReadIndexFuture, CONSISTENCY_HEADER, READ_INDEX_PATH};
 
 /// Largest request body: a batch of transactions.
 pub const REQUEST_BYTES_MAX: usize = 4 << 20;
@@ -95,6 +101,28 @@ pub trait TxSink: Send + Sync + 'static {
         let _ = (path_and_query, body);
         Box::pin(async move { Err(format!("this node cannot forward to node {leader}")) })
     }
+    /// Extra `/metrics` lines only the node knows (peers, queue depth), in
+    /// the Prometheus text format. The default has none.
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
+    /// Read index on this node if it leads (see [`read`]): confirms
+    /// leadership with a quorum, waits until this node applied the commit
+    /// index, and returns it. The default has no cluster: what it applied
+    /// is all there is.
+    fn read_index(&self) -> ReadIndexFuture {
+        let applied = self.cluster().last_applied;
+        Box::pin(async move { Ok(applied) })
+    }
+    /// Asks `leader` for its read index ([`READ_INDEX_PATH`] on its API).
+    /// The default cannot reach other nodes.
+    fn leader_read_index(&self, leader: u64) -> ReadIndexFuture {
+        Box::pin(async move {
+            Err(ReadIndexError::Unavailable(format!(
+                "this node cannot ask node {leader}"
+            )))
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -117,6 +145,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/views/daily", get(views::daily))
         .route("/v1/views/alerts", get(views::alerts))
         .route("/v1/views/subjects/{uscc}/portrait", get(views::portrait))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/{file}", get(openapi::docs_asset))
         .route("/v1/status", get(status))
         .route("/v1/tx", post(submit_one))
         .route("/v1/txs", post(submit_many))
@@ -129,13 +161,29 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shipments/{shipper}/{shipment_id}", get(shipment))
         .route("/v1/findings/{finding_id}", get(finding))
         .route("/v1/documents/{hash}", get(documents))
+        .route("/v1/evidence/{tx_id}", get(evidence::bundle))
+        .route(
+            "/v1/evidence/{tx_id}/certificate",
+            get(evidence::certificate),
+        )
+        .route("/v1/checkpoints/latest", get(evidence::latest))
+        .route("/v1/checkpoints/{height}", get(evidence::at))
+        .route("/v1/proofs/consistency", get(evidence::consistency))
+        .route("/v1/notarize", post(evidence::notarize))
+        .route("/v1/notarize/hash", post(evidence::hash_upload))
         .route("/v1/catalogue/varieties", get(varieties))
         .route("/v1/regions", get(regions))
         .route("/v1/trace/{code}", get(trace))
         .route("/v1/scores", get(scores))
         .route("/v1/scores/{district}", get(score_detail))
+        .route(read::READ_INDEX_PATH, get(read::read_index_endpoint))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
+        // GETs with `consistency=linearizable` wait for the read index first.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            read::consistency,
+        ))
         .with_state(state)
 }
 
@@ -150,6 +198,7 @@ async fn not_found() -> ApiError {
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            metrics::too_large();
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
@@ -182,6 +231,14 @@ impl WaitQuery {
 /// Checks what can be checked before consensus: envelope, fields, signature,
 /// chain, and replay of a committed id. The state rules run at commit.
 fn admit(state: &AppState, tx: &SignedTx) -> Result<(), ApiError> {
+    let checked = admit_checks(state, tx);
+    if let Err(e) = &checked {
+        metrics::refused_at_admission(&e.code);
+    }
+    checked
+}
+
+fn admit_checks(state: &AppState, tx: &SignedTx) -> Result<(), ApiError> {
     let id = Some(tx.id_hex());
     let (common, _) =
         record::parse_body(&tx.body).map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
@@ -301,12 +358,14 @@ async fn submit_one(
 ) -> ApiResult<Response> {
     let wait = q.commit()?;
     let bytes = body_bytes(body)?;
-    let tx = SignedTx::from_json_bytes(&bytes)?;
+    let tx = SignedTx::from_json_bytes(&bytes).inspect_err(|r| {
+        metrics::refused_at_admission(r.code.as_str());
+    })?;
     admit(&state, &tx)?;
     let id = tx.id_hex();
     let wire = serde_json::to_vec(&tx.to_json()).map_err(ApiError::internal)?;
     let fut = match state.sink.submit(wire.clone()) {
-        Ok(fut) => fut,
+        Ok(fut) => metrics::observe(fut),
         Err(e) => match forward_target(&e, &headers) {
             Some(leader) => {
                 let path = format!("/v1/tx{}", wait_suffix(wait));
@@ -360,6 +419,7 @@ async fn submit_many(
         let tx = match SignedTx::from_value(item) {
             Ok(tx) => tx,
             Err(r) => {
+                metrics::refused_at_admission(r.code.as_str());
                 results[i] = json!({"status": "refused", "code": r.code, "message": r.message});
                 continue;
             }
@@ -377,7 +437,7 @@ async fn submit_many(
         match state.sink.submit(wire) {
             Ok(fut) => {
                 results[i] = json!({"status": "admitted", "tx_id": id});
-                pending.push((i, id, fut));
+                pending.push((i, id, metrics::observe(fut)));
             }
             Err(e) if forward_target(&e, &headers).is_some() => {
                 // This and every later transaction go to the leader in one request.
@@ -451,7 +511,8 @@ async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "head_time_ms": head.time_ms,
         "tree_size": head.tree_size,
         "tree_root": head.tree_root,
-        "validators": state.ledger.spec.validators,
+        // The set in force for the next block (genesis, changed by validator records).
+        "validators": ledger::seal::validator_set_at(&state.ledger.store, head.height + 1)?,
         "genesis_hash": H32(state.ledger.spec.hash()?),
     })))
 }

@@ -257,7 +257,8 @@ pub async fn daily(
     }
     let mut out = Vec::with_capacity(days.len());
     for (i, c) in days.iter().enumerate() {
-        let date = ledger::score::date_of_day(first + i as i32).map_err(ApiError::internal)?;
+        let date = ledger::score::date_of_day(first + i as i32)
+            .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
         out.push(json!({
             "day": date.to_string(),
             "coded": c[0],
@@ -454,12 +455,14 @@ pub async fn portrait(
 ) -> ApiResult<Json<Value>> {
     let p = period(&state, &q)?;
     let params = &state.ledger.spec.model;
-    let start_ms = ledger::score::day_start_ms(params, p.from()).map_err(ApiError::internal)?;
+    // Dates at the edge of the calendar have no next day: the caller's input, so 400.
+    let bad = |e: String| ApiError::bad_request("invalid_period", e);
+    let start_ms = ledger::score::day_start_ms(params, p.from()).map_err(|e| bad(e.to_string()))?;
     let end_ms = p
         .to()
         .tomorrow()
-        .map_err(ApiError::internal)
-        .and_then(|d| ledger::score::day_start_ms(params, d).map_err(ApiError::internal))?;
+        .map_err(|e| bad(e.to_string()))
+        .and_then(|d| ledger::score::day_start_ms(params, d).map_err(|e| bad(e.to_string())))?;
     let in_period = |ms: i64| ms >= start_ms && ms < end_ms;
     let view = state.ledger.store.view();
     let head = head(&view)?;
@@ -521,9 +524,9 @@ pub async fn portrait(
             }
         }
     }
-    // Receipts due from the subject, counted by deadline like the score model.
-    let (mut due, mut on_time, mut late, mut overdue, mut rejections_made) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
+    // Receipts owed by the subject.
+    let (mut due, mut on_time, mut late, mut overdue, mut pending) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut rejections_made = 0u64;
     let mut rejections = Vec::new();
     for s in &v.shipments_in {
         let answered = match &s.status {
@@ -548,7 +551,10 @@ pub async fn portrait(
                 rejections.push(json!({"shipper": s.shipper, "shipment_id": s.shipment_id, "reason": reason, "note": note, "origin": origin}));
             }
         }
-        if !in_period(s.receipt_deadline_ms - 1) {
+        // Shipments sent to the subject in the period. (The score model files
+        // receipts under their deadline's day instead; a portrait counts an
+        // answer as soon as it is given, and a receipt not yet due as pending.)
+        if !in_period(s.shipped.at_ms) {
             continue;
         }
         match answered {
@@ -565,7 +571,7 @@ pub async fn portrait(
                 due += 1;
                 overdue += 1;
             }
-            None => {}
+            None => pending += 1,
         }
     }
     let findings: Vec<Value> = v
@@ -617,6 +623,7 @@ pub async fn portrait(
             "on_time": on_time,
             "late": late,
             "overdue_unanswered": overdue,
+            "pending": pending,
             "on_time_rate": rate(on_time, due),
         },
         "rejections": {

@@ -339,7 +339,11 @@ impl ConsensusNode {
                     leader: f.leader_id,
                 })
             }
-            Err(RaftError::APIError(e)) => Err(ConsensusError::Raft(e.to_string())),
+            // QuorumNotEnough: its message lists the whole membership; the
+            // short form is what a client can act on.
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Err(
+                ConsensusError::Raft("no quorum confirmed this node's leadership".into()),
+            ),
             Err(RaftError::Fatal(f)) => Err(f.into()),
         }
     }

@@ -255,6 +255,18 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
     tree.last_mut().expect("tree rows").1[0] ^= 0x01;
     let tree_hash = pack(&p);
 
+    // One row of domain state (blocks, txs and tree untouched), and one
+    // index row dropped: `verify_chain` alone would not see either.
+    let mut p = unpack(&good);
+    let state = rows(&mut p, Space::State);
+    let value = &mut state.last_mut().expect("state rows").1;
+    let last = value.len() - 1;
+    value[last] ^= 0x01;
+    let state_row = pack(&p);
+    let mut p = unpack(&good);
+    rows(&mut p, Space::Index).pop().expect("index rows");
+    let index_row = pack(&p);
+
     // A valid chain from the same genesis whose block 1 differs from B's.
     let dir_c = tempfile::tempdir().expect("temp dir");
     let ledger_c = common::open_ledger(dir_c.path(), spec, false);
@@ -292,6 +304,18 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
             tree_hash,
             meta.clone(),
             "tree does not give the head's root",
+        ),
+        (
+            "a state row",
+            state_row,
+            meta.clone(),
+            "is not what replaying the chain gives",
+        ),
+        (
+            "an index row",
+            index_row,
+            meta.clone(),
+            "replaying the chain gives",
         ),
         (
             "another block 1",

@@ -14,7 +14,7 @@
 //! ignored, because a bundle is produced by this ledger only and every byte
 //! of it is meant to be accounted for.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::block::{BlockHeader, H32};
-use crate::checkpoint::{key_id, Checkpoint, SignedNote};
+use crate::checkpoint::{key_id, Checkpoint, NoteSignature, SignedNote};
 use crate::error::LedgerError;
 use crate::kv::{KvRead, Space};
-use crate::machine::{read_block, read_tx, TreeReader};
+use crate::machine::{block_key, read_tx, TreeReader};
 use crate::merkle;
 use crate::record;
 use crate::seal;
@@ -132,28 +132,28 @@ pub struct KeyBinding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorEvidence {
-    /// Changes to the genesis set up to the checkpoint, in height order, each
-    /// with the membership record that made it. Empty: the genesis set is in
-    /// force. (No membership record type exists yet; a verifier of
-    /// `zsl-evidence/1` refuses a non-empty list.)
+    /// Every membership record (`validator.add`, `validator.remove`) in force
+    /// at the checkpoint, in commit (leaf) order: applied to the genesis set
+    /// they give `set`. Empty: the genesis set is in force.
     pub changes: Vec<MembershipChange>,
-    /// The height from which `set` is in force.
-    pub in_force_from: u64,
     pub set: Vec<Validator>,
     /// Signatures needed (the genesis `checkpoint_quorum`, or a majority).
     pub quorum: u64,
 }
 
+/// A membership record with its proof into the bundle's checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipChange {
-    pub height: u64,
-    pub set: Vec<Validator>,
     pub tx_id: H32,
+    /// The record as signed, `{body, signer, sig}`.
     pub record: Value,
     pub leaf_index: u64,
     pub inclusion: Vec<H32>,
 }
+
+/// Record types that change the validator set.
+pub const MEMBERSHIP_TYPES: [&str; 2] = ["validator.add", "validator.remove"];
 
 /// A short human summary, regenerated and compared by the verifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +194,87 @@ pub fn build(
     spec: &ChainSpec,
     tx_id: &[u8; 32],
 ) -> Result<Bundle, EvidenceError> {
+    build_with(kv, &Genesis::new(spec)?, tx_id)
+}
+
+/// A block's header and hash, decoded without the block's tx ids (a full
+/// block under load holds thousands of them; a bundle needs none).
+#[derive(Deserialize)]
+struct BlockPrefix {
+    header: BlockHeader,
+    hash: H32,
+}
+
+/// The header of block `height`, if it exists.
+pub fn read_header(
+    kv: &(impl KvRead + ?Sized),
+    height: u64,
+) -> Result<Option<BlockHeader>, LedgerError> {
+    let key = block_key(height);
+    match kv.get(Space::Blocks, &key)? {
+        Some(bytes) => {
+            let p: BlockPrefix = state::decode(&key, &bytes)?;
+            if p.hash != p.header.hash() {
+                return Err(LedgerError::Corrupt(format!("block {height}: hash")));
+            }
+            Ok(Some(p.header))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Block `height`'s checkpoint as a signed note with every recorded
+/// signature of a validator in force, and that set. `None` when the block
+/// does not exist, has no checkpoint, or nobody signed it. (Like
+/// `seal::signed_checkpoint`, but from the header alone.)
+pub fn sealed_checkpoint(
+    kv: &(impl KvRead + ?Sized),
+    spec: &ChainSpec,
+    height: u64,
+) -> Result<Option<(Checkpoint, SignedNote, Vec<Validator>)>, LedgerError> {
+    let Some(header) = read_header(kv, height)? else {
+        return Ok(None);
+    };
+    if header.tx_count == 0 {
+        return Ok(None);
+    }
+    let cp = Checkpoint {
+        origin: spec.chain_id.clone(),
+        tree_size: header.tree_size,
+        root: header.tree_root,
+        height,
+        block_hash: header.hash(),
+        time_ms: header.time_ms,
+    };
+    let set = seal::validator_set_at(kv, height)?;
+    let mut signatures = Vec::new();
+    for (name, sig) in seal::cosignatures(kv, height)? {
+        let Some(v) = set.iter().find(|v| v.name == name) else {
+            continue;
+        };
+        signatures.push(NoteSignature {
+            key_id: key_id(&name, &seal::public_key(v)?),
+            name,
+            signature: sig,
+        });
+    }
+    if signatures.is_empty() {
+        return Ok(None);
+    }
+    let note = SignedNote {
+        text: cp.text(),
+        signatures,
+    };
+    Ok(Some((cp, note, set)))
+}
+
+/// [`build`] with the genesis-derived values computed once.
+pub fn build_with(
+    kv: &(impl KvRead + ?Sized),
+    g: &Genesis,
+    tx_id: &[u8; 32],
+) -> Result<Bundle, EvidenceError> {
+    let spec = &g.spec;
     let id_hex = hex::encode(tx_id);
     let loc = read_tx(kv, tx_id)?.ok_or_else(|| EvidenceError::NotFound(id_hex.clone()))?;
     let sealed =
@@ -204,12 +285,11 @@ pub fn build(
     if sealed - loc.height >= HEADERS_MAX as u64 {
         return Err(EvidenceError::TooFar(loc.height));
     }
-    let (cp, note, set) = seal::signed_checkpoint(kv, spec, sealed)?
+    let (cp, note, set) = sealed_checkpoint(kv, spec, sealed)?
         .ok_or_else(|| corrupt(format!("sealed block {sealed} has no signed checkpoint")))?;
     let mut headers = Vec::with_capacity((sealed - loc.height + 1) as usize);
     for h in loc.height..=sealed {
-        let block = read_block(kv, h)?.ok_or_else(|| corrupt(format!("block {h} missing")))?;
-        headers.push(block.header);
+        headers.push(read_header(kv, h)?.ok_or_else(|| corrupt(format!("block {h} missing")))?);
     }
     let reader = TreeReader(kv);
     let inclusion = hashes(
@@ -245,23 +325,36 @@ pub fn build(
             ),
         })
     };
-    let history = seal::validator_history(kv)?;
-    let (in_force_from, _) = history
+    // A set recorded at height e came from membership records in block
+    // e - 1 and is in force from e; those in force at the checkpoint are
+    // the ones with e <= sealed.
+    let mut changes = Vec::new();
+    for (effective, _) in seal::validator_history(kv)?
         .iter()
-        .rev()
-        .find(|(h, _)| *h <= sealed)
-        .ok_or_else(|| corrupt("no validator set at genesis"))?;
-    if history.iter().any(|(h, _)| *h > 0 && *h <= sealed) {
-        // Membership records do not exist yet; when they do, each change
-        // becomes a `MembershipChange` with its record and proof here.
-        return Err(corrupt(
-            "validator-set changes after genesis are not supported by zsl-evidence/1",
-        ));
+        .filter(|(e, _)| *e > 0 && *e <= sealed)
+    {
+        let block = crate::machine::read_block(kv, effective - 1)?
+            .ok_or_else(|| corrupt(format!("block {} missing", effective - 1)))?;
+        for id in &block.tx_ids {
+            let l = read_tx(kv, &id.0)?
+                .ok_or_else(|| corrupt(format!("tx {id} of block {} missing", effective - 1)))?;
+            if MEMBERSHIP_TYPES.contains(&l.kind.as_str()) {
+                changes.push(MembershipChange {
+                    tx_id: *id,
+                    record: wire_value(&l.wire)?,
+                    leaf_index: l.leaf_index,
+                    inclusion: hashes(
+                        merkle::inclusion_proof(l.leaf_index, cp.tree_size, &reader)
+                            .map_err(LedgerError::from)?,
+                    ),
+                });
+            }
+        }
     }
     let mut bundle = Bundle {
         format: FORMAT.into(),
         chain_id: spec.chain_id.clone(),
-        genesis_hash: H32(spec.hash()?),
+        genesis_hash: g.hash,
         tx_id: H32(*tx_id),
         record,
         signer_key: SignerKey {
@@ -276,8 +369,7 @@ pub fn build(
         inclusion,
         checkpoint: note.render(),
         validators: ValidatorEvidence {
-            changes: Vec::new(),
-            in_force_from: *in_force_from,
+            changes,
             quorum: seal::quorum(spec, &set) as u64,
             set,
         },
@@ -478,18 +570,31 @@ impl Report {
     }
 }
 
-/// What a verifier trusts: the genesis spec and what it derives from it.
-struct Trust {
+/// What a verifier trusts, the genesis file, and what it derives from it
+/// once: its hash, the validator set and quorum, their keys.
+#[derive(Debug, Clone)]
+pub struct Genesis {
+    pub spec: ChainSpec,
+    pub hash: H32,
     set: Vec<Validator>,
     quorum: usize,
+    set_hash: H32,
+    known: BTreeMap<String, [u8; 32]>,
 }
 
-impl Trust {
-    fn new(spec: &ChainSpec) -> Self {
-        Trust {
-            set: spec.validators.clone(),
-            quorum: seal::quorum(spec, &spec.validators),
-        }
+impl Genesis {
+    pub fn new(spec: &ChainSpec) -> Result<Self, LedgerError> {
+        // The genesis set; a bundle's membership records change it
+        // (`derive_set`).
+        let set = spec.validators.clone();
+        Ok(Genesis {
+            hash: H32(spec.hash()?),
+            quorum: seal::quorum(spec, &set),
+            set_hash: seal::validator_set_hash(&set)?,
+            known: seal::known_keys(&set)?,
+            set,
+            spec: spec.clone(),
+        })
     }
 }
 
@@ -503,10 +608,18 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, String> {
 
 /// Verifies a bundle against the genesis spec; runs every check.
 pub fn verify(b: &Bundle, spec: &ChainSpec) -> Report {
-    let trust = Trust::new(spec);
+    match Genesis::new(spec) {
+        Ok(g) => verify_with(b, &g),
+        Err(e) => Report::failed_with(check::BUNDLE, format!("genesis file: {e}")),
+    }
+}
+
+/// [`verify`] with the genesis-derived values computed once.
+pub fn verify_with(b: &Bundle, trust: &Genesis) -> Report {
+    let spec = &trust.spec;
     let cp = parse_checkpoint(&b.checkpoint);
     let mut r = Report { checks: Vec::new() };
-    r.push(check::BUNDLE, check_bundle(b, spec));
+    r.push(check::BUNDLE, check_bundle(b, trust));
     let tx = check_record(b);
     r.push(
         check::RECORD_SIGNATURE,
@@ -523,18 +636,22 @@ pub fn verify(b: &Bundle, spec: &ChainSpec) -> Report {
         check::CHECKPOINT_MATCHES_HEADER,
         check_checkpoint_header(b, spec, &cp),
     );
-    r.push(check::VALIDATOR_SET, check_validator_set(b, &trust));
+    let in_force = derive_set(b, trust, &cp);
+    r.push(check::VALIDATOR_SET, check_validator_set(b, &in_force));
     r.push(
         check::CHECKPOINT_SIGNATURES,
-        check_note_signatures(&b.checkpoint, &trust).map(|names| {
-            format!(
-                "{} of {} validators signed ({}); the quorum is {}",
-                names.len(),
-                trust.set.len(),
-                names.join(", "),
-                trust.quorum
-            )
-        }),
+        match &in_force {
+            Err(_) => Err("the validator set in force does not follow from genesis".into()),
+            Ok(f) => check_note_signatures(&b.checkpoint, &f.known, f.quorum).map(|names| {
+                format!(
+                    "{} of {} validators signed ({}); the quorum is {}",
+                    names.len(),
+                    f.set.len(),
+                    names.join(", "),
+                    f.quorum
+                )
+            }),
+        },
     );
     r.push(check::BLOCK_TIME, check_block_time(b, spec, tx.as_ref()));
     r.push(
@@ -553,7 +670,8 @@ fn parse_checkpoint(note: &str) -> Result<Checkpoint, String> {
     Checkpoint::parse_text(&n.text).map_err(|e| format!("checkpoint: {e}"))
 }
 
-fn check_bundle(b: &Bundle, spec: &ChainSpec) -> Result<String, String> {
+fn check_bundle(b: &Bundle, g: &Genesis) -> Result<String, String> {
+    let spec = &g.spec;
     if b.format != FORMAT {
         return Err(format!("format is `{}`, expected `{FORMAT}`", b.format));
     }
@@ -563,12 +681,10 @@ fn check_bundle(b: &Bundle, spec: &ChainSpec) -> Result<String, String> {
             b.chain_id, spec.chain_id
         ));
     }
-    let g = spec.hash().map_err(|e| format!("genesis: {e}"))?;
-    if b.genesis_hash.0 != g {
+    if b.genesis_hash != g.hash {
         return Err(format!(
             "genesis hash {} is not the genesis file's {}",
-            b.genesis_hash,
-            H32(g)
+            b.genesis_hash, g.hash
         ));
     }
     Ok(format!(
@@ -795,44 +911,143 @@ fn check_checkpoint_header(
     ))
 }
 
-fn check_validator_set(b: &Bundle, trust: &Trust) -> Result<String, String> {
+/// The validator set in force at the checkpoint, as a verifier derives it.
+struct InForce {
+    set: Vec<Validator>,
+    quorum: usize,
+    hash: H32,
+    known: BTreeMap<String, [u8; 32]>,
+}
+
+/// Applies the bundle's membership records to the genesis set, checking
+/// each: signed by a root regulator of genesis (the province's trust anchor,
+/// so the set cannot be rewritten without its key), in commit order,
+/// committed before the checkpoint's block, included in its tree, and a
+/// change the state machine would have made.
+fn derive_set(b: &Bundle, g: &Genesis, cp: &Result<Checkpoint, String>) -> Result<InForce, String> {
+    if b.validators.changes.is_empty() {
+        return Ok(InForce {
+            set: g.set.clone(),
+            quorum: g.quorum,
+            hash: g.set_hash,
+            known: g.known.clone(),
+        });
+    }
+    let cp = cp.as_ref().map_err(Clone::clone)?;
+    let last = b.headers.last().ok_or("no headers")?;
+    let block_start = last.tree_size.saturating_sub(u64::from(last.tx_count));
+    let mut set = g.set.clone();
+    let mut prev_leaf = None;
+    for (i, c) in b.validators.changes.iter().enumerate() {
+        let at = |e: String| format!("membership record {i} ({}): {e}", c.tx_id);
+        let tx = SignedTx::from_value(c.record.clone()).map_err(|r| at(r.to_string()))?;
+        tx.verify_signature().map_err(|r| at(r.to_string()))?;
+        if tx.id != c.tx_id.0 {
+            return Err(at("its id is not tx_id".into()));
+        }
+        let (common, rec) = record::parse_body(&tx.body).map_err(|r| at(r.to_string()))?;
+        if common.chain_id != g.spec.chain_id {
+            return Err(at("for another chain".into()));
+        }
+        let signer = hex::encode(tx.signer);
+        if !g
+            .spec
+            .root_regulators
+            .iter()
+            .any(|r| r.id == common.account && r.public_key == signer)
+        {
+            return Err(at("not signed by a root regulator of genesis".into()));
+        }
+        if prev_leaf.is_some_and(|p| c.leaf_index <= p) || c.leaf_index >= block_start {
+            return Err(at(format!(
+                "leaf {} is out of order or not before the checkpoint's block",
+                c.leaf_index
+            )));
+        }
+        prev_leaf = Some(c.leaf_index);
+        let path: Vec<merkle::Hash> = c.inclusion.iter().map(|h| h.0).collect();
+        merkle::verify_inclusion(
+            &merkle::leaf_hash(&c.tx_id.0),
+            c.leaf_index,
+            cp.tree_size,
+            &path,
+            &cp.root.0,
+        )
+        .map_err(|e| at(format!("inclusion: {e}")))?;
+        match rec {
+            record::Record::ValidatorAdd(r) => {
+                if set.len() >= seal::VALIDATORS_MAX
+                    || set.iter().any(|v| {
+                        v.node_id == r.node_id || v.name == r.name || v.public_key == r.public_key
+                    })
+                {
+                    return Err(at("adds a validator the set could not take".into()));
+                }
+                set.push(Validator {
+                    node_id: r.node_id,
+                    name: r.name,
+                    public_key: r.public_key,
+                });
+                set.sort_by_key(|v| v.node_id);
+            }
+            record::Record::ValidatorRemove(r) => {
+                let before = set.len();
+                set.retain(|v| v.node_id != r.node_id);
+                if set.len() == before || set.is_empty() {
+                    return Err(at("removes a validator the set could not lose".into()));
+                }
+            }
+            _ => {
+                return Err(at(format!(
+                    "a `{}` record is not a membership record",
+                    common.kind
+                )))
+            }
+        }
+    }
+    Ok(InForce {
+        quorum: seal::quorum(&g.spec, &set),
+        hash: seal::validator_set_hash(&set).map_err(|e| e.to_string())?,
+        known: seal::known_keys(&set).map_err(|e| e.to_string())?,
+        set,
+    })
+}
+
+fn check_validator_set(b: &Bundle, in_force: &Result<InForce, String>) -> Result<String, String> {
+    let f = in_force.as_ref().map_err(Clone::clone)?;
     let v = &b.validators;
-    if !v.changes.is_empty() {
+    if v.set != f.set {
+        return Err("the set differs from the one genesis and the membership records give".into());
+    }
+    if v.quorum != f.quorum as u64 {
         return Err(format!(
-            "{} validator-set changes: membership records are not defined in {FORMAT}",
-            v.changes.len()
+            "quorum {} is not the derived {}",
+            v.quorum, f.quorum
         ));
     }
-    if v.in_force_from != 0 {
-        return Err("with no changes, the genesis set is in force from height 0".into());
-    }
-    if v.set != trust.set {
-        return Err("the set differs from the genesis validators".into());
-    }
-    if v.quorum != trust.quorum as u64 {
+    let last = b.headers.last().ok_or("no headers")?;
+    if last.validators_hash != f.hash {
         return Err(format!(
-            "quorum {} is not genesis's {}",
-            v.quorum, trust.quorum
-        ));
-    }
-    let hash = seal::validator_set_hash(&trust.set).map_err(|e| e.to_string())?;
-    if let Some(h) = b.headers.iter().find(|h| h.validators_hash != hash) {
-        return Err(format!(
-            "header {}'s validators_hash is not that of the genesis set",
-            h.height
+            "header {}'s validators_hash is not that of the derived set",
+            last.height
         ));
     }
     Ok(format!(
-        "the genesis set of {} validators, unchanged (hash {hash} in every header)",
-        trust.set.len()
+        "{} validators from genesis and {} membership record(s); hash {} in the checkpoint's header",
+        f.set.len(),
+        v.changes.len(),
+        f.hash
     ))
 }
 
 /// Strict note check: every signature line must be a distinct validator of
 /// the set in force with its key id, and verify; then at least a quorum.
-fn check_note_signatures(note: &str, trust: &Trust) -> Result<Vec<String>, String> {
+fn check_note_signatures(
+    note: &str,
+    known: &BTreeMap<String, [u8; 32]>,
+    quorum: usize,
+) -> Result<Vec<String>, String> {
     let n = SignedNote::parse(note).map_err(|e| format!("checkpoint note: {e}"))?;
-    let known = seal::known_keys(&trust.set).map_err(|e| e.to_string())?;
     let mut seen = BTreeSet::new();
     for s in &n.signatures {
         let pk = known
@@ -853,11 +1068,10 @@ fn check_note_signatures(note: &str, trust: &Trust) -> Result<Vec<String>, Strin
             return Err(format!("`{}` signed twice", s.name));
         }
     }
-    if seen.len() < trust.quorum {
+    if seen.len() < quorum {
         return Err(format!(
-            "{} valid validator signatures; the quorum is {}",
+            "{} valid validator signatures; the quorum is {quorum}",
             seen.len(),
-            trust.quorum
         ));
     }
     Ok(seen.into_iter().collect())
@@ -926,14 +1140,17 @@ pub fn verify_consistency(
     proof: &ConsistencyProof,
     spec: &ChainSpec,
 ) -> Report {
-    let trust = Trust::new(spec);
+    let trust = match Genesis::new(spec) {
+        Ok(g) => g,
+        Err(e) => return Report::failed_with(check::CONSISTENCY, format!("genesis file: {e}")),
+    };
     let mut r = Report { checks: Vec::new() };
     let one = |note: &str| -> Result<(Checkpoint, String), String> {
         let cp = parse_checkpoint(note)?;
         if cp.origin != spec.chain_id {
             return Err(format!("origin `{}` is not the chain id", cp.origin));
         }
-        let names = check_note_signatures(note, &trust)?;
+        let names = check_note_signatures(note, &trust.known, trust.quorum)?;
         let d = format!(
             "height {}, size {}, root {}: {} of {} validators signed (quorum {})",
             cp.height,
@@ -1005,6 +1222,7 @@ mod tests {
     use crate::spec::{District, Region, RootRegulator};
     use ed25519_dalek::SigningKey;
     use proptest::prelude::*;
+    use serde_json::json;
 
     const T0: i64 = 1_709_254_800_000; // 2024-03-01T09:00:00+08:00
     const D1: &str = "330102";
@@ -1135,9 +1353,11 @@ mod tests {
         }
 
         fn sign(&self, height: u64, who: &[usize]) -> Vec<Cosignature> {
-            let block = read_block(&self.kv, height).unwrap().unwrap();
+            let block = crate::machine::read_block(&self.kv, height)
+                .unwrap()
+                .unwrap();
             let cp = seal::checkpoint_of(&self.spec, &block).unwrap();
-            let keys = validator_keys(self.spec.validators.len());
+            let keys = validator_keys(8);
             who.iter()
                 .map(|&i| seal::cosign(&cp, &keys[i].0, &keys[i].1))
                 .collect()
@@ -1210,9 +1430,68 @@ mod tests {
         );
         assert!(b.signer_key.binding.is_some());
         assert!(b.summary.zh.contains("检测报告"));
+        for h in &b.headers {
+            let block = crate::machine::read_block(&c.kv, h.height)
+                .unwrap()
+                .unwrap();
+            assert_eq!(&block.header, h, "the header-only read");
+        }
+        let (cp, note, _) = sealed_checkpoint(&c.kv, &c.spec, 3).unwrap().unwrap();
+        let (cp2, note2, _) = seal::signed_checkpoint(&c.kv, &c.spec, 3).unwrap().unwrap();
+        assert_eq!((cp, note), (cp2, note2));
         let b = build(&c.kv, &c.spec, &root_doc.0).unwrap();
         assert!(b.signer_key.binding.is_none(), "a genesis key");
         assert_eq!(b.headers.len(), 1);
+    }
+
+    /// Root adds validator-4 in block 1 (in force from block 2: four
+    /// validators, quorum 3); a record in block 2 is sealed by validators 2-4.
+    fn membership_fixture() -> (Chain, H32) {
+        let mut c = Chain::new(3);
+        let add = crate::record::ValidatorAdd {
+            node_id: 4,
+            name: "validator-4".into(),
+            public_key: pk(&key("validator-4")),
+            address: "/ip4/127.0.0.1/tcp/1".into(),
+        };
+        let w = c.tx(&key("root"), "root", "validator.add", &add);
+        let (h1, _) = c.block(vec![w], vec![]);
+        let sigs = c.sign(h1, &[0, 1]);
+        let w = c.notarize(&(String::from("root"), key("root")), "after the change");
+        let (h2, ids) = c.block(vec![w], sigs);
+        assert_eq!(seal::validator_set_at(&c.kv, h2).unwrap().len(), 4);
+        c.block(vec![], c.sign(h2, &[1, 2, 3]));
+        (c, ids[0])
+    }
+
+    #[test]
+    fn membership_records_carry_the_set_from_genesis() {
+        let (c, id) = membership_fixture();
+        let b = build(&c.kv, &c.spec, &id.0).unwrap();
+        assert_eq!(b.validators.changes.len(), 1);
+        assert_eq!((b.validators.set.len(), b.validators.quorum), (4, 3));
+        let r = verify(&b, &c.spec);
+        assert!(r.ok(), "{r:#?}");
+        // Without the change the set does not follow, and validator-4's
+        // signature is by a stranger.
+        let mut m = b.clone();
+        m.validators.changes.clear();
+        let r = verify(&m, &c.spec);
+        assert!(r.failed().contains(&check::VALIDATOR_SET), "{r:#?}");
+        assert!(r.failed().contains(&check::CHECKPOINT_SIGNATURES));
+        // A membership record not signed by a genesis root regulator.
+        let mut m = b.clone();
+        let body = m.validators.changes[0].record["body"].clone();
+        let body = body.as_object().unwrap().clone();
+        let forged = SignedTx::sign(body, &key("validator-4")).unwrap();
+        m.validators.changes[0].record = forged.to_json();
+        m.validators.changes[0].tx_id = H32(forged.id);
+        assert_eq!(
+            verify(&m, &c.spec).failed(),
+            vec![check::VALIDATOR_SET, check::CHECKPOINT_SIGNATURES]
+        );
+        // Every byte and field of this bundle too.
+        mutate_everything(&serde_json::to_value(&b).unwrap(), &c.spec);
     }
 
     #[test]
@@ -1348,6 +1627,19 @@ mod tests {
     fn every_single_byte_and_field_mutation_fails_with_the_right_check() {
         let (c, doc, _) = fixture();
         let good = serde_json::to_value(build(&c.kv, &c.spec, &doc.0).unwrap()).unwrap();
+        mutate_everything(&good, &c.spec);
+    }
+
+    /// Flips every byte of every string, moves every number by one, negates
+    /// every bool, drops and doubles every list element, removes every field:
+    /// each mutation must fail, naming the check of the part it changed.
+    fn mutate_everything(good: &Value, spec: &ChainSpec) {
+        let c = Chain {
+            spec: spec.clone(),
+            kv: MemoryKv::new(),
+            now: 0,
+            nonce: 0,
+        };
         let mut scalars = Vec::new();
         leaves(&good, String::new(), &mut scalars);
         let (mut tried, mut parsed) = (0usize, 0usize);
@@ -1611,7 +1903,7 @@ mod tests {
         for (k, id) in sample.iter().enumerate() {
             let index = k as u64 * 99_991;
             let p = merkle::inclusion_proof(index, cp.tree_size, &TreeReader(&c.kv)).unwrap();
-            assert_eq!(p.len(), 20, "leaf {index}");
+            assert!(p.len() >= 15, "leaf {index}: {} hashes", p.len());
             merkle::verify_inclusion(&merkle::leaf_hash(id), index, cp.tree_size, &p, &cp.root.0)
                 .unwrap();
         }
@@ -1650,6 +1942,97 @@ mod tests {
     fn fixture_cached() -> &'static (Chain, H32, H32) {
         static F: std::sync::OnceLock<(Chain, H32, H32)> = std::sync::OnceLock::new();
         F.get_or_init(fixture)
+    }
+
+    /// The worked example of docs/evidence.md: the genesis, the bundle, every
+    /// intermediate value a verifier computes, and the expected checks.
+    fn worked_example() -> Value {
+        let (c, doc, _) = fixture();
+        let b = build(&c.kv, &c.spec, &doc.0).unwrap();
+        let tx = SignedTx::from_value(b.record.clone()).unwrap();
+        let jcs =
+            String::from_utf8(tx.signed_bytes[crate::signing::TX_DOMAIN.len()..].to_vec()).unwrap();
+        let cp = parse_checkpoint(&b.checkpoint).unwrap();
+        // The inclusion walk, step by step (RFC 9162 §2.1.3.2).
+        let mut steps = Vec::new();
+        let (mut fnode, mut snode) = (b.leaf_index, cp.tree_size - 1);
+        let mut r = merkle::leaf_hash(&b.tx_id.0);
+        for p in &b.inclusion {
+            let side = if fnode & 1 == 1 || fnode == snode {
+                r = merkle::node_hash(&p.0, &r);
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+                "left"
+            } else {
+                r = merkle::node_hash(&r, &p.0);
+                "right"
+            };
+            fnode >>= 1;
+            snode >>= 1;
+            steps.push(json!({"sibling": p, "sibling_is": side, "result": H32(r)}));
+        }
+        let note = SignedNote::parse(&b.checkpoint).unwrap();
+        let set_jcs = String::from_utf8(
+            crate::signing::canonical_json(&serde_json::to_value(&c.spec.validators).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let report = verify(&b, &c.spec);
+        assert!(report.ok());
+        json!({
+            "about": "Generated by `ZSL_WRITE_EXAMPLES=1 cargo test --workspace evidence::tests::worked_example_is_current` (ledger/src/evidence.rs). `genesis` is the genesis file, `bundle` the evidence bundle, `intermediate` every value a verifier computes on the way, `expected_checks` what `zsl verify` reports.",
+            "genesis": c.spec,
+            "bundle": b,
+            "tlog_proof": tlog_proof(&b),
+            "intermediate": {
+                "genesis_jcs_sha256": H32(c.spec.hash().unwrap()),
+                "record_jcs_body": jcs,
+                "record_signed_bytes_hex": hex::encode(&tx.signed_bytes),
+                "tx_id": H32(tx.id),
+                "leaf_hash": H32(merkle::leaf_hash(&b.tx_id.0)),
+                "inclusion_steps": steps,
+                "binding_leaf_hash": b.signer_key.binding.as_ref().map(|k| H32(merkle::leaf_hash(&k.tx_id.0))),
+                "headers": b.headers.iter().map(|h| json!({
+                    "height": h.height,
+                    "hash_input_hex": hex::encode(h.hash_input()),
+                    "hash": h.hash(),
+                })).collect::<Vec<_>>(),
+                "checkpoint_text": note.text,
+                "checkpoint_signatures": note.signatures.iter().map(|s| json!({
+                    "name": s.name,
+                    "key_id_hex": hex::encode(s.key_id),
+                    "signature_hex": hex::encode(&s.signature),
+                })).collect::<Vec<_>>(),
+                "validator_set_jcs": set_jcs,
+                "validators_hash": seal::validator_set_hash(&c.spec.validators).unwrap(),
+                "quorum": seal::quorum(&c.spec, &c.spec.validators),
+            },
+            "expected_checks": report.checks,
+        })
+    }
+
+    #[test]
+    fn worked_example_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs/examples/evidence-example.json");
+        let text = serde_json::to_string_pretty(&worked_example()).unwrap() + "\n";
+        if std::env::var_os("ZSL_WRITE_EXAMPLES").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == text,
+            "docs/examples/evidence-example.json is stale: regenerate with \
+             ZSL_WRITE_EXAMPLES=1 cargo test --workspace evidence::tests::worked_example_is_current"
+        );
+        // The example's bundle verifies against the example's genesis.
+        let v: Value = serde_json::from_str(&on_disk).unwrap();
+        let spec: ChainSpec = serde_json::from_value(v["genesis"].clone()).unwrap();
+        let b: Bundle = serde_json::from_value(v["bundle"].clone()).unwrap();
+        assert!(verify(&b, &spec).ok());
     }
 
     #[test]

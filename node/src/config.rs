@@ -33,6 +33,84 @@ pub struct NodeConfig {
     pub peers: BTreeMap<String, PeerConfig>,
     #[serde(default)]
     pub block: BlockConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The HTTP API's transport and limits (`[api]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// PEM certificate chain; with `tls_key`, the API serves HTTPS (rustls) only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Requests per second each client IP may make, sustained (0: no limit).
+    #[serde(default = "default_rate_limit_per_s")]
+    pub rate_limit_per_s: f64,
+    /// Requests each client IP may make at once after being idle.
+    #[serde(default = "default_rate_limit_burst")]
+    pub rate_limit_burst: u32,
+    /// Client IPs the rate limiter tracks at most (its memory bound).
+    #[serde(default = "default_rate_limit_ips_max")]
+    pub rate_limit_ips_max: usize,
+}
+
+/// Logging (`[log]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json`: one JSON object per line, for log collectors.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+// Generous defaults: a node's own tools, benchmarks and followers forwarding
+// for their clients all arrive from few addresses; operators facing the
+// public set tighter values.
+fn default_rate_limit_per_s() -> f64 {
+    1_000.0
+}
+fn default_rate_limit_burst() -> u32 {
+    2_000
+}
+fn default_rate_limit_ips_max() -> usize {
+    100_000
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            tls_cert: None,
+            tls_key: None,
+            rate_limit_per_s: default_rate_limit_per_s(),
+            rate_limit_burst: default_rate_limit_burst(),
+            rate_limit_ips_max: default_rate_limit_ips_max(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The limiter's settings, or `None` when the limit is switched off.
+    pub fn rate_limit(&self) -> Option<api::limits::RateLimit> {
+        (self.rate_limit_per_s > 0.0).then(|| api::limits::RateLimit {
+            per_second: self.rate_limit_per_s,
+            burst: f64::from(self.rate_limit_burst.max(1)),
+            ips_max: self.rate_limit_ips_max.max(1),
+        })
+    }
 }
 
 /// Another validator's addresses.
@@ -99,10 +177,23 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
-        if let Some(k) = c.validator_key.as_mut() {
+        for k in [
+            c.validator_key.as_mut(),
+            c.api.tls_cert.as_mut(),
+            c.api.tls_key.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if k.is_relative() {
                 *k = base.join(&*k);
             }
+        }
+        if c.api.tls_cert.is_some() != c.api.tls_key.is_some() {
+            bail!("[api] needs both tls_cert and tls_key, or neither");
+        }
+        if !c.api.rate_limit_per_s.is_finite() || c.api.rate_limit_per_s < 0.0 {
+            bail!("[api] rate_limit_per_s must be a non-negative number");
         }
         if c.block.txs_max == 0 || c.block.bytes_max == 0 || c.block.queue_txs_max == 0 {
             bail!("block limits must be positive");

@@ -42,6 +42,8 @@ fn write_config(
         p2p_listen,
         peers,
         block: BlockConfig::default(),
+        api: Default::default(),
+        log: Default::default(),
     };
     cfg.write(&dir.join(format!("node-{id}.toml")))
 }

@@ -101,59 +101,61 @@ pub fn run(opts: ImportOptions) -> Result<()> {
     let (created_at, known) = read_journal(&journal_path, &chain_id)?;
     let mut journal = open_journal(&journal_path, &created_at, &chain_id, known.is_empty())?;
 
-    // Sign every row; rows the journal settled need no submission.
     let mut tally = Tally {
         rows: rows.len(),
         ..Tally::default()
     };
     let mut report: Vec<(usize, Option<String>, Outcome)> = Vec::new();
-    let mut todo: Vec<(usize, String, Value)> = Vec::new();
-    for row in rows {
-        let body = match row.body {
-            Ok(b) => b,
-            Err(why) => {
-                tally.refused += 1;
-                report.push((row.line, None, outcome("refused", "invalid_row", &why)));
-                continue;
-            }
-        };
-        let body = complete_body(body, &key.account, &chain_id, &created_at);
-        let tx = match crate::client::sign_map(body, &signing_key) {
-            Ok(tx) => tx,
-            Err(e) => {
-                tally.refused += 1;
-                let o = outcome("refused", "malformed_body", &e.to_string());
-                report.push((row.line, None, o));
-                continue;
-            }
-        };
-        let id = tx.id_hex();
-        match known.get(&id) {
-            Some(o) if o.status == "committed" => tally.already_committed += 1,
-            Some(o) if o.status == "refused" && !opts.retry_refused => {
-                tally.refused += 1;
-                report.push((row.line, Some(id), o.clone()));
-            }
-            _ => todo.push((row.line, id, tx.to_json())),
-        }
-    }
-
     let mut progress = Progress::new(tally.rows, opts.quiet);
     progress.show(&tally, false);
-    let mut start = 0;
-    while start < todo.len() {
-        let mut end = start;
+    // Rows are signed a batch at a time, so memory holds one batch of signed
+    // transactions; rows the journal settled are not sent.
+    let mut rows = rows.into_iter();
+    let mut carried: Option<(usize, String, Value, usize)> = None;
+    loop {
+        let mut batch: Vec<(usize, String, Value)> = Vec::new();
         let mut bytes = 0;
-        while end < todo.len() && end - start < opts.batch_rows {
-            let len = todo[end].2.to_string().len();
-            if end > start && bytes + len > BATCH_BYTES_MAX {
+        while batch.len() < opts.batch_rows {
+            let (line, id, tx, len) = match carried.take() {
+                Some(c) => c,
+                None => {
+                    let Some(row) = rows.next() else { break };
+                    match sign_row(row, &key, &signing_key, &chain_id, &created_at) {
+                        Ok((line, id, tx)) => {
+                            let len = tx.to_string().len();
+                            (line, id, tx, len)
+                        }
+                        Err((line, o)) => {
+                            tally.refused += 1;
+                            report.push((line, None, o));
+                            continue;
+                        }
+                    }
+                }
+            };
+            match known.get(&id) {
+                Some(o) if o.status == "committed" => {
+                    tally.already_committed += 1;
+                    continue;
+                }
+                Some(o) if o.status == "refused" && !opts.retry_refused => {
+                    tally.refused += 1;
+                    report.push((line, Some(id), o.clone()));
+                    continue;
+                }
+                _ => {}
+            }
+            if !batch.is_empty() && bytes + len > BATCH_BYTES_MAX {
+                carried = Some((line, id, tx, len));
                 break;
             }
             bytes += len;
-            end += 1;
+            batch.push((line, id, tx));
         }
-        let batch = &todo[start..end];
-        let outcomes = submit_with_retry(&client, &node, batch, &mut tally)?;
+        if batch.is_empty() {
+            break;
+        }
+        let outcomes = submit_with_retry(&client, &node, &batch, &mut tally)?;
         for ((line, id, _), o) in batch.iter().zip(outcomes) {
             match o.status {
                 "committed" if o.code == "replayed" => tally.already_committed += 1,
@@ -176,7 +178,6 @@ pub fn run(opts: ImportOptions) -> Result<()> {
         // The journal is the resume point: on disk before the next batch goes out.
         journal.flush()?;
         journal.get_ref().sync_data()?;
-        start = end;
         progress.show(&tally, false);
     }
     progress.show(&tally, true);
@@ -195,6 +196,27 @@ pub fn run(opts: ImportOptions) -> Result<()> {
         })
     );
     Ok(())
+}
+
+/// A row signed: (line, tx id, wire JSON), or why it cannot be.
+fn sign_row(
+    row: Row,
+    key: &genesis::KeyFile,
+    signing_key: &ed25519_dalek::SigningKey,
+    chain_id: &str,
+    created_at: &str,
+) -> Result<(usize, String, Value), (usize, Outcome)> {
+    let body = row
+        .body
+        .map_err(|why| (row.line, outcome("refused", "invalid_row", &why)))?;
+    let body = complete_body(body, &key.account, chain_id, created_at);
+    let tx = crate::client::sign_map(body, signing_key).map_err(|e| {
+        (
+            row.line,
+            outcome("refused", "malformed_body", &e.to_string()),
+        )
+    })?;
+    Ok((row.line, tx.id_hex(), tx.to_json()))
 }
 
 fn outcome(status: &'static str, code: &str, message: &str) -> Outcome {

@@ -21,6 +21,8 @@ struct ConsensusSink {
     node_id: u64,
     /// For forwarding submissions to the leader's API.
     http: reqwest::Client,
+    /// `https` when this node serves TLS: validators of one cluster serve alike.
+    scheme: &'static str,
 }
 
 impl ConsensusSink {
@@ -86,12 +88,13 @@ impl api::TxSink for ConsensusSink {
     fn leader_read_index(&self, leader: u64) -> api::ReadIndexFuture {
         let api = self.api_of(leader);
         let http = self.http.clone();
+        let scheme = self.scheme;
         Box::pin(async move {
             let unreachable = |why: String| api::ReadIndexError::Unavailable(why);
             let api =
                 api.ok_or_else(|| unreachable(format!("node {leader}'s API address is unknown")))?;
             let resp = http
-                .get(format!("http://{api}{}", api::READ_INDEX_PATH))
+                .get(format!("{scheme}://{api}{}", api::READ_INDEX_PATH))
                 .header(api::FORWARDED_HEADER, "1")
                 .send()
                 .await
@@ -105,10 +108,11 @@ impl api::TxSink for ConsensusSink {
     fn forward(&self, leader: u64, path_and_query: String, body: Vec<u8>) -> api::ForwardFuture {
         let api = self.api_of(leader);
         let http = self.http.clone();
+        let scheme = self.scheme;
         Box::pin(async move {
             let api = api.ok_or_else(|| format!("node {leader}'s API address is unknown"))?;
             let resp = http
-                .post(format!("http://{api}{path_and_query}"))
+                .post(format!("{scheme}://{api}{path_and_query}"))
                 .header(api::FORWARDED_HEADER, "1")
                 .header("content-type", "application/json")
                 .body(body)
@@ -280,17 +284,26 @@ async fn serve(config: NodeConfig) -> Result<()> {
         .context("starting consensus")?
     };
     let node = Arc::new(node);
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(FORWARD_CONNECT_MS))
-        .timeout(Duration::from_millis(FORWARD_TOTAL_MS))
-        .build()
-        .context("building the forwarding client")?;
+        .timeout(Duration::from_millis(FORWARD_TOTAL_MS));
+    // Besides the OS trust store, trust this node's own certificate chain: a
+    // cluster whose validators share a private CA or certificate works
+    // without touching the system store.
+    if let Some(cert) = &config.api.tls_cert {
+        let pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+        for c in reqwest::Certificate::from_pem_bundle(&pem).context("the TLS certificate")? {
+            http = http.add_root_certificate(c);
+        }
+    }
+    let http = http.build().context("building the forwarding client")?;
     let state = api::AppState {
         ledger: ledger.clone(),
         sink: Arc::new(ConsensusSink {
             node: node.clone(),
             node_id: config.node_id,
             http,
+            scheme: if tls.is_some() { "https" } else { "http" },
         }),
     };
     let app = api::router(state);

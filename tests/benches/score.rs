@@ -66,6 +66,10 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let codings: usize = std::env::var("ZSL_BENCH_CODINGS")
         .ok()

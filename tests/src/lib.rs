@@ -197,6 +197,16 @@ impl TestNode {
     pub fn height(&self) -> u64 {
         self.get("/v1/status").1["height"].as_u64().expect("height")
     }
+
+    /// The transaction tree (size, root): what any committed transaction
+    /// changes. Unlike the height, checkpoint-signature blocks leave it alone.
+    pub fn tree(&self) -> (u64, String) {
+        let s = self.get("/v1/status").1;
+        (
+            s["tree_size"].as_u64().expect("tree_size"),
+            s["tree_root"].as_str().expect("tree_root").to_string(),
+        )
+    }
 }
 
 impl Drop for TestNode {

@@ -224,7 +224,7 @@ fn walkthrough_and_bad_input_catalogue() {
     let trace2 = ledger::machine::trace_code(&w.producer.0, "B-002");
 
     // ---- the bad-input catalogue ----------------------------------------------------
-    let before = node.height();
+    let before = node.tree();
     let mut cases: Vec<(&str, u16, &str, Vec<u8>)> = Vec::new();
     let j = |v: &Value| serde_json::to_vec(v).unwrap();
     cases.push((
@@ -443,7 +443,7 @@ fn walkthrough_and_bad_input_catalogue() {
         );
     }
     assert_eq!(
-        node.height(),
+        node.tree(),
         before,
         "a refused transaction changed the chain"
     );

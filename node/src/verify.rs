@@ -1,0 +1,74 @@
+//! `zsl verify`: offline verification of an evidence bundle, or of two
+//! checkpoints and a consistency proof, with nothing but the genesis file.
+//! Prints every check with ✓/✗; the caller exits 0 only if all passed.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ledger::evidence::{self, Report};
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > evidence::BUNDLE_BYTES_MAX as u64 {
+        anyhow::bail!(
+            "{} is {} bytes; an evidence file is at most {}",
+            path.display(),
+            meta.len(),
+            evidence::BUNDLE_BYTES_MAX
+        );
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn print(report: &Report, json: bool) -> Result<bool> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        for c in &report.checks {
+            let mark = if c.ok { "✓" } else { "✗" };
+            println!("{mark} {:<26} {}", c.name, c.detail);
+        }
+        if report.ok() {
+            println!("VERIFIED: all {} checks passed", report.checks.len());
+        } else {
+            println!("NOT VERIFIED: failed {}", report.failed().join(", "));
+        }
+    }
+    Ok(report.ok())
+}
+
+/// Verifies a bundle file; returns whether every check passed.
+pub fn bundle(path: &Path, genesis: &Path, json: bool) -> Result<bool> {
+    let spec = genesis::read_spec(genesis)?;
+    let bytes = read_bounded(path)?;
+    let report = match evidence::parse_bundle(&bytes) {
+        Ok(b) => evidence::verify(&b, &spec),
+        Err(why) => Report::failed_with(evidence::check::BUNDLE, why),
+    };
+    print(&report, json)
+}
+
+/// Verifies that `new`'s tree extends `old`'s (both C2SP signed notes, as
+/// served by `GET /v1/checkpoints/{height}`) with `proof` (the JSON of
+/// `GET /v1/proofs/consistency`).
+pub fn consistency(
+    old: &Path,
+    new: &Path,
+    proof: &Path,
+    genesis: &Path,
+    json: bool,
+) -> Result<bool> {
+    let spec = genesis::read_spec(genesis)?;
+    let note = |p: &Path| -> Result<String> {
+        String::from_utf8(read_bounded(p)?).with_context(|| format!("{} is not UTF-8", p.display()))
+    };
+    let (old, new) = (note(old)?, note(new)?);
+    let report = match serde_json::from_slice::<evidence::ConsistencyProof>(&read_bounded(proof)?) {
+        Ok(p) => evidence::verify_consistency(&old, &new, &p, &spec),
+        Err(e) => Report::failed_with(
+            evidence::check::CONSISTENCY,
+            format!("not a {} proof: {e}", evidence::CONSISTENCY_FORMAT),
+        ),
+    };
+    print(&report, json)
+}

@@ -1,0 +1,357 @@
+//! Evidence fixing end to end on a real one-validator `zsl` node: notarize a
+//! document, wait until its checkpoint is sealed, fetch the bundle, verify it
+//! offline with `zsl verify` and the genesis file alone; a tampered copy
+//! fails naming the check. Also the checkpoint, consistency, certificate and
+//! bad-input answers.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use zsl_tests::record::*;
+use zsl_tests::*;
+
+const D1: &str = "330102";
+/// Sealing needs the next block after the record's (quorum 1); generous for a loaded box.
+const SEAL_TIMEOUT_MS: u64 = 30_000;
+
+fn ok(node: &TestNode, tx: &Value) -> Value {
+    let (status, body) = node.submit(tx);
+    assert_eq!(status, 200, "expected commit, got {status}: {body}");
+    body
+}
+
+fn get_text(node: &TestNode, path: &str) -> (u16, String, String) {
+    let r = http()
+        .get(format!("{}{path}", node.api))
+        .send()
+        .expect("GET");
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ctype, r.text().unwrap_or_default())
+}
+
+/// Runs `zsl verify ARGS`; returns (exit code, stdout).
+fn zsl_verify(args: &[&Path], extra: &[&str]) -> (i32, String) {
+    let out = Command::new(zsl_binary())
+        .arg("verify")
+        .args(extra)
+        .args(args)
+        .output()
+        .expect("run zsl verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Polls until the bundle of `id` is served (its checkpoint sealed).
+fn wait_for_bundle(node: &TestNode, id: &str) -> Value {
+    poll(
+        "the record's checkpoint to be sealed (GET /v1/evidence/{id} answering 200)",
+        SEAL_TIMEOUT_MS,
+        || {
+            let (status, body) = node.get(&format!("/v1/evidence/{id}"));
+            match status {
+                200 => Some(body),
+                409 => {
+                    assert_eq!(body["code"], "not_yet_sealed", "{body}");
+                    None
+                }
+                other => panic!("GET /v1/evidence answered {other}: {body}"),
+            }
+        },
+    )
+}
+
+#[test]
+fn a_notarized_document_verifies_offline_and_a_tampered_bundle_does_not() {
+    let node = TestNode::start();
+    let chain = node.spec.chain_id.clone();
+    let root = node.root_key();
+    let root_id = node.root.account.clone();
+    let genesis = node.dir.path().join("genesis.json");
+
+    // A subject whose key is bound by a record (so the bundle carries the binding).
+    let id = uscc(D1, 1);
+    let key = test_key(&id);
+    let reg = SubjectRegister {
+        uscc: id.clone(),
+        name: "检测机构样本".into(),
+        kind: SubjectKind::Producer,
+        district: D1.into(),
+        key_subject: false,
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        market: None,
+    };
+    ok(
+        &node,
+        &sign(&chain, &root, &root_id, "subject.register", &reg),
+    );
+
+    // The upload helper hashes and forgets the file.
+    let doc = "抽检报告 2024-03 / inspection report".as_bytes().to_vec();
+    let r = http()
+        .post(format!("{}/v1/notarize/hash?title=report", node.api))
+        .header("content-type", "application/pdf")
+        .body(doc.clone())
+        .send()
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 200);
+    let hashed: Value = r.json().expect("json");
+    let hash = hex::encode(ledger::signing::sha256(&doc));
+    assert_eq!(hashed["document_hash"], hash.as_str());
+    assert_eq!(hashed["body"]["type"], "document.notarize");
+    assert_eq!(hashed["body"]["media_type"], "application/pdf");
+    let (status, body) = node.post_raw("/v1/notarize/hash", Vec::new());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("empty_document"))
+    );
+
+    // POST /v1/notarize takes only notarizations.
+    let wrong = sign(&chain, &root, &root_id, "subject.register", &reg);
+    let (status, body) = node.post_raw("/v1/notarize", serde_json::to_vec(&wrong).unwrap());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("not_a_notarization")),
+        "{body}"
+    );
+    let rec = DocumentNotarize {
+        document_hash: hash.clone(),
+        title: "抽检报告 <2024-03>".into(),
+        media_type: Some("application/pdf".into()),
+        note: None,
+    };
+    let tx = sign(&chain, &key, &id, "document.notarize", &rec);
+    let (status, committed) =
+        node.post_raw("/v1/notarize?wait=commit", serde_json::to_vec(&tx).unwrap());
+    assert_eq!(status, 200, "{committed}");
+    let tx_id = committed["tx_id"].as_str().expect("tx_id").to_string();
+
+    // Bad ids and unknown ids: clear 4xx JSON.
+    let (status, body) = node.get("/v1/evidence/not-hex");
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_id")));
+    let (status, body) = node.get(&format!("/v1/evidence/{}", "0".repeat(64)));
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let (status, body) = node.get(&format!("/v1/evidence/{tx_id}?format=pdf"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+
+    let bundle = wait_for_bundle(&node, &tx_id);
+    assert_eq!(bundle["format"], "zsl-evidence/1");
+    assert!(bundle["signer_key"]["binding"].is_object(), "{bundle}");
+    let path = node.dir.path().join("bundle.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
+    let (code, out) = zsl_verify(&[&path], &["--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    for check in [
+        "record_signature",
+        "signer_key",
+        "block_header",
+        "inclusion",
+        "checkpoint_matches_header",
+        "validator_set",
+        "checkpoint_signatures",
+        "block_time",
+    ] {
+        assert!(
+            out.contains(&format!("✓ {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+    assert!(out.contains("VERIFIED"), "{out}");
+
+    // Tampered: the title in the signed record, then the leaf index.
+    let mut t = bundle.clone();
+    t["record"]["body"]["title"] = json!("another title");
+    let bad = node.dir.path().join("tampered.json");
+    std::fs::write(&bad, serde_json::to_vec(&t).unwrap()).unwrap();
+    let (code, out) = zsl_verify(&[&bad], &["--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ record_signature"), "{out}");
+    assert!(out.contains("NOT VERIFIED"), "{out}");
+    let mut t = bundle.clone();
+    t["leaf_index"] = json!(t["leaf_index"].as_u64().unwrap() + 1);
+    std::fs::write(&bad, serde_json::to_vec(&t).unwrap()).unwrap();
+    let (code, out) = zsl_verify(&[&bad], &["--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ inclusion"), "{out}");
+    // Not a bundle at all.
+    std::fs::write(&bad, b"{\"format\": 1}").unwrap();
+    let (code, out) = zsl_verify(&[&bad], &["--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ bundle"), "{out}");
+
+    // The tlog-proof text form and the certificate.
+    let (status, ctype, text) = get_text(&node, &format!("/v1/evidence/{tx_id}?format=tlog-proof"));
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("text/plain"), "{ctype}");
+    assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "), "{text}");
+    assert!(text.ends_with(bundle["checkpoint"].as_str().unwrap()));
+    let (status, ctype, html) = get_text(&node, &format!("/v1/evidence/{tx_id}/certificate"));
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("text/html"), "{ctype}");
+    assert!(html.contains("证据证书") && html.contains("<svg"), "{html}");
+    assert!(html.contains(&format!("/verify?tx={tx_id}")));
+    assert!(html.contains(&hash));
+    assert!(
+        html.contains("&lt;2024-03&gt;") && !html.contains("<2024-03>"),
+        "escaped title"
+    );
+
+    // Checkpoints: the one proving the record's block, then a later one.
+    let height = bundle["headers"][0]["height"].as_u64().unwrap();
+    let (status, _, old_note) = get_text(&node, &format!("/v1/checkpoints/{height}"));
+    assert_eq!(status, 200, "{old_note}");
+    let (status, old) = node.get(&format!("/v1/checkpoints/{height}?format=json"));
+    assert_eq!(status, 200, "{old}");
+    assert_eq!(old["note"].as_str(), Some(old_note.as_str()));
+    let rec2 = DocumentNotarize {
+        document_hash: hex::encode(ledger::signing::sha256(b"second")),
+        title: "second".into(),
+        media_type: None,
+        note: None,
+    };
+    let c2 = ok(&node, &sign(&chain, &key, &id, "document.notarize", &rec2));
+    wait_for_bundle(&node, c2["tx_id"].as_str().unwrap());
+    let (status, _, new_note) = get_text(&node, "/v1/checkpoints/latest");
+    assert_eq!(status, 200);
+    let (_, latest) = node.get("/v1/checkpoints/latest?format=json");
+    let (from, to) = (
+        old["tree_size"].as_u64().unwrap(),
+        latest["tree_size"].as_u64().unwrap(),
+    );
+    assert!(from < to, "{from} {to}");
+    let (status, proof) = node.get(&format!("/v1/proofs/consistency?from={from}&to={to}"));
+    assert_eq!(status, 200, "{proof}");
+    let dir = node.dir.path();
+    let (o, n, p) = (
+        dir.join("old.note"),
+        dir.join("new.note"),
+        dir.join("proof.json"),
+    );
+    std::fs::write(&o, &old_note).unwrap();
+    std::fs::write(&n, &new_note).unwrap();
+    std::fs::write(&p, serde_json::to_vec(&proof).unwrap()).unwrap();
+    let g = genesis.to_str().unwrap();
+    let (code, out) = Command::new(zsl_binary())
+        .args(["verify", "--genesis", g, "--consistency"])
+        .args([&o, &n])
+        .arg("--proof")
+        .arg(&p)
+        .output()
+        .map(|x| {
+            (
+                x.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&x.stdout).into_owned(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("✓ consistency"), "{out}");
+    // Swapped old and new: not append-only.
+    let (code, out) = Command::new(zsl_binary())
+        .args(["verify", "--genesis", g, "--consistency"])
+        .args([&n, &o])
+        .arg("--proof")
+        .arg(&p)
+        .output()
+        .map(|x| {
+            (
+                x.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&x.stdout).into_owned(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ consistency"), "{out}");
+
+    // Bad sizes.
+    let (status, body) = node.get(&format!("/v1/proofs/consistency?from={to}&to={from}"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_sizes"))
+    );
+    let (status, body) = node.get("/v1/proofs/consistency?from=x&to=1");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+    let (status, body) = node.get("/v1/checkpoints/999999999");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = node.get("/v1/checkpoints/abc");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_height"))
+    );
+}
+
+#[test]
+fn a_bundle_from_a_three_node_cluster_verifies_offline() {
+    let c = TestCluster::start(3);
+    let leader = c.leader(READY_TIMEOUT_MS);
+    let root = c.root_key();
+    let rec = DocumentNotarize {
+        document_hash: hex::encode(ledger::signing::sha256(b"cluster document")),
+        title: "三节点 cluster".into(),
+        media_type: None,
+        note: None,
+    };
+    let tx = sign(
+        &c.spec.chain_id,
+        &root,
+        &c.root.account,
+        "document.notarize",
+        &rec,
+    );
+    let (status, body) = c.submit(leader, &tx);
+    assert_eq!(status, 200, "{body}");
+    let tx_id = body["tx_id"].as_str().expect("tx_id").to_string();
+    // Any node serves the bundle once a quorum (2 of 3) signed; ask a follower.
+    let follower = c
+        .ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("follower");
+    let bundle = poll(
+        "a sealed checkpoint on a follower (GET /v1/evidence/{id} answering 200)",
+        SEAL_TIMEOUT_MS,
+        || {
+            let (status, body) = c.get(follower, &format!("/v1/evidence/{tx_id}"));
+            match status {
+                200 => Some(body),
+                404 | 409 => None, // not applied on this follower yet / not sealed yet
+                other => panic!("GET /v1/evidence answered {other}: {body}"),
+            }
+        },
+    );
+    assert_eq!(
+        bundle["validators"]["set"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(bundle["validators"]["quorum"], 2);
+    let path = c.dir.path().join("bundle.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
+    let genesis = c.dir.path().join("genesis.json");
+    let (code, out) = zsl_verify(&[&path], &["--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("✓ checkpoint_signatures"), "{out}");
+    // Dropping signatures below the quorum fails the signature check.
+    let note = bundle["checkpoint"].as_str().unwrap();
+    let (text, sigs) = note.split_once("\n\n").unwrap();
+    let one = sigs.lines().next().unwrap();
+    let mut t = bundle.clone();
+    t["checkpoint"] = json!(format!("{text}\n\n{one}\n"));
+    std::fs::write(&path, serde_json::to_vec(&t).unwrap()).unwrap();
+    let (code, out) = zsl_verify(&[&path], &["--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ checkpoint_signatures"), "{out}");
+}
