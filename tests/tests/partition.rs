@@ -272,3 +272,29 @@ fn a_linearizable_read_on_a_follower_sees_what_the_leader_just_committed() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "not_leader");
 }
+
+#[test]
+fn a_one_validator_node_serves_linearizable_reads() {
+    // Its own quorum: the read index needs no peer.
+    let node = TestNode::start();
+    let tx = sign(
+        &node.spec.chain_id,
+        &node.root_key(),
+        &node.root.account,
+        "document.notarize",
+        &DocumentNotarize {
+            document_hash: hex::encode(ledger::signing::sha256(b"alone")),
+            title: "alone".into(),
+            media_type: None,
+            note: None,
+        },
+    );
+    let (status, body) = node.submit(&tx);
+    assert_eq!(status, 200, "{body}");
+    let id = body["tx_id"].as_str().expect("tx id");
+    let (status, body) = node.get(&format!("/v1/tx/{id}?consistency=linearizable"));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = node.get("/v1/internal/read-index");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["read_index"].as_u64().is_some(), "{body}");
+}
