@@ -1,9 +1,17 @@
 //! The Raft log and vote on the ledger's RocksDB.
 //!
 //! Layout: `raft_log` maps the log index (u64 big-endian, so key order is
-//! index order) to a bincode-encoded [`Entry`]; `raft_meta` holds the vote,
-//! the committed log id and the last purged log id. Every write is one
+//! index order) to a bincode-encoded [`StoredEntry`]; `raft_meta` holds the
+//! vote, the committed log id and the last purged log id. Every write is one
 //! RocksDB write batch, so a crash leaves either all of it or none.
+//!
+//! An applied block proposal is not kept twice: the state machine replaces
+//! it, in the same write batch that applies it, by a pointer to the block it
+//! produced ([`StoredEntry::Applied`]). Reading such an entry rebuilds a
+//! proposal from the block's transactions and signatures; applied on a
+//! lagging follower it gives the same block (refused transactions had no
+//! effect, and the block time is kept). So the log costs a few bytes per
+//! block instead of a second copy of every transaction, without snapshots.
 
 // openraft's `StorageError` is what its storage traits return; boxing it
 // in private helpers would only add conversions at every trait method.
@@ -23,6 +31,90 @@ use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde::de::DeserializeOwned;
 
 use crate::types::{decode, encode, meta_key, Entry, LogId, NodeId, StorageError, TypeConfig};
+
+/// How a log entry is stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) enum StoredEntry {
+    Whole(Entry),
+    /// A normal entry this node applied: `height` is the block it produced
+    /// (`None`: every transaction was refused and nothing was recorded).
+    Applied {
+        log_id: LogId,
+        time_ms: i64,
+        height: Option<u64>,
+    },
+}
+
+/// The write that replaces entry `log_id` by its applied form, if this
+/// store holds that entry whole (a state machine may apply entries that
+/// reached it by other means, e.g. in storage tests).
+pub(crate) fn compaction_write(
+    ledger: &Ledger,
+    log_id: &LogId,
+    time_ms: i64,
+    height: Option<u64>,
+) -> Option<ExtraWrite> {
+    let key = log_key(log_id.index);
+    let raw = ledger.store.get_raw(CF_RAFT_LOG, &key).ok()??;
+    match decode::<StoredEntry>(&raw).ok()? {
+        StoredEntry::Whole(e) if e.log_id == *log_id => {}
+        _ => return None,
+    }
+    let value = encode(&StoredEntry::Applied {
+        log_id: *log_id,
+        time_ms,
+        height,
+    })
+    .ok()?;
+    Some(ExtraWrite {
+        cf: CF_RAFT_LOG,
+        key: key.to_vec(),
+        value: Some(value),
+    })
+}
+
+/// An entry as Raft wants it back.
+fn load_entry(ledger: &Ledger, raw: &[u8]) -> Result<Entry, String> {
+    match decode::<StoredEntry>(raw).map_err(|e| e.to_string())? {
+        StoredEntry::Whole(e) => Ok(e),
+        StoredEntry::Applied {
+            log_id,
+            time_ms,
+            height: None,
+        } => Ok(Entry {
+            log_id,
+            payload: openraft::EntryPayload::Normal(ledger::BlockProposal {
+                time_ms,
+                txs: Vec::new(),
+                cosigs: Vec::new(),
+            }),
+        }),
+        StoredEntry::Applied {
+            log_id,
+            height: Some(h),
+            ..
+        } => {
+            let block = ledger::machine::read_block(&ledger.store, h)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("log entry {log_id} points at missing block {h}"))?;
+            let mut txs = Vec::with_capacity(block.tx_ids.len());
+            for id in &block.tx_ids {
+                let loc = ledger::machine::read_tx(&ledger.store, &id.0)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("block {h} lists missing transaction {id}"))?;
+                txs.push(loc.wire);
+            }
+            Ok(Entry {
+                log_id,
+                payload: openraft::EntryPayload::Normal(ledger::BlockProposal {
+                    time_ms: block.header.time_ms,
+                    txs,
+                    cosigs: block.cosigs,
+                }),
+            })
+        }
+    }
+}
 
 /// One past the largest 8-byte key: the exclusive end of "the whole log".
 const LOG_KEY_END: [u8; 9] = [0xff; 9];
@@ -88,14 +180,19 @@ impl LogStore {
         self.ledger.store.commit(&ChangeSet::default(), writes)
     }
 
-    fn last_entry(&self) -> Result<Option<Entry>, StorageError> {
+    fn last_log_id(&self) -> Result<Option<LogId>, StorageError> {
         let db = self.ledger.store.db();
         let cf = db
             .cf_handle(CF_RAFT_LOG)
             .ok_or_else(|| StorageIOError::read_logs(&missing_cf(CF_RAFT_LOG)))?;
         match db.iterator_cf(cf, IteratorMode::End).next() {
-            Some(Ok((_, v))) => decode(&v)
-                .map(Some)
+            Some(Ok((_, v))) => decode::<StoredEntry>(&v)
+                .map(|s| {
+                    Some(match s {
+                        StoredEntry::Whole(e) => e.log_id,
+                        StoredEntry::Applied { log_id, .. } => log_id,
+                    })
+                })
                 .map_err(|e| StorageIOError::read_logs(&e).into()),
             Some(Err(e)) => Err(StorageIOError::read_logs(&e).into()),
             None => Ok(None),
@@ -176,7 +273,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         }
         .map_err(|e| StorageIOError::read_logs(&e))?;
         rows.iter()
-            .map(|(_, v)| decode::<Entry>(v).map_err(|e| StorageIOError::read_logs(&e).into()))
+            .map(|(_, v)| {
+                load_entry(&self.ledger, v)
+                    .map_err(|e| StorageIOError::read_logs(&std::io::Error::other(e)).into())
+            })
             .collect()
     }
 }
@@ -186,8 +286,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.read_meta(meta_key::LAST_PURGED)?;
-        let last_log_id = match self.last_entry()? {
-            Some(e) => Some(e.log_id),
+        let last_log_id = match self.last_log_id()? {
+            Some(id) => Some(id),
             None => last_purged_log_id,
         };
         Ok(LogState {
@@ -248,11 +348,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut writes = Vec::new();
         for entry in entries {
-            let value =
-                encode(&entry).map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
+            let log_id = entry.log_id;
+            let value = encode(&StoredEntry::Whole(entry))
+                .map_err(|e| StorageIOError::write_log_entry(log_id, &e))?;
             writes.push(ExtraWrite {
                 cf: CF_RAFT_LOG,
-                key: log_key(entry.log_id.index).to_vec(),
+                key: log_key(log_id.index).to_vec(),
                 value: Some(value),
             });
         }
@@ -281,5 +382,156 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some(to) => self.delete_range(&log_key(0), &to, Some(&log_id)),
             None => self.delete_range(&log_key(0), &LOG_KEY_END, Some(&log_id)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state_machine::StateMachine;
+    use ledger::record::{build_body, DocumentNotarize};
+    use ledger::spec::RootRegulator;
+    use ledger::store::StoreOptions;
+    use ledger::{BlockProposal, SignedTx};
+    use openraft::storage::RaftStateMachine;
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    fn ledger_at(dir: &std::path::Path, spec: ledger::ChainSpec) -> Arc<Ledger> {
+        let options = StoreOptions {
+            sync: false,
+            ..StoreOptions::default()
+        };
+        Arc::new(Ledger::open(dir, spec, &options).expect("ledger opens"))
+    }
+
+    fn notarize(key: &ed25519_dalek::SigningKey, n: &str) -> Vec<u8> {
+        let rec = DocumentNotarize {
+            document_hash: hex::encode(ledger::signing::sha256(n.as_bytes())),
+            title: n.into(),
+            media_type: None,
+            note: None,
+        };
+        let body = build_body(
+            "document.notarize",
+            "zsl-log-test",
+            "root",
+            &jiff::Timestamp::now().to_string(),
+            n,
+            &rec,
+        );
+        serde_json::to_vec(&SignedTx::sign(body, key).expect("signs").to_json()).expect("json")
+    }
+
+    fn entry(index: u64, proposal: BlockProposal) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(proposal),
+        }
+    }
+
+    /// Applied entries shrink to pointers, and what they read back as
+    /// re-applies to the same chain on another node.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn applied_entries_are_kept_as_pointers_and_rebuild_the_same_blocks() {
+        let root = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let spec = genesis::build_spec(genesis::GenesisParams {
+            chain_id: "zsl-log-test".into(),
+            genesis_time: "2024-01-01T00:00:00+08:00".into(),
+            root_regulators: vec![RootRegulator {
+                id: "root".into(),
+                name: "root".into(),
+                public_key: hex::encode(root.verifying_key().to_bytes()),
+            }],
+            validators: vec![],
+            districts: None,
+        })
+        .expect("spec");
+        let dir_a = tempfile::tempdir().expect("dir");
+        let a = ledger_at(dir_a.path(), spec.clone());
+        let store = LogStore::new(a.clone());
+
+        let now = jiff::Timestamp::now().as_millisecond();
+        let (t1, t2) = (notarize(&root, "one"), notarize(&root, "two"));
+        let entries = vec![
+            // A block with a refused duplicate in the middle.
+            entry(
+                1,
+                BlockProposal {
+                    time_ms: now,
+                    txs: vec![t1.clone(), t1.clone(), t2],
+                    cosigs: Vec::new(),
+                },
+            ),
+            // Nothing valid: no block.
+            entry(
+                2,
+                BlockProposal {
+                    time_ms: now + 1,
+                    txs: vec![t1, b"{}".to_vec()],
+                    cosigs: Vec::new(),
+                },
+            ),
+            entry(
+                3,
+                BlockProposal {
+                    time_ms: now + 2,
+                    txs: vec![notarize(&root, "three")],
+                    cosigs: Vec::new(),
+                },
+            ),
+        ];
+        let whole: Vec<ExtraWrite> = entries
+            .iter()
+            .map(|e| ExtraWrite {
+                cf: CF_RAFT_LOG,
+                key: log_key(e.log_id.index).to_vec(),
+                value: Some(encode(&StoredEntry::Whole(e.clone())).expect("encodes")),
+            })
+            .collect();
+        store.write_raw(&whole).expect("log written");
+        let size_whole: usize = whole.iter().map(|w| w.value.as_ref().unwrap().len()).sum();
+
+        let mut sm = StateMachine::new(a.clone());
+        sm.apply(entries.clone()).await.expect("applies");
+        let head_a = a.head().expect("head");
+        assert_eq!((head_a.height, head_a.tree_size), (2, 3));
+
+        // Each entry is now a pointer, far smaller than the transactions.
+        let rows = a
+            .store
+            .scan_raw(CF_RAFT_LOG, &log_key(0), &LOG_KEY_END, 10)
+            .expect("scan");
+        assert_eq!(rows.len(), 3);
+        let size_now: usize = rows.iter().map(|(_, v)| v.len()).sum();
+        for (_, v) in &rows {
+            assert!(matches!(
+                decode::<StoredEntry>(v).expect("decodes"),
+                StoredEntry::Applied { .. }
+            ));
+        }
+        assert!(size_now * 10 < size_whole, "{size_now} vs {size_whole}");
+
+        // Read back as Raft would, and replay on a fresh node: the same chain.
+        let mut reader = store.clone();
+        let back = reader.try_get_log_entries(1..4).await.expect("reads");
+        assert_eq!(back.len(), 3);
+        assert_eq!(
+            back.iter().map(|e| e.log_id).collect::<Vec<_>>(),
+            entries.iter().map(|e| e.log_id).collect::<Vec<_>>()
+        );
+        let dir_b = tempfile::tempdir().expect("dir");
+        let b = ledger_at(dir_b.path(), spec.clone());
+        for e in back {
+            let EntryPayload::Normal(p) = e.payload else {
+                panic!("payload kind changed");
+            };
+            b.apply(&p, &[]).expect("re-applies");
+        }
+        assert_eq!(b.head().expect("head"), head_a);
+        ledger::verify_chain(&b.store, &spec).expect("verifies");
+        // The log state still reports the last index.
+        let mut s = store.clone();
+        let st = s.get_log_state().await.expect("state");
+        assert_eq!(st.last_log_id.map(|l| l.index), Some(3));
     }
 }

@@ -182,7 +182,16 @@ fn apply_entries(
             }
             EntryPayload::Normal(proposal) => {
                 let result = ledger
-                    .apply_relaxed(&proposal, &[applied])
+                    .apply_relaxed(&proposal, |a| {
+                        let height = a.block.as_ref().map(|b| b.header.height);
+                        let time_ms = a
+                            .block
+                            .as_ref()
+                            .map_or(proposal.time_ms, |b| b.header.time_ms);
+                        let compact =
+                            crate::log_store::compaction_write(ledger, &log_id, time_ms, height);
+                        std::iter::once(applied).chain(compact).collect()
+                    })
                     .map_err(|e| apply_err(&e))?;
                 if let Some(b) = result.block.as_ref().filter(|b| b.header.tx_count > 0) {
                     tree_grown.send_replace(b.header.height);

@@ -55,13 +55,16 @@ impl Ledger {
     /// the entry is already durable in the (synced) Raft log, the batch is
     /// atomic with `last_applied`, so after a crash Raft re-applies whatever
     /// the disk lost; and the next synced log write makes this one durable.
+    /// `extra` sees the applied block, so the caller can write what depends
+    /// on it (the Raft log's compact form of the entry) in the same batch.
     pub fn apply_relaxed(
         &self,
         proposal: &BlockProposal,
-        extra: &[ExtraWrite],
+        extra: impl FnOnce(&AppliedBlock) -> Vec<ExtraWrite>,
     ) -> Result<AppliedBlock> {
         let applied = machine::apply_block(&self.store, &self.spec, proposal)?;
-        self.store.commit_relaxed(&applied.changes, extra)?;
+        self.store
+            .commit_relaxed(&applied.changes, &extra(&applied))?;
         Ok(applied)
     }
 }
