@@ -412,6 +412,18 @@ impl TestCluster {
         self.apis.insert(id, api);
     }
 
+    /// SIGTERM node `id` and wait for a clean exit (it flushes its store).
+    pub fn stop(&mut self, id: u64) {
+        if let Some(mut c) = self.children.remove(&id) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let exited = poll("the node to exit", 30_000, || c.try_wait().ok().flatten());
+            assert!(exited.success(), "zsl {id} exited with {exited}; log:\n{}", self.log(id));
+        }
+    }
+
     /// SIGKILL node `id`.
     pub fn kill9(&mut self, id: u64) {
         if let Some(mut c) = self.children.remove(&id) {

@@ -3,7 +3,9 @@
 //! record endpoints and the score report), then a walk in headless Chromium
 //! driven by playwright-core (tests/browser/ui.test.js): a trace page from a
 //! real code, the chain of custody, a subject page and its printable credit
-//! report, the dashboard down to a record, the explorer. Screenshots go to
+//! report, the dashboard down to a record, the explorer; then the evidence
+//! verifier (tests/browser/verify.test.js): a real bundle passes, tampered
+//! copies fail with the check named. Screenshots go to
 //! `target/test-output/browser/`.
 //!
 //! The walk needs `node` and Chromium (`chromium`, or ZSL_CHROMIUM). Without
@@ -450,6 +452,76 @@ fn browser_walk(api: &str, code: &str) {
         out.display()
     );
     eprintln!("browser walk passed in {:?}", started.elapsed());
+
+    // The in-browser evidence verifier, under the same devnet and output.
+    let started = Instant::now();
+    let mut run = Command::new(in_path("node").expect("node"))
+        .arg(browser_dir.join("verify.test.js"))
+        .current_dir(&browser_dir)
+        .env("ZSL_URL", api)
+        .env("ZSL_CHROMIUM", &browser)
+        .env("ZSL_OUT", &out)
+        .env("ZSL_TRACE_CODE", code)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("run node");
+    let deadline = Instant::now() + Duration::from_millis(BROWSER_RUN_MS);
+    let status = loop {
+        if let Some(s) = run.try_wait().expect("wait for node") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = run.kill();
+            let _ = run.wait();
+            panic!("verifier walk did not finish in {BROWSER_RUN_MS} ms");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "verifier walk failed ({status}); see the output above and {}",
+        out.display()
+    );
+    for shot in [
+        "20-verify-pass",
+        "21-verify-tampered-record",
+        "22-verify-tampered-signature",
+        "23-verify-phone-en",
+    ] {
+        assert!(
+            out.join(format!("{shot}.png")).is_file(),
+            "screenshot {shot}.png missing in {}",
+            out.display()
+        );
+    }
+    eprintln!("verifier walk passed in {:?}", started.elapsed());
+}
+
+/// verify.js's pure functions under Node against the worked example of
+/// docs/evidence.md: every intermediate value, the same check details as
+/// `zsl verify`, and tampering failing the right check (no browser needed).
+#[test]
+fn verify_js_agrees_with_the_worked_example() {
+    let Some(node) = in_path("node") else {
+        let why = "Node.js (`node`) is needed; scripts/setup installs it";
+        if under_ci() {
+            panic!("verify.js unit check cannot run under CI: {why}");
+        }
+        let _ = writeln!(std::io::stderr(), "SKIPPED verify.js unit check: {why}");
+        return;
+    };
+    let out = Command::new(node)
+        .arg(workspace_root().join("tests/browser/verify-unit.test.js"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("verify.js unit checks passed"),
+        "verify-unit.test.js failed ({}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -1,0 +1,97 @@
+// Node-side check of api/assets/verify.js's pure functions against the
+// worked example (docs/examples/evidence-example.json): every intermediate
+// value, the expected checks, and single tampering naming the right check.
+// Run: node tests/browser/verify-unit.test.js (tests/tests/browser.rs runs it).
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const assert = require("assert");
+const V = require("../../api/assets/verify.js");
+
+const root = path.join(__dirname, "..", "..");
+const ex = JSON.parse(fs.readFileSync(path.join(root, "docs/examples/evidence-example.json"), "utf8"));
+const I = ex.intermediate;
+const clone = v => JSON.parse(JSON.stringify(v));
+let n = 0;
+const ok = (what) => { n++; console.log("ok " + what); };
+
+(async () => {
+  // JCS: RFC 8785 vectors (the same as ledger/src/signing.rs's test).
+  const v = JSON.parse('{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001], "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}');
+  assert.strictEqual(V.jcs(v), '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}');
+  const keys = JSON.parse('{"\\u20ac":1,"\\r":2,"\\ufb33":3,"1":4,"\\ud83d\\ude00":5,"\\u0080":6,"\\u00f6":7}');
+  assert.strictEqual(V.jcs(keys), '{"\\r":2,"1":4,"\u0080":6,"\u00f6":7,"\u20ac":1,"\ud83d\ude00":5,"\ufb33":3}');
+  ok("JCS matches RFC 8785 vectors");
+
+  // Intermediate values of the worked example.
+  const g = await V.genesisOf(ex.genesis);
+  assert.strictEqual(V.toHex(g.hash), I.genesis_jcs_sha256);
+  assert.strictEqual(V.jcs(ex.bundle.record.body), I.record_jcs_body);
+  assert.strictEqual(V.toHex(new TextEncoder().encode("ZSL-TX-V1\0" + I.record_jcs_body)), I.record_signed_bytes_hex);
+  assert.strictEqual(V.toHex(await V.leafHash(V.hexBytes(I.tx_id, 32))), I.leaf_hash);
+  for (const [i, h] of ex.bundle.headers.entries()) {
+    const hh = { ...h };
+    for (const k of ["prev_hash", "tree_root", "state_hash", "validators_hash"]) hh[k] = V.hexBytes(h[k], 32);
+    assert.strictEqual(V.toHex(V.headerInput(hh)), I.headers[i].hash_input_hex);
+    assert.strictEqual(V.toHex(await V.sha256(V.headerInput(hh))), I.headers[i].hash);
+  }
+  const note = V.parseNote(ex.bundle.checkpoint);
+  assert.strictEqual(note.text, I.checkpoint_text);
+  for (const [i, s] of note.signatures.entries()) {
+    const want = I.checkpoint_signatures[i];
+    assert.strictEqual(s.name, want.name);
+    assert.strictEqual(V.toHex(s.keyId), want.key_id_hex);
+    assert.strictEqual(V.toHex(s.signature), want.signature_hex);
+    const pk = V.hexBytes(ex.genesis.validators.find(x => x.name === s.name).public_key, 32);
+    assert.strictEqual(V.toHex(await V.keyId(s.name, pk)), want.key_id_hex);
+  }
+  assert.strictEqual(V.jcs(ex.genesis.validators), I.validator_set_jcs);
+  assert.strictEqual(V.toHex(g.setHash), I.validators_hash);
+  assert.strictEqual(g.quorum, I.quorum);
+  ok("intermediate values: genesis hash, JCS body, leaf, header inputs and hashes, note, key ids, set hash, quorum");
+
+  // The whole report equals `zsl verify`'s, detail for detail.
+  const r = await V.verify(clone(ex.bundle), clone(ex.genesis));
+  assert.deepStrictEqual(r.checks.map(c => c.name), ex.expected_checks.map(c => c.name));
+  for (const [i, c] of r.checks.entries()) {
+    assert.ok(c.ok, `${c.name}: ${c.detail}`);
+    assert.strictEqual(c.detail, ex.expected_checks[i].detail, c.name);
+  }
+  ok(`the example verifies: ${r.checks.length} checks, details identical to zsl verify's`);
+
+  // Tampering names the right check.
+  const failed = async (mutate, g0 = ex.genesis) => {
+    const b = clone(ex.bundle), gg = clone(g0);
+    mutate(b, gg);
+    const rep = await V.verify(b, gg);
+    return rep.checks.filter(c => !c.ok).map(c => c.name);
+  };
+  const cases = [
+    ["one character of the record body", b => { b.record.body.media_type = "application/pdg"; },
+      // The key and the block time are checked against the record, so they cannot pass either.
+      ["record_signature", "signer_key", "block_time"]],
+    ["one byte of a checkpoint signature", b => {
+      const lines = b.checkpoint.split("\n");
+      const i = lines.findIndex(l => l.startsWith("\u2014 validator-2 "));
+      const [pre, sig] = [lines[i].slice(0, lines[i].lastIndexOf(" ") + 1), lines[i].slice(lines[i].lastIndexOf(" ") + 1)];
+      const bytes = V.b64decode(sig); bytes[10] ^= 1;
+      lines[i] = pre + V.b64encode(bytes);
+      b.checkpoint = lines.join("\n");
+    }, ["checkpoint_signatures"]],
+    ["the genesis (another chain's validator key)", (b, gg) => { gg.validators[0].public_key = gg.validators[1].public_key.replace(/^./, "0"); }, null],
+    ["an inclusion hash", b => { b.inclusion[0] = b.inclusion[0].replace(/^./, c => (c === "0" ? "1" : "0")); }, ["inclusion"]],
+    ["the first header's state hash", b => { b.headers[0].state_hash = "00".repeat(32); }, ["block_header"]],
+    ["the last header's state hash", b => { b.headers[1].state_hash = "00".repeat(32); }, ["checkpoint_matches_header"]],
+    ["the binding's leaf", b => { b.signer_key.binding.inclusion[1] = "11".repeat(32); }, ["signer_key"]],
+    ["the quorum", b => { b.validators.quorum = 1; }, ["validator_set", "summary"]],
+    ["the summary", b => { b.summary.en += " "; }, ["summary"]],
+    ["an unknown field", b => { b.extra = 1; }, ["bundle"]],
+  ];
+  for (const [what, m, want] of cases) {
+    const got = await failed(m);
+    if (want) assert.deepStrictEqual(got, want, what);
+    else assert.ok(got.includes("bundle") && got.includes("checkpoint_signatures"), `${what}: ${got}`);
+    ok(`tampered ${what}: fails ${got.join(", ")}`);
+  }
+  console.log(`verify.js unit checks passed: ${n}`);
+})().catch(e => { console.error("FAILED:", e); process.exit(1); });
