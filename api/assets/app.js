@@ -5,7 +5,7 @@
 
 const T = {
   zh: {
-    title: "浙食链 · 食品安全追溯", nav_dashboard: "监管驾驶舱", nav_explorer: "区块浏览器", lookup: "查询",
+    title: "浙食链 · 食品安全追溯", nav_dashboard: "监管驾驶舱", nav_explorer: "区块浏览器", nav_verify: "证据核验", lookup: "查询",
     placeholder: "输入追溯码或主体码", loading: "加载中…", chain: "链", height: "区块高度", leader: "领导节点",
     validators: "验证节点", product: "产品", origin: "产地", coder: "首站赋码主体", upstream: "上游",
     custody: "流通记录", holders: "当前持有", certificates: "承诺达标合格证", tests: "快检", findings: "检查发现",
@@ -49,7 +49,7 @@ const T = {
     i_off_chain: "未上链发现", i_adjustment: "酌情加减分", i_rectification: "整改",
   },
   en: {
-    title: "ZSL · food traceability", nav_dashboard: "Dashboard", nav_explorer: "Explorer", lookup: "Look up",
+    title: "ZSL · food traceability", nav_dashboard: "Dashboard", nav_explorer: "Explorer", nav_verify: "Verify evidence", lookup: "Look up",
     placeholder: "Trace code or subject code", loading: "Loading…", chain: "Chain", height: "Height", leader: "Leader",
     validators: "Validators", product: "Product", origin: "Origin", coder: "First station", upstream: "Upstream",
     custody: "Chain of custody", holders: "Held by", certificates: "Compliance certificates", tests: "Rapid tests",

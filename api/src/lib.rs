@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/s/{uscc}", get(ui::page))
         .route("/dashboard", get(ui::page))
         .route("/explorer", get(ui::page))
+        .route("/verify", get(ui::verify_page))
         .route("/assets/{file}", get(ui::asset))
         .route("/v1/qr", get(views::qr))
         .route("/v1/views/blocks", get(views::blocks))
@@ -150,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(openapi::docs_page))
         .route("/docs/{file}", get(openapi::docs_asset))
         .route("/v1/status", get(status))
+        .route("/v1/genesis", get(genesis))
         .route("/v1/tx", post(submit_one))
         .route("/v1/txs", post(submit_many))
         .route("/v1/tx/{id}", get(tx_status))
@@ -494,6 +496,13 @@ async fn submit_many(
         }
     }
     Ok(Json(json!({"results": results})).into_response())
+}
+
+/// The node's genesis file (ChainSpec) as `zsl genesis init` wrote it, for
+/// the verifier page to prefill. A convenience only: a verifier that does
+/// not trust this node pastes the genesis it keeps.
+async fn genesis(State(state): State<AppState>) -> Json<ledger::spec::ChainSpec> {
+    Json(state.ledger.spec.clone())
 }
 
 async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {

@@ -64,6 +64,7 @@ const OPERATIONS: &[Op] = &[
     Op { method: "get", path: "/s/{uscc}", tag: "ui", summary: "Subject page (主体码, enterprise portrait, credit report)", query: &[], body: None, ok: (200, Answer::Media("text/html")), errors: &[] },
     Op { method: "get", path: "/dashboard", tag: "ui", summary: "Regulator dashboard", query: &[], body: None, ok: (200, Answer::Media("text/html")), errors: &[] },
     Op { method: "get", path: "/explorer", tag: "ui", summary: "Chain explorer", query: &[], body: None, ok: (200, Answer::Media("text/html")), errors: &[] },
+    Op { method: "get", path: "/verify", tag: "ui", summary: "Evidence verifier: checks a bundle against a genesis file in the browser; `?tx={id}` fetches that bundle", query: &[("tx", false, "Tx id (64 hex) whose evidence bundle to fetch and verify")], body: None, ok: (200, Answer::Media("text/html")), errors: &[] },
     Op { method: "get", path: "/assets/{file}", tag: "ui", summary: "A web UI asset (script, stylesheet)", query: &[], body: None, ok: (200, Answer::Media("text/plain")), errors: &[404] },
     Op { method: "get", path: "/metrics", tag: "operations", summary: "Prometheus metrics (text format 0.0.4)", query: &[], body: None, ok: (200, Answer::Media("text/plain")), errors: &[500] },
     Op { method: "get", path: "/openapi.json", tag: "operations", summary: "This document (OpenAPI 3.1)", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[] },
@@ -74,6 +75,7 @@ const OPERATIONS: &[Op] = &[
     Op { method: "post", path: "/v1/txs", tag: "submit", summary: "Submit up to 1,000 signed transactions; one result per transaction, in order", query: WAIT, body: Some("SignedTxList"), ok: (200, Answer::Json("BatchResults")), errors: &[400, 413] },
     // ---- reading ----
     Op { method: "get", path: "/v1/status", tag: "chain", summary: "Chain id, head, Raft role and term, validators", query: &[], body: None, ok: (200, Answer::Json("Status")), errors: &[500] },
+    Op { method: "get", path: "/v1/genesis", tag: "chain", summary: "This node's genesis file (chain spec) as `zsl genesis init` wrote it; a verifier should use the copy it keeps", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[] },
     Op { method: "get", path: "/v1/tx/{id}", tag: "chain", summary: "A committed transaction by tx id (64 hex)", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },
     Op { method: "get", path: "/v1/blocks/latest", tag: "chain", summary: "The head block", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[404] },
     Op { method: "get", path: "/v1/blocks/{height}", tag: "chain", summary: "The block at a height", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },

@@ -152,6 +152,18 @@ const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]
     check(r.used.includes("您粘贴") && !r.used.includes(status.genesis_hash), `the pasted genesis is named: ${r.used}`);
     console.log(`ok another genesis fails: ${r.failed}`);
 
+    // 4b. Both files uploaded: the user's own copy of the right genesis passes,
+    //     and the page names it as the user's, with its hash.
+    step = "uploaded files";
+    await page.setInputFiles("#bundle-file", { name: "bundle.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(bundle)) });
+    await page.setInputFiles("#genesis-file", { name: "genesis.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(genesis)) });
+    await page.waitForFunction(() => document.querySelector("#genesis").value.startsWith("{\"chain_id\""));
+    await page.click("#run");
+    r = await result(page);
+    check(r.verdictOk && r.failed.length === 0, `uploaded bundle and genesis verify: failed ${r.failed}`);
+    check(r.used.includes("您粘贴") && r.used.includes(status.genesis_hash), `the user's genesis, with the chain's hash: ${r.used}`);
+    console.log("ok uploaded bundle and genesis verify");
+
     // 5. /verify?tx= (the evidence certificate's QR code), on a phone, in English.
     step = "verify?tx= on a phone, English";
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "en-GB", isMobile: true });

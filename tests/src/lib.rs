@@ -420,7 +420,11 @@ impl TestCluster {
                 .arg(c.id().to_string())
                 .status();
             let exited = poll("the node to exit", 30_000, || c.try_wait().ok().flatten());
-            assert!(exited.success(), "zsl {id} exited with {exited}; log:\n{}", self.log(id));
+            assert!(
+                exited.success(),
+                "zsl {id} exited with {exited}; log:\n{}",
+                self.log(id)
+            );
         }
     }
 

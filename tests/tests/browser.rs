@@ -259,6 +259,25 @@ fn check_pages_and_views(api: &str, code: &str) {
     assert!(status == 200 && kind.starts_with("text/javascript") && js.contains("pageDashboard"));
     let (status, kind, _) = get(&format!("{api}/assets/app.css"));
     assert!(status == 200 && kind.starts_with("text/css"));
+    // The evidence verifier: its own page and script; the genesis it
+    // prefills is the node's, byte for byte in JCS (same hash as /v1/status).
+    let (status, kind, body) = get(&format!("{api}/verify"));
+    assert!(status == 200 && kind.starts_with("text/html") && body.contains("/assets/verify.js"));
+    let (status, kind, js) = get(&format!("{api}/assets/verify.js"));
+    assert!(
+        status == 200
+            && kind.starts_with("text/javascript")
+            && js.contains("checkpoint_signatures")
+    );
+    let (status, genesis) = get_json(&format!("{api}/v1/genesis"));
+    assert_eq!(status, 200, "{genesis}");
+    let spec: ledger::ChainSpec =
+        serde_json::from_value(genesis).expect("GET /v1/genesis is a ChainSpec");
+    let (_, st) = get_json(&format!("{api}/v1/status"));
+    assert_eq!(
+        Some(hex::encode(spec.hash().expect("genesis hash")).as_str()),
+        st["genesis_hash"].as_str()
+    );
     let (status, e) = get_json(&format!("{api}/assets/../Cargo.toml"));
     assert_eq!(status, 404, "{e}");
 
