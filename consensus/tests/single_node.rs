@@ -129,11 +129,15 @@ async fn single_node_commits_refuses_and_survives_restart() {
 
     let head = ledger.head().expect("head");
     assert_eq!(head.height, lone_height);
-    let m = node.metrics();
+    // Raft publishes `last_applied` in its metrics a moment after the
+    // outcome is answered: wait for the two to meet.
+    let m = common::poll_until(WAIT, "applied to catch up with committed", || {
+        let m = node.metrics();
+        (m.commit_index.is_some() && m.commit_index == m.last_applied_index).then_some(m)
+    })
+    .await;
     assert!(m.is_leader);
     assert_eq!(m.leader, Some(NODE_ID));
-    assert!(m.commit_index.is_some());
-    assert_eq!(m.commit_index, m.last_applied_index);
     let (term_before, applied_before) = (m.term, m.last_applied_index);
 
     stop(node, ledger).await;
