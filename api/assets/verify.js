@@ -781,7 +781,13 @@
       document.body.dataset.done = "error";
       return;
     }
-    const report = await verify(bundle, genesis);
+    let report;
+    try {
+      report = await verify(bundle, genesis);
+    } catch (e) {
+      // A bug or an input nobody foresaw: shown as a failure, never a pass.
+      report = { checks: [{ name: "bundle", ok: false, detail: "verifier error: " + (e && e.message || e) }] };
+    }
     let sum = null;
     if (report.checks.find(c => c.name === "summary" && c.ok)) sum = bundle.summary;
     const gtext = $("#genesis").value;

@@ -93,5 +93,25 @@ const ok = (what) => { n++; console.log("ok " + what); };
     else assert.ok(got.includes("bundle") && got.includes("checkpoint_signatures"), `${what}: ${got}`);
     ok(`tampered ${what}: fails ${got.join(", ")}`);
   }
+  // Strict Ed25519: a small-order key is refused even where WebCrypto would accept.
+  const msg = new TextEncoder().encode("x");
+  const identity = V.hexBytes("01" + "00".repeat(31), 32);
+  assert.strictEqual(await V.ed25519Verify(identity, V.hexBytes("01" + "00".repeat(63), 64), msg), false);
+  ok("a small-order public key never verifies");
+
+  // A browser without WebCrypto Ed25519 fails loudly, naming the reason.
+  const subtle = globalThis.crypto.subtle;
+  const real = subtle.importKey;
+  subtle.importKey = async () => { throw new DOMException("Unrecognized algorithm name", "NotSupportedError"); };
+  try {
+    const rep = await V.verify(clone(ex.bundle), clone(ex.genesis));
+    const bad = rep.checks.filter(c => !c.ok);
+    assert.ok(bad.some(c => c.name === "record_signature" && c.detail.includes("lacks WebCrypto Ed25519")), JSON.stringify(bad));
+    assert.ok(bad.some(c => c.name === "checkpoint_signatures"));
+    ok(`no Ed25519 in WebCrypto: fails ${bad.map(c => c.name).join(", ")}, saying why`);
+  } finally {
+    subtle.importKey = real;
+  }
+
   console.log(`verify.js unit checks passed: ${n}`);
 })().catch(e => { console.error("FAILED:", e); process.exit(1); });
