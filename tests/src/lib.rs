@@ -552,7 +552,9 @@ impl Drop for Paused<'_> {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        for id in self.ids() {
+        // Every process it started, including nodes that joined later.
+        let ids: Vec<u64> = self.children.keys().copied().collect();
+        for id in ids {
             self.kill9(id);
         }
     }
