@@ -316,17 +316,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Saved so that a restart re-applies up to the committed index at once
-        // instead of waiting for a leader to tell it.
+        // instead of waiting for a leader to tell it. Not synced: a lost value
+        // only means waiting for the leader to say it again, and an fsync
+        // here would sit on every commit's path.
         let value = match &committed {
             Some(id) => Some(encode(id).map_err(|e| StorageIOError::write(&e))?),
             None => None,
         };
-        self.write_raw(&[ExtraWrite {
-            cf: CF_RAFT_META,
-            key: meta_key::COMMITTED.to_vec(),
-            value,
-        }])
-        .map_err(|e| StorageIOError::write(&e))?;
+        self.ledger
+            .store
+            .commit_relaxed(
+                &ChangeSet::default(),
+                &[ExtraWrite {
+                    cf: CF_RAFT_META,
+                    key: meta_key::COMMITTED.to_vec(),
+                    value,
+                }],
+            )
+            .map_err(|e| StorageIOError::write(&e))?;
         self.committed.set(committed.map(|id| id.index));
         Ok(())
     }

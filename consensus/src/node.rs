@@ -473,6 +473,9 @@ impl ConsensusNode {
     }
 }
 
+/// How long signatures alone wait for a transaction to share their block.
+const COSIGNATURE_LINGER_MS: u64 = 25;
+
 #[derive(Clone, Copy)]
 struct Limits {
     txs_max: usize,
@@ -502,8 +505,19 @@ async fn produce(
                     Some(p) => Some(p),
                     None => break,
                 },
-                // Signatures alone also make a block (one that leaves the tree as it is).
-                _ = cosigs.arrived.notified() => None,
+                // Signatures alone also make a block (one that leaves the tree
+                // as it is), but they linger briefly for a transaction to ride
+                // with: a lone client's next transaction then does not queue
+                // behind a signature-only Raft round.
+                _ = cosigs.arrived.notified() => tokio::select! {
+                    biased;
+                    _ = stop.changed() => break,
+                    next = rx.recv() => match next {
+                        Some(p) => Some(p),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(COSIGNATURE_LINGER_MS)) => None,
+                },
             },
         };
         let mut bytes = first.as_ref().map_or(0, |p| p.wire.len());
