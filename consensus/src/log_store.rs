@@ -45,6 +45,22 @@ pub(crate) enum StoredEntry {
     },
 }
 
+/// The leading fields of a [`StoredEntry`]: bincode writes fields in order,
+/// so the log id of a whole entry decodes without its (large) proposal.
+#[derive(serde::Deserialize)]
+enum StoredEntryHead {
+    Whole { log_id: LogId },
+    Applied { log_id: LogId },
+}
+
+impl StoredEntryHead {
+    fn log_id(&self) -> LogId {
+        match self {
+            StoredEntryHead::Whole { log_id } | StoredEntryHead::Applied { log_id } => *log_id,
+        }
+    }
+}
+
 /// The write that replaces entry `log_id` by its applied form, if this
 /// store holds that entry whole (a state machine may apply entries that
 /// reached it by other means, e.g. in storage tests).
@@ -56,8 +72,8 @@ pub(crate) fn compaction_write(
 ) -> Option<ExtraWrite> {
     let key = log_key(log_id.index);
     let raw = ledger.store.get_raw(CF_RAFT_LOG, &key).ok()??;
-    match decode::<StoredEntry>(&raw).ok()? {
-        StoredEntry::Whole(e) if e.log_id == *log_id => {}
+    match decode::<StoredEntryHead>(&raw).ok()? {
+        StoredEntryHead::Whole { log_id: held } if held == *log_id => {}
         _ => return None,
     }
     let value = encode(&StoredEntry::Applied {
@@ -186,13 +202,8 @@ impl LogStore {
             .cf_handle(CF_RAFT_LOG)
             .ok_or_else(|| StorageIOError::read_logs(&missing_cf(CF_RAFT_LOG)))?;
         match db.iterator_cf(cf, IteratorMode::End).next() {
-            Some(Ok((_, v))) => decode::<StoredEntry>(&v)
-                .map(|s| {
-                    Some(match s {
-                        StoredEntry::Whole(e) => e.log_id,
-                        StoredEntry::Applied { log_id, .. } => log_id,
-                    })
-                })
+            Some(Ok((_, v))) => decode::<StoredEntryHead>(&v)
+                .map(|h| Some(h.log_id()))
                 .map_err(|e| StorageIOError::read_logs(&e).into()),
             Some(Err(e)) => Err(StorageIOError::read_logs(&e).into()),
             None => Ok(None),

@@ -821,16 +821,6 @@ impl P2pNode {
         self.shared.raft.set(raft).is_ok()
     }
 
-    /// Replaces the validator set (see [`P2pTransport::set_validators`]).
-    pub fn set_validators(&self, validators: BTreeMap<NodeId, PeerId>) {
-        self.transport.set_validators(validators);
-    }
-
-    /// The validator set the network currently admits.
-    pub fn validators(&self) -> BTreeMap<NodeId, PeerId> {
-        read_peers(&self.transport.validators).clone()
-    }
-
     /// Starts handing inbound checkpoint signatures to `inbox`.
     pub fn serve_cosign(&self, inbox: crate::cosign::CosignInbox) -> bool {
         self.shared.inbox.set(inbox).is_ok()

@@ -8,24 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use consensus::{
-    ConsensusConfig, ConsensusNode, FaultPlan, MemRouter, TxOutcomeResponse, TxResult,
-};
+use consensus::{ConsensusNode, FaultPlan, MemRouter, TxOutcomeResponse, TxResult};
 use genesis::KeyFile;
 use ledger::{Ledger, RefusalCode};
 use openraft::BasicNode;
 
 const IDS: [u64; 3] = [1, 2, 3];
 const WAIT: Duration = Duration::from_secs(30);
-
-fn fast_config() -> ConsensusConfig {
-    ConsensusConfig {
-        heartbeat_ms: 50,
-        election_timeout_min_ms: 150,
-        election_timeout_max_ms: 300,
-        ..Default::default()
-    }
-}
 
 struct Cluster {
     router: MemRouter,
@@ -47,7 +36,7 @@ impl Cluster {
             let ledger = common::open_ledger(dir.path(), spec.clone(), false);
             let transport = Arc::new(router.transport(id));
             let signer = Some(common::signer(&keys[id as usize - 1]));
-            let node = ConsensusNode::start(id, ledger, fast_config(), transport, signer)
+            let node = ConsensusNode::start(id, ledger, common::fast_config(), transport, signer)
                 .await
                 .expect("node starts");
             router
@@ -91,7 +80,7 @@ impl Cluster {
         let ledger = common::open_ledger(self.dirs[&id].path(), self.spec.clone(), false);
         let transport = Arc::new(self.router.transport(id));
         let signer = Some(common::signer(&self.keys[id as usize - 1]));
-        let node = ConsensusNode::start(id, ledger, fast_config(), transport, signer)
+        let node = ConsensusNode::start(id, ledger, common::fast_config(), transport, signer)
             .await
             .expect("node restarts");
         self.router

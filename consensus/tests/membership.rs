@@ -10,22 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use consensus::{ConsensusConfig, ConsensusNode, FaultPlan, MemRouter, TxResult};
+use consensus::{ConsensusNode, FaultPlan, MemRouter, TxResult};
 use genesis::KeyFile;
 use ledger::record::{build_body, ValidatorAdd, ValidatorRemove};
 use ledger::{RefusalCode, SignedTx};
 use openraft::BasicNode;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn fast_config() -> ConsensusConfig {
-    ConsensusConfig {
-        heartbeat_ms: 50,
-        election_timeout_min_ms: 150,
-        election_timeout_max_ms: 300,
-        ..Default::default()
-    }
-}
 
 fn signed<T: serde::Serialize>(root: &KeyFile, kind: &str, nonce: &str, rec: &T) -> SignedTx {
     let body = build_body(
@@ -96,7 +87,7 @@ async fn validators_join_and_leave_by_signed_records_under_load() {
         let node = ConsensusNode::start(
             id,
             ledger,
-            fast_config(),
+            common::fast_config(),
             Arc::new(router.transport(id)),
             Some(common::signer(key)),
         )

@@ -11,15 +11,6 @@ use ledger::{Ledger, RefusalCode};
 const NODE_ID: u64 = 1;
 const WAIT: Duration = Duration::from_secs(20);
 
-fn fast_config() -> ConsensusConfig {
-    ConsensusConfig {
-        heartbeat_ms: 50,
-        election_timeout_min_ms: 150,
-        election_timeout_max_ms: 300,
-        ..Default::default()
-    }
-}
-
 async fn outcome(node: &ConsensusNode, wire: Vec<u8>) -> TxOutcomeResponse {
     let rx = node.submit(wire).expect("submit is admitted");
     match tokio::time::timeout(WAIT, rx).await {
@@ -76,7 +67,7 @@ async fn single_node_commits_refuses_and_survives_restart() {
         NODE_ID,
         "127.0.0.1:7000".into(),
         ledger.clone(),
-        fast_config(),
+        common::fast_config(),
         None,
     )
     .await
@@ -151,7 +142,7 @@ async fn single_node_commits_refuses_and_survives_restart() {
         NODE_ID,
         "127.0.0.1:7000".into(),
         ledger.clone(),
-        fast_config(),
+        common::fast_config(),
         None,
     )
     .await
@@ -194,7 +185,7 @@ async fn a_store_of_another_member_is_refused_and_shutdown_rejects_submits() {
         NODE_ID,
         "127.0.0.1:7000".into(),
         ledger.clone(),
-        fast_config(),
+        common::fast_config(),
         None,
     )
     .await
@@ -214,7 +205,7 @@ async fn a_store_of_another_member_is_refused_and_shutdown_rejects_submits() {
         NODE_ID + 1,
         "127.0.0.1:7001".into(),
         ledger.clone(),
-        fast_config(),
+        common::fast_config(),
         None,
     )
     .await

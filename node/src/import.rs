@@ -35,18 +35,35 @@ const TRANSIENT_CODES: [&str; 7] = [
 ];
 const JOURNAL_FORMAT: &str = "zsl-import-v1";
 
+#[derive(clap::Args)]
 pub struct ImportOptions {
+    /// `.csv` (header row; columns per docs/erp-import.md) or `.jsonl` (one body per line).
     pub file: PathBuf,
+    #[arg(long)]
     pub key: PathBuf,
+    /// The node's API, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
     pub node: String,
-    /// The record type of every row when the file has no `type` column.
+    /// Record type of every row, for files without a `type` column.
+    #[arg(long = "type")]
     pub record_type: Option<String>,
+    /// Report of refused rows (default: FILE.report.csv).
+    #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Resume journal (default: FILE.journal.jsonl); keep it to make re-runs skip committed rows.
+    #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// Rows per request (1..=1000).
+    #[arg(long = "batch", default_value_t = BATCH_ROWS_DEFAULT)]
     pub batch_rows: usize,
     /// Submit rows the journal lists as refused again (after fixing the cause on chain).
+    #[arg(long)]
     pub retry_refused: bool,
+    /// Chain id (default: asked of the node).
+    #[arg(long)]
     pub chain_id: Option<String>,
+    /// No progress line on stderr.
+    #[arg(long)]
     pub quiet: bool,
 }
 

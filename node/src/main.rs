@@ -198,36 +198,7 @@ enum TxCommand {
 enum ClientCommand {
     /// Sign the rows of a CSV or JSONL file (one record body per row) and submit
     /// them in batches; resumable; refused rows go to a report (docs/erp-import.md).
-    Import {
-        /// `.csv` (header row; columns per docs/erp-import.md) or `.jsonl` (one body per line).
-        file: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        /// The node's API, e.g. http://127.0.0.1:8080.
-        #[arg(long)]
-        node: String,
-        /// Record type of every row, for files without a `type` column.
-        #[arg(long = "type")]
-        record_type: Option<String>,
-        /// Report of refused rows (default: FILE.report.csv).
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Resume journal (default: FILE.journal.jsonl); keep it to make re-runs skip committed rows.
-        #[arg(long)]
-        journal: Option<PathBuf>,
-        /// Rows per request (1..=1000).
-        #[arg(long = "batch", default_value_t = import::BATCH_ROWS_DEFAULT)]
-        batch_rows: usize,
-        /// Submit rows the journal lists as refused again.
-        #[arg(long)]
-        retry_refused: bool,
-        /// Chain id (default: asked of the node).
-        #[arg(long)]
-        chain_id: Option<String>,
-        /// No progress line on stderr.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Import(import::ImportOptions),
 }
 
 #[derive(Subcommand)]
@@ -337,31 +308,8 @@ fn real_main() -> Result<()> {
             Ok(())
         }
         Command::Client {
-            command:
-                ClientCommand::Import {
-                    file,
-                    key,
-                    node,
-                    record_type,
-                    report,
-                    journal,
-                    batch_rows,
-                    retry_refused,
-                    chain_id,
-                    quiet,
-                },
-        } => import::run(import::ImportOptions {
-            file,
-            key,
-            node,
-            record_type,
-            report,
-            journal,
-            batch_rows,
-            retry_refused,
-            chain_id,
-            quiet,
-        }),
+            command: ClientCommand::Import(options),
+        } => import::run(options),
         Command::Backup { data, out } => {
             let m = backup::backup(&data, &out)?;
             println!("{}", serde_json::to_string(&m)?);

@@ -152,11 +152,7 @@ impl TestNode {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let exited = poll("the node to exit", 20_000, || c.try_wait().ok().flatten());
+            let exited = terminate(&mut c, 20_000);
             assert!(
                 exited.success(),
                 "zsl exited with {exited}; log:\n{}",
@@ -213,6 +209,17 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// SIGTERM a child and wait (bounded) for it to exit.
+fn terminate(c: &mut Child, timeout_ms: u64) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(c.id().to_string())
+        .status();
+    poll("the node to exit", timeout_ms, || {
+        c.try_wait().ok().flatten()
+    })
 }
 
 /// Signs a record as `account` at the current time.
@@ -415,11 +422,7 @@ impl TestCluster {
     /// SIGTERM node `id` and wait for a clean exit (it flushes its store).
     pub fn stop(&mut self, id: u64) {
         if let Some(mut c) = self.children.remove(&id) {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let exited = poll("the node to exit", 30_000, || c.try_wait().ok().flatten());
+            let exited = terminate(&mut c, 30_000);
             assert!(
                 exited.success(),
                 "zsl {id} exited with {exited}; log:\n{}",

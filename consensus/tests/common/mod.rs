@@ -153,3 +153,13 @@ pub fn signer(key: &KeyFile) -> consensus::ValidatorSigner {
         clock_tolerance_ms: 60_000,
     }
 }
+
+/// Raft timings for in-process tests: elections in a few hundred ms.
+pub fn fast_config() -> consensus::ConsensusConfig {
+    consensus::ConsensusConfig {
+        heartbeat_ms: 50,
+        election_timeout_min_ms: 150,
+        election_timeout_max_ms: 300,
+        ..Default::default()
+    }
+}
