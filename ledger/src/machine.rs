@@ -90,11 +90,6 @@ pub fn read_tx(kv: &(impl KvRead + ?Sized), id: &[u8; 32]) -> Result<Option<TxLo
     }
 }
 
-/// Hash of the genesis validator set: SHA-256 over the JCS form of the list.
-pub fn validators_hash(spec: &ChainSpec) -> Result<H32> {
-    seal::validator_set_hash(&spec.validators)
-}
-
 /// What happened to one proposed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxOutcome {
@@ -152,7 +147,7 @@ pub fn genesis(spec: &ChainSpec) -> Result<(ChangeSet, Block)> {
         tree_size: 0,
         tree_root: H32(merkle::empty_root()),
         state_hash,
-        validators_hash: validators_hash(spec)?,
+        validators_hash: seal::validator_set_hash(&spec.validators)?,
     };
     let block = Block {
         hash: header.hash(),

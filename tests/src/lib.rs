@@ -327,6 +327,24 @@ impl TestCluster {
         self.spec.validators.iter().map(|v| v.node_id).collect()
     }
 
+    /// A fresh `document.notarize` by the root regulator: the cheapest
+    /// transaction that commits, for load and liveness checks.
+    pub fn notarize(&self, label: &str) -> Value {
+        let doc = record::DocumentNotarize {
+            document_hash: hex::encode(ledger::signing::sha256(label.as_bytes())),
+            title: label.into(),
+            media_type: None,
+            note: None,
+        };
+        sign(
+            &self.spec.chain_id,
+            &self.root_key(),
+            &self.root.account,
+            "document.notarize",
+            &doc,
+        )
+    }
+
     /// Starts node `id` with a fresh validator key that genesis does not
     /// list: it waits until a `validator.add` record brings it in. Returns
     /// its key and its `{"p2p", "api"}` address for that record.

@@ -8,26 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use zsl_tests::record::DocumentNotarize;
 use zsl_tests::*;
 
 const WAIT_MS: u64 = 60_000;
-
-fn notarize(cluster: &TestCluster, label: &str) -> Value {
-    let doc = DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(label.as_bytes())),
-        title: label.into(),
-        media_type: None,
-        note: None,
-    };
-    sign(
-        &cluster.spec.chain_id,
-        &cluster.root_key(),
-        &cluster.root.account,
-        "document.notarize",
-        &doc,
-    )
-}
 
 /// Waits until every running node has committed `tx_id`.
 fn readable_everywhere(cluster: &TestCluster, tx_id: &str) {
@@ -53,7 +36,7 @@ fn three_validators_survive_a_leader_sigkill_and_converge() {
 
     // A follower accepts a submission: the client need not know who leads.
     for &f in &followers {
-        let (status, body) = cluster.submit(f, &notarize(&cluster, &format!("via {f}")));
+        let (status, body) = cluster.submit(f, &cluster.notarize(&format!("via {f}")));
         assert_eq!(status, 200, "follower {f} answered {status}: {body}");
         assert_eq!(body["status"], "committed", "{body}");
         readable_everywhere(&cluster, body["tx_id"].as_str().expect("tx id"));
@@ -68,7 +51,7 @@ fn three_validators_survive_a_leader_sigkill_and_converge() {
         let api = cluster.api(followers[w % 2]).to_string();
         let (acked, stop) = (acked.clone(), stop.clone());
         let txs: Vec<Value> = (0..2_000)
-            .map(|n| notarize(&cluster, &format!("worker {w} doc {n}")))
+            .map(|n| cluster.notarize(&format!("worker {w} doc {n}")))
             .collect();
         workers.push(std::thread::spawn(move || {
             let client = http();
@@ -142,7 +125,7 @@ fn three_validators_survive_a_leader_sigkill_and_converge() {
         .collect();
     assert_eq!(hashes.len(), 1, "nodes disagree on block {mid}: {hashes:?}");
     // The restarted node serves submissions too.
-    let (status, body) = cluster.submit(leader, &notarize(&cluster, "after restart"));
+    let (status, body) = cluster.submit(leader, &cluster.notarize("after restart"));
     assert_eq!(status, 200, "{body}");
     for id in cluster.ids() {
         cluster.kill9(id);

@@ -7,27 +7,11 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ledger::record::{DocumentNotarize, ValidatorAdd, ValidatorRemove};
+use ledger::record::{ValidatorAdd, ValidatorRemove};
 use serde_json::Value;
 use zsl_tests::{http, poll, sign, TestCluster};
 
 const WAIT_MS: u64 = 60_000;
-
-fn notarize(c: &TestCluster, n: usize) -> Value {
-    let rec = DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(format!("m-{n}").as_bytes())),
-        title: format!("load {n}"),
-        media_type: None,
-        note: None,
-    };
-    sign(
-        &c.spec.chain_id,
-        &c.root_key(),
-        &c.root.account,
-        "document.notarize",
-        &rec,
-    )
-}
 
 fn head(c: &TestCluster, id: u64) -> Option<(u64, String)> {
     let s = c.status(id)?;
@@ -50,7 +34,7 @@ fn a_validator_joins_and_another_leaves_under_load() {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 // Node 1 is never removed; it forwards to whoever leads.
-                let (status, v) = c.submit(1, &notarize(&c, n));
+                let (status, v) = c.submit(1, &c.notarize(&format!("m-{n}")));
                 n += 1;
                 if status == 200 && v["status"] == "committed" {
                     acked

@@ -18,22 +18,6 @@ const WAIT_MS: u64 = 30_000;
 /// the minority could make one, would have happened.
 const MINORITY_WAIT: Duration = Duration::from_secs(4);
 
-fn notarize(cluster: &TestCluster, label: &str) -> Value {
-    let doc = DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(label.as_bytes())),
-        title: label.into(),
-        media_type: None,
-        note: None,
-    };
-    sign(
-        &cluster.spec.chain_id,
-        &cluster.root_key(),
-        &cluster.root.account,
-        "document.notarize",
-        &doc,
-    )
-}
-
 fn tx_id(tx: &Value) -> String {
     let signed = ledger::SignedTx::from_value(tx.clone()).expect("signed tx");
     signed.id_hex()
@@ -139,7 +123,7 @@ fn converge(cluster: &TestCluster, tx_id: &str) -> bool {
 /// cluster converges with the transaction on every node or on none.
 fn minority_commits_nothing(cluster: &TestCluster, lone: u64, label: &str) {
     let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != lone).collect();
-    let tx = notarize(cluster, label);
+    let tx = cluster.notarize(label);
     let id = tx_id(&tx);
     let paused = cluster.pause(&others);
 
@@ -192,7 +176,7 @@ fn minority_commits_nothing(cluster: &TestCluster, lone: u64, label: &str) {
     paused.resume();
     // The healed cluster makes progress, then agrees on one chain and on the
     // partition-time transaction.
-    let marker = notarize(cluster, &format!("{label}: after healing"));
+    let marker = cluster.notarize(&format!("{label}: after healing"));
     commit_somewhere(cluster, &marker);
     let committed = converge(cluster, &id);
     eprintln!("{label}: the partition-time transaction is committed: {committed}");
@@ -202,7 +186,7 @@ fn minority_commits_nothing(cluster: &TestCluster, lone: u64, label: &str) {
 fn a_minority_commits_nothing_and_the_cluster_converges_after_healing() {
     let cluster = TestCluster::start(3);
     let leader = cluster.leader(WAIT_MS);
-    let warm = notarize(&cluster, "before the partition");
+    let warm = cluster.notarize("before the partition");
     let (status, body) = cluster.submit(leader, &warm);
     assert_eq!(status, 200, "{body}");
 
@@ -233,7 +217,7 @@ fn a_linearizable_read_on_a_follower_sees_what_the_leader_just_committed() {
     // local read on the follower misses a commit the leader just acknowledged.
     let mut local_misses = 0;
     for n in 0..20 {
-        let (status, body) = cluster.submit(leader, &notarize(&cluster, &format!("local {n}")));
+        let (status, body) = cluster.submit(leader, &cluster.notarize(&format!("local {n}")));
         assert_eq!(status, 200, "{body}");
         let id = body["tx_id"].as_str().expect("tx id");
         if cluster.get(follower, &format!("/v1/tx/{id}")).0 == 404 {
@@ -244,7 +228,7 @@ fn a_linearizable_read_on_a_follower_sees_what_the_leader_just_committed() {
         "local reads on a follower that missed a just-acknowledged commit: {local_misses}/20"
     );
     for n in 0..20 {
-        let (status, body) = cluster.submit(leader, &notarize(&cluster, &format!("read {n}")));
+        let (status, body) = cluster.submit(leader, &cluster.notarize(&format!("read {n}")));
         assert_eq!(status, 200, "{body}");
         let id = body["tx_id"].as_str().expect("tx id");
         // Half by query parameter, half by header.
