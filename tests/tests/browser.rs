@@ -409,6 +409,48 @@ fn check_pages_and_views(api: &str, code: &str) {
     assert_eq!(status, 404);
 }
 
+/// Runs one playwright script under node against the devnet, bounded by
+/// `BROWSER_RUN_MS`; panics (naming `what`) unless it exits successfully.
+#[allow(clippy::too_many_arguments)]
+fn run_script(
+    node: &Path,
+    browser_dir: &Path,
+    script: &str,
+    api: &str,
+    browser: &Path,
+    out: &Path,
+    code: &str,
+    what: &str,
+) {
+    let mut run = Command::new(node)
+        .arg(browser_dir.join(script))
+        .current_dir(browser_dir)
+        .env("ZSL_URL", api)
+        .env("ZSL_CHROMIUM", browser)
+        .env("ZSL_OUT", out)
+        .env("ZSL_TRACE_CODE", code)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("run node");
+    let deadline = Instant::now() + Duration::from_millis(BROWSER_RUN_MS);
+    let status = loop {
+        if let Some(s) = run.try_wait().expect("wait for node") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = run.kill();
+            let _ = run.wait();
+            panic!("{what} did not finish in {BROWSER_RUN_MS} ms");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "{what} failed ({status}); see the output above and {}",
+        out.display()
+    );
+}
+
 /// Runs the browser walk, or says why it cannot (and fails under CI).
 fn browser_walk(api: &str, code: &str) {
     let (browser, node) = (chromium(), in_path("node"));
@@ -431,32 +473,15 @@ fn browser_walk(api: &str, code: &str) {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("screenshot dir");
     let started = Instant::now();
-    let mut run = Command::new(node)
-        .arg(browser_dir.join("ui.test.js"))
-        .current_dir(&browser_dir)
-        .env("ZSL_URL", api)
-        .env("ZSL_CHROMIUM", &browser)
-        .env("ZSL_OUT", &out)
-        .env("ZSL_TRACE_CODE", code)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run node");
-    let deadline = Instant::now() + Duration::from_millis(BROWSER_RUN_MS);
-    let status = loop {
-        if let Some(s) = run.try_wait().expect("wait for node") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = run.kill();
-            let _ = run.wait();
-            panic!("browser walk did not finish in {BROWSER_RUN_MS} ms");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        status.success(),
-        "browser walk failed ({status}); see the output above and {}",
-        out.display()
+    run_script(
+        &node,
+        &browser_dir,
+        "ui.test.js",
+        api,
+        &browser,
+        &out,
+        code,
+        "browser walk",
     );
     let shots = std::fs::read_dir(&out)
         .expect("screenshot dir")
@@ -474,32 +499,15 @@ fn browser_walk(api: &str, code: &str) {
 
     // The in-browser evidence verifier, under the same devnet and output.
     let started = Instant::now();
-    let mut run = Command::new(in_path("node").expect("node"))
-        .arg(browser_dir.join("verify.test.js"))
-        .current_dir(&browser_dir)
-        .env("ZSL_URL", api)
-        .env("ZSL_CHROMIUM", &browser)
-        .env("ZSL_OUT", &out)
-        .env("ZSL_TRACE_CODE", code)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run node");
-    let deadline = Instant::now() + Duration::from_millis(BROWSER_RUN_MS);
-    let status = loop {
-        if let Some(s) = run.try_wait().expect("wait for node") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = run.kill();
-            let _ = run.wait();
-            panic!("verifier walk did not finish in {BROWSER_RUN_MS} ms");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        status.success(),
-        "verifier walk failed ({status}); see the output above and {}",
-        out.display()
+    run_script(
+        &node,
+        &browser_dir,
+        "verify.test.js",
+        api,
+        &browser,
+        &out,
+        code,
+        "verifier walk",
     );
     for shot in [
         "20-verify-pass",
