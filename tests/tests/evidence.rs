@@ -242,35 +242,18 @@ fn a_notarized_document_verifies_offline_and_a_tampered_bundle_does_not() {
     std::fs::write(&n, &new_note).unwrap();
     std::fs::write(&p, serde_json::to_vec(&proof).unwrap()).unwrap();
     let g = genesis.to_str().unwrap();
-    let (code, out) = Command::new(zsl_binary())
-        .args(["verify", "--genesis", g, "--consistency"])
-        .args([&o, &n])
-        .arg("--proof")
-        .arg(&p)
-        .output()
-        .map(|x| {
-            (
-                x.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&x.stdout).into_owned(),
-            )
-        })
-        .unwrap();
+    let consistency = [
+        "--genesis",
+        g,
+        "--proof",
+        p.to_str().unwrap(),
+        "--consistency",
+    ];
+    let (code, out) = zsl_verify(&[&o, &n], &consistency);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("✓ consistency"), "{out}");
     // Swapped old and new: not append-only.
-    let (code, out) = Command::new(zsl_binary())
-        .args(["verify", "--genesis", g, "--consistency"])
-        .args([&n, &o])
-        .arg("--proof")
-        .arg(&p)
-        .output()
-        .map(|x| {
-            (
-                x.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&x.stdout).into_owned(),
-            )
-        })
-        .unwrap();
+    let (code, out) = zsl_verify(&[&n, &o], &consistency);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("✗ consistency"), "{out}");
 
