@@ -111,6 +111,12 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// A metric with one unlabelled sample.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    metric(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// Escapes a label value (`\`, `"`, newline).
 pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -132,27 +138,19 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
 fn render_text(state: &AppState) -> Result<String, ApiError> {
     let m = &*METRICS;
     let mut out = String::with_capacity(4096);
-    metric(
+    scalar(
         &mut out,
         "zsl_txs_admitted_total",
         "counter",
         "Transactions that passed admission and were queued for a block.",
+        m.admitted.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "zsl_txs_admitted_total {}",
-        m.admitted.load(Ordering::Relaxed)
-    );
-    metric(
+    scalar(
         &mut out,
         "zsl_txs_committed_total",
         "counter",
         "Transactions submitted here and committed.",
-    );
-    let _ = writeln!(
-        out,
-        "zsl_txs_committed_total {}",
-        m.committed.load(Ordering::Relaxed)
+        m.committed.load(Ordering::Relaxed),
     );
     metric(
         &mut out,
@@ -191,108 +189,94 @@ fn render_text(state: &AppState) -> Result<String, ApiError> {
         m.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
     );
     let _ = writeln!(out, "zsl_tx_commit_seconds_count {count}");
-    metric(
+    scalar(
         &mut out,
         "zsl_http_rate_limited_total",
         "counter",
         "Requests answered 429 by the per-IP rate limit.",
+        m.rate_limited.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "zsl_http_rate_limited_total {}",
-        m.rate_limited.load(Ordering::Relaxed)
-    );
-    metric(
+    scalar(
         &mut out,
         "zsl_http_body_too_large_total",
         "counter",
         "Requests answered 413 because the body exceeded the limit.",
-    );
-    let _ = writeln!(
-        out,
-        "zsl_http_body_too_large_total {}",
-        m.too_large.load(Ordering::Relaxed)
+        m.too_large.load(Ordering::Relaxed),
     );
 
     let head = state.ledger.head()?;
-    metric(
+    scalar(
         &mut out,
         "zsl_block_height",
         "gauge",
         "Height of the chain head.",
+        head.height,
     );
-    let _ = writeln!(out, "zsl_block_height {}", head.height);
-    metric(
+    scalar(
         &mut out,
         "zsl_tree_size",
         "gauge",
         "Committed transactions (leaves of the Merkle tree).",
+        head.tree_size,
     );
-    let _ = writeln!(out, "zsl_tree_size {}", head.tree_size);
-    metric(
+    scalar(
         &mut out,
         "zsl_block_time_seconds",
         "gauge",
         "Block time of the chain head (Unix seconds).",
-    );
-    let _ = writeln!(
-        out,
-        "zsl_block_time_seconds {}",
-        head.time_ms as f64 / 1000.0
+        head.time_ms as f64 / 1000.0,
     );
 
     let c = state.sink.cluster();
-    metric(&mut out, "zsl_raft_node_id", "gauge", "This node's id.");
-    let _ = writeln!(out, "zsl_raft_node_id {}", c.node_id);
-    metric(&mut out, "zsl_raft_term", "gauge", "Current Raft term.");
-    let _ = writeln!(out, "zsl_raft_term {}", c.term);
-    metric(
+    scalar(
+        &mut out,
+        "zsl_raft_node_id",
+        "gauge",
+        "This node's id.",
+        c.node_id,
+    );
+    scalar(
+        &mut out,
+        "zsl_raft_term",
+        "gauge",
+        "Current Raft term.",
+        c.term,
+    );
+    scalar(
         &mut out,
         "zsl_raft_leader",
         "gauge",
         "Node id of the known leader (0: none known).",
+        c.leader.unwrap_or(0),
     );
-    let _ = writeln!(out, "zsl_raft_leader {}", c.leader.unwrap_or(0));
-    metric(
+    scalar(
         &mut out,
         "zsl_raft_is_leader",
         "gauge",
         "1 if this node leads.",
+        u8::from(c.role == "leader" && c.leader == Some(c.node_id)),
     );
-    let _ = writeln!(
-        out,
-        "zsl_raft_is_leader {}",
-        u8::from(c.role == "leader" && c.leader == Some(c.node_id))
-    );
-    metric(
+    scalar(
         &mut out,
         "zsl_raft_commit_index",
         "gauge",
         "Last committed Raft log index (-1: none).",
+        c.commit_index.map_or(-1, |i| i as i64),
     );
-    let _ = writeln!(
-        out,
-        "zsl_raft_commit_index {}",
-        c.commit_index.map_or(-1, |i| i as i64)
-    );
-    metric(
+    scalar(
         &mut out,
         "zsl_raft_last_applied_index",
         "gauge",
         "Last Raft log index applied to the ledger (-1: none).",
+        c.last_applied.map_or(-1, |i| i as i64),
     );
-    let _ = writeln!(
-        out,
-        "zsl_raft_last_applied_index {}",
-        c.last_applied.map_or(-1, |i| i as i64)
-    );
-    metric(
+    scalar(
         &mut out,
         "zsl_validators",
         "gauge",
         "Validators in genesis.",
+        state.ledger.spec.validators.len(),
     );
-    let _ = writeln!(out, "zsl_validators {}", state.ledger.spec.validators.len());
     // What only the node knows (peers, queue depth), already in this format.
     out.push_str(&state.sink.metrics_text());
 
