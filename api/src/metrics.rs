@@ -274,8 +274,8 @@ fn render_text(state: &AppState) -> Result<String, ApiError> {
         &mut out,
         "zsl_validators",
         "gauge",
-        "Validators in genesis.",
-        state.ledger.spec.validators.len(),
+        "Validators in the set in force (genesis, changed by validator records).",
+        ledger::seal::validator_set_at(&state.ledger.store, head.height + 1)?.len(),
     );
     // What only the node knows (peers, queue depth), already in this format.
     out.push_str(&state.sink.metrics_text());
