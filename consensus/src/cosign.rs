@@ -21,7 +21,6 @@ use ledger::seal::{self, CosignRefusal, Cosignature, COSIGNATURES_PER_BLOCK_MAX}
 use ledger::store::{ExtraWrite, CF_RAFT_META};
 use ledger::Ledger;
 use openraft::network::RPCOption;
-use openraft::ServerState;
 use tokio::sync::{watch, Notify};
 
 use crate::network::Transport;
@@ -103,12 +102,8 @@ impl CosignInbox {
     /// Checks a signature against this node's ledger and pools it for the
     /// next block. Only the leader takes signatures.
     pub fn receive(&self, c: Cosignature) -> Result<(), String> {
-        {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            if m.state != ServerState::Leader || m.current_leader != Some(self.node_id) {
-                return Err("not the leader".into());
-            }
+        if !crate::membership::is_leader(&self.raft, self.node_id) {
+            return Err("not the leader".into());
         }
         match seal::check_cosignature(&self.ledger.store, &self.ledger.spec, &c) {
             Err(e) => Err(format!("reading the ledger: {e}")),

@@ -80,7 +80,9 @@ pub(crate) async fn run_reconciler(
     }
 }
 
-fn is_leader(raft: &Raft, node_id: NodeId) -> bool {
+/// Whether `node_id` believes it leads, from Raft's metrics (local view, no
+/// quorum round trip).
+pub(crate) fn is_leader(raft: &Raft, node_id: NodeId) -> bool {
     let m = raft.metrics();
     let m = m.borrow();
     m.state == ServerState::Leader && m.current_leader == Some(node_id)

@@ -388,9 +388,7 @@ impl ConsensusNode {
 
     /// Whether this node believes it leads (local view, no quorum round trip).
     pub fn is_leader(&self) -> bool {
-        let m = self.raft.metrics();
-        let m = m.borrow();
-        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+        crate::membership::is_leader(&self.raft, self.id)
     }
 
     pub fn leader_id(&self) -> Option<NodeId> {
