@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub use error::{refusal_status, ApiError, ApiResult};
-use ledger::{machine, query, record, Ledger, SignedTx, H32};
+use ledger::{machine, query, record, Ledger, SignedTx, TxFrame, H32};
 pub use read::{ReadIndexError, ReadIndexFuture, CONSISTENCY_HEADER, READ_INDEX_PATH};
 
 /// Largest request body: a batch of transactions.
@@ -230,22 +230,27 @@ impl WaitQuery {
     }
 }
 
-/// Checks what can be checked before consensus: envelope, fields, signature,
-/// chain, and replay of a committed id. The state rules run at commit.
-fn admit(state: &AppState, tx: &SignedTx) -> Result<(), ApiError> {
-    let checked = admit_checks(state, tx);
+/// Checks what can be checked before consensus: envelope, fields, chain,
+/// and replay of a committed id; the signature too when the client does not
+/// wait for commit (`check_signature`), so that 202 means well-signed. A
+/// client that waits gets the leader's verdict: its block producer verifies
+/// every signature once, in batches on every core. The state rules run at commit.
+fn admit(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<(), ApiError> {
+    let checked = admit_checks(state, tx, check_signature);
     if let Err(e) = &checked {
         metrics::refused_at_admission(&e.code);
     }
     checked
 }
 
-fn admit_checks(state: &AppState, tx: &SignedTx) -> Result<(), ApiError> {
+fn admit_checks(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<(), ApiError> {
     let id = Some(tx.id_hex());
-    let (common, _) =
-        record::parse_body(&tx.body).map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
-    tx.verify_signature()
+    let (common, _) = record::parse_canonical(tx.body_json())
         .map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
+    if check_signature {
+        tx.verify_signature()
+            .map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
+    }
     if common.chain_id != state.ledger.spec.chain_id {
         return Err(ApiError::from(ledger::Refusal::new(
             ledger::RefusalCode::WrongChain,
@@ -360,18 +365,18 @@ async fn submit_one(
 ) -> ApiResult<Response> {
     let wait = q.commit()?;
     let bytes = body_bytes(body)?;
-    let tx = SignedTx::from_json_bytes(&bytes).inspect_err(|r| {
+    let tx = TxFrame::from_wire(&bytes).inspect_err(|r| {
         metrics::refused_at_admission(r.code.as_str());
     })?;
-    admit(&state, &tx)?;
+    admit(&state, &tx, !wait)?;
     let id = tx.id_hex();
-    let wire = serde_json::to_vec(&tx.to_json()).map_err(ApiError::internal)?;
-    let fut = match state.sink.submit(wire.clone()) {
+    // Consensus takes the exact signed bytes: nothing is re-serialised or re-canonicalised.
+    let fut = match state.sink.submit(tx.to_bytes()) {
         Ok(fut) => metrics::observe(fut),
         Err(e) => match forward_target(&e, &headers) {
             Some(leader) => {
                 let path = format!("/v1/tx{}", wait_suffix(wait));
-                return forward_one(&state, leader, path, wire, id).await;
+                return forward_one(&state, leader, path, tx.wire_json(), id).await;
             }
             None => return Err(sink_error(e, Some(id))),
         },
@@ -427,16 +432,13 @@ async fn submit_many(
             }
         };
         let id = tx.id_hex();
-        if let Err(e) = admit(&state, &tx) {
+        let frame = tx.frame();
+        if let Err(e) = admit(&state, &frame, !wait) {
             results[i] =
                 json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
             continue;
         }
-        let wire = match serde_json::to_vec(&tx.to_json()) {
-            Ok(w) => w,
-            Err(e) => return Err(ApiError::internal(e)),
-        };
-        match state.sink.submit(wire) {
+        match state.sink.submit(frame.to_bytes()) {
             Ok(fut) => {
                 results[i] = json!({"status": "admitted", "tx_id": id});
                 pending.push((i, id, metrics::observe(fut)));

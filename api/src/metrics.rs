@@ -98,6 +98,11 @@ pub(crate) fn observe(fut: OutcomeFuture) -> OutcomeFuture {
                     .latency_sum_us
                     .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             }
+            // The leader's block producer verifies signatures before a
+            // block is proposed, so a bad one is refused at admission there.
+            Some(SubmitOutcome::Refused { code, .. }) if code == "bad_signature" => {
+                count_refusal("admission", code)
+            }
             Some(SubmitOutcome::Refused { code, .. }) => count_refusal("commit", code),
             None => count_refusal("commit", "outcome_lost"),
         }

@@ -28,6 +28,18 @@ use crate::types::Raft;
 
 /// How often an unrecorded signature is sent again.
 pub const RESEND_MS: u64 = 1_000;
+/// Checkpoints are signed at most about once per window of this many ms of
+/// block time: under load a block is cut every few ms, and sealing every
+/// one would cost each validator a signature and a synced write, and every
+/// node a verification per signature per block, for evidence nobody waits
+/// that closely for. Which blocks get signed is a function of the chain
+/// alone (see [`is_window_head`]), so all validators sign the same ones and
+/// a quorum forms.
+pub const SIGN_WINDOW_MS: i64 = 100;
+/// When the chain rests on a tree-growing block that is not a window head
+/// for this long, validators sign it anyway: they all see the same head, so
+/// a burst's last transactions are sealed without waiting for more traffic.
+pub const IDLE_SIGN_MS: u64 = 150;
 /// Signatures the leader holds for the next block.
 pub const POOL_SIGNATURES_MAX: usize = 4 * COSIGNATURES_PER_BLOCK_MAX;
 /// How long a signature delivery may take.
@@ -189,8 +201,27 @@ fn recorded(ledger: &Ledger, c: &Cosignature) -> bool {
         .is_some()
 }
 
-/// The signing loop of one validator: signs each new tree-growing block
-/// (`applied` carries its height) and delivers until it is on the ledger.
+/// Whether block `height` is the first of its [`SIGN_WINDOW_MS`] window of
+/// block time and grows the tree: the blocks every validator signs.
+fn is_window_head(ledger: &Ledger, height: u64) -> bool {
+    let header = |h| ledger::evidence::read_header(&ledger.store, h).ok().flatten();
+    let (Some(b), Some(prev)) = (header(height), height.checked_sub(1).and_then(header)) else {
+        return false;
+    };
+    b.tx_count > 0 && b.time_ms / SIGN_WINDOW_MS != prev.time_ms / SIGN_WINDOW_MS
+}
+
+/// The highest window head in `(after, to]`.
+fn last_window_head(ledger: &Ledger, after: u64, to: u64) -> Option<u64> {
+    (after.saturating_add(1)..=to)
+        .rev()
+        .find(|h| is_window_head(ledger, *h))
+}
+
+/// The signing loop of one validator: signs the window heads among the
+/// tree-growing blocks it applies (`applied` carries the latest one's
+/// height), and the latest one when the chain rests on it; delivers each
+/// signature until it is on the ledger.
 pub(crate) async fn run_signer<T: Transport>(
     inbox: CosignInbox,
     signer: ValidatorSigner,
@@ -200,26 +231,48 @@ pub(crate) async fn run_signer<T: Transport>(
 ) {
     let ledger = inbox.ledger.clone();
     let mut state = load_signer_state(&ledger);
+    // Heights up to `seen` were looked at; `signed_height` was signed last.
+    let mut seen = *applied.borrow();
     let mut signed_height = 0u64;
+    let mut seen_at = Instant::now();
     let mut pending: Option<(Cosignature, Option<Instant>)> = None;
     loop {
+        let resting = seen > signed_height;
+        let wait = if resting {
+            Duration::from_millis(IDLE_SIGN_MS).saturating_sub(seen_at.elapsed())
+        } else {
+            Duration::from_millis(RESEND_MS)
+        };
         tokio::select! {
             biased;
             _ = stop.changed() => break,
             changed = applied.changed() => if changed.is_err() { break },
-            _ = tokio::time::sleep(Duration::from_millis(RESEND_MS)) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
         if *stop.borrow() {
             break;
         }
         let latest = *applied.borrow_and_update();
-        if latest > signed_height {
-            signed_height = latest;
+        let mut to_sign = None;
+        if latest > seen {
+            let (from, l) = (seen.max(signed_height), ledger.clone());
+            let head = tokio::task::spawn_blocking(move || last_window_head(&l, from, latest))
+                .await
+                .ok()
+                .flatten();
+            to_sign = head.filter(|h| *h > signed_height);
+            seen = latest;
+            seen_at = Instant::now();
+        } else if seen > signed_height && seen_at.elapsed() >= Duration::from_millis(IDLE_SIGN_MS) {
+            to_sign = Some(seen);
+        }
+        if let Some(height) = to_sign {
+            signed_height = height;
             let l = ledger.clone();
             let s = signer.clone();
             let mut st = state.clone();
             let signed = tokio::task::spawn_blocking(move || {
-                let c = sign_block(&l, &s, &mut st, latest);
+                let c = sign_block(&l, &s, &mut st, height);
                 (c, st)
             })
             .await;

@@ -2,7 +2,7 @@
 
 /// What can go wrong in consensus. Payloads are strings so the error is
 /// `Clone`: one failed proposal has to be reported to every transaction in it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ConsensusError {
     /// The admission queue is at capacity: back-pressure, the HTTP layer answers 503.
     #[error("the admission queue is full ({capacity} transactions waiting); retry later")]

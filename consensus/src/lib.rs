@@ -17,6 +17,7 @@
 
 pub mod cosign;
 pub mod error;
+pub mod forward;
 pub mod log_store;
 pub mod membership;
 pub mod memnet;
@@ -28,6 +29,7 @@ pub mod types;
 
 pub use cosign::{CosignInbox, ValidatorSigner};
 pub use error::{ConsensusError, Result};
+pub use forward::{ForwardedOutcome, SubmitInbox};
 pub use log_store::LogStore;
 pub use memnet::{FaultPlan, MemNetStats, MemRouter, MemTransport};
 pub use network::{NoPeers, Transport, TransportNetwork};

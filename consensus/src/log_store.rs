@@ -5,6 +5,14 @@
 //! vote, the committed log id and the last purged log id. Every write is one
 //! RocksDB write batch, so a crash leaves either all of it or none.
 //!
+//! Appends are group-committed: `append` writes its batch without waiting
+//! for the disk (so the entries are readable at once, as openraft requires)
+//! and hands the flush callback to a syncer thread, which fsyncs the shared
+//! write-ahead log once for every append queued meanwhile and only then
+//! tells Raft the entries are durable. The Raft core never blocks on the
+//! disk, and one fsync serves as many appends (and unsynced state-machine
+//! commits) as arrived during the previous one.
+//!
 //! An applied block proposal is not kept twice: the state machine replaces
 //! it, in the same write batch that applies it, by a pointer to the block it
 //! produced ([`StoredEntry::Applied`]). Reading such an entry rebuilds a
@@ -155,6 +163,45 @@ impl CommittedIndex {
     }
 }
 
+/// Flush callbacks waiting for the syncer; beyond this `append` waits (back-pressure).
+pub const SYNC_QUEUE_MAX: usize = 4_096;
+
+/// The syncer thread's queue: the callbacks of appends written but not yet synced.
+#[derive(Clone)]
+struct WalSyncer {
+    queue: std::sync::mpsc::SyncSender<LogFlushed<TypeConfig>>,
+}
+
+impl WalSyncer {
+    /// Starts the syncer thread; `None` if the OS will not give a thread
+    /// (appends then sync inline).
+    fn start(ledger: Arc<Ledger>) -> Option<Self> {
+        let (queue, rx) = std::sync::mpsc::sync_channel(SYNC_QUEUE_MAX);
+        std::thread::Builder::new()
+            .name("zsl-log-sync".into())
+            .spawn(move || sync_loop(&ledger, &rx))
+            .map_err(|e| tracing::warn!(error = %e, "no log syncer thread; appends sync inline"))
+            .ok()?;
+        Some(Self { queue })
+    }
+}
+
+/// One fsync for everything queued, then the callbacks in order. Ends when
+/// every log store handle is gone.
+fn sync_loop(ledger: &Ledger, rx: &std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Ok(first) = rx.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(std::iter::from_fn(|| rx.try_recv().ok()));
+        let synced = ledger.store.sync_wal();
+        for callback in waiting {
+            callback.log_io_completed(match &synced {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            });
+        }
+    }
+}
+
 /// The Raft log store. Cheap to clone: the clone is the log reader that
 /// replication tasks use concurrently (reads only; all writes come from the
 /// Raft core, one at a time).
@@ -162,13 +209,21 @@ impl CommittedIndex {
 pub struct LogStore {
     ledger: Arc<Ledger>,
     committed: CommittedIndex,
+    /// `None` for a store that does not sync (tests), or without a thread.
+    syncer: Option<WalSyncer>,
 }
 
 impl LogStore {
     pub fn new(ledger: Arc<Ledger>) -> Self {
+        let syncer = if ledger.store.syncs() {
+            WalSyncer::start(ledger.clone())
+        } else {
+            None
+        };
         Self {
             ledger,
             committed: CommittedIndex::default(),
+            syncer,
         }
     }
 
@@ -375,19 +430,35 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 value: Some(value),
             });
         }
-        // One batch, synced (StoreOptions::sync) before it returns: the
-        // callback below is Raft's signal that the entries are durable.
-        let result = self.write_raw(&writes);
-        match result {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(StorageIOError::write_logs(&e).into())
-            }
+        // One batch, readable once written; durable once the syncer's next
+        // fsync of the write-ahead log covers it, which is when Raft hears so.
+        let result = match &self.syncer {
+            Some(_) => self
+                .ledger
+                .store
+                .commit_relaxed(&ChangeSet::default(), &writes),
+            None => self.write_raw(&writes),
+        };
+        if let Err(e) = result {
+            callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+            return Err(StorageIOError::write_logs(&e).into());
         }
+        let Some(syncer) = &self.syncer else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
+        if let Err(std::sync::mpsc::SendError(callback)) = syncer.queue.send(callback) {
+            // The syncer thread is gone: sync here.
+            let synced = self.ledger.store.sync_wal();
+            callback.log_io_completed(
+                synced
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::other(e.to_string())),
+            );
+            synced.map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

@@ -107,6 +107,7 @@ impl SplitMix64 {
 struct RouterState {
     nodes: BTreeMap<NodeId, Raft>,
     inboxes: BTreeMap<NodeId, crate::cosign::CosignInbox>,
+    submissions: BTreeMap<NodeId, crate::forward::SubmitInbox>,
     /// Partition of each node; a node without an entry is in partition 0.
     partition: BTreeMap<NodeId, usize>,
     plan: FaultPlan,
@@ -140,6 +141,7 @@ impl MemRouter {
             state: Arc::new(Mutex::new(RouterState {
                 nodes: BTreeMap::new(),
                 inboxes: BTreeMap::new(),
+                submissions: BTreeMap::new(),
                 partition: BTreeMap::new(),
                 plan,
                 rng: SplitMix64(plan.seed),
@@ -179,11 +181,17 @@ impl MemRouter {
         self.lock().inboxes.insert(id, inbox);
     }
 
+    /// Connects a started node's inbox for forwarded transactions.
+    pub fn register_submit_inbox(&self, id: NodeId, inbox: crate::forward::SubmitInbox) {
+        self.lock().submissions.insert(id, inbox);
+    }
+
     /// Disconnects a node, as if it crashed: it neither sends nor receives.
     pub fn unregister(&self, id: NodeId) {
         let mut st = self.lock();
         st.nodes.remove(&id);
         st.inboxes.remove(&id);
+        st.submissions.remove(&id);
     }
 
     /// Splits the network: each listed set becomes its own partition, and
@@ -316,6 +324,23 @@ pub struct MemTransport {
     from: NodeId,
 }
 
+impl MemTransport {
+    /// Gives a message to `target` the fate of a Raft message (partitions,
+    /// loss, delay); the caller then hands it to the target's inbox.
+    async fn reach(&self, target: NodeId, option: &RPCOption) -> Result<(), String> {
+        self.router
+            .deliver::<(), openraft::error::Infallible, _, _>(
+                self.from,
+                target,
+                RPCTypes::AppendEntries,
+                option,
+                |_raft| async move { Ok(()) },
+            )
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Transport for MemTransport {
     async fn append_entries(
         &self,
@@ -382,19 +407,23 @@ impl Transport for MemTransport {
         let Some(inbox) = inbox else {
             return Err(format!("node {target}: no inbox registered"));
         };
-        // Same fate as a Raft message (partitions, loss, delay); the inbox
-        // itself answers synchronously.
-        self.router
-            .deliver::<(), openraft::error::Infallible, _, _>(
-                self.from,
-                target,
-                RPCTypes::AppendEntries,
-                &option,
-                |_raft| async move { Ok(()) },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        self.reach(target, &option).await?;
         inbox.receive(signature)
+    }
+
+    async fn submit(
+        &self,
+        target: NodeId,
+        _node: &BasicNode,
+        txs: Vec<Vec<u8>>,
+        option: RPCOption,
+    ) -> Result<Vec<crate::ForwardedOutcome>, String> {
+        let inbox = self.router.lock().submissions.get(&target).cloned();
+        let Some(inbox) = inbox else {
+            return Err(format!("node {target}: no submission inbox registered"));
+        };
+        self.reach(target, &option).await?;
+        Ok(inbox.receive(txs).await)
     }
 }
 

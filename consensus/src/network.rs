@@ -61,6 +61,18 @@ pub trait Transport: Send + Sync + 'static {
         signature: ledger::seal::Cosignature,
         option: RPCOption,
     ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Hands transactions a follower received to the target's
+    /// [`crate::SubmitInbox`] (the leader) and brings back one answer per
+    /// transaction, once each is decided. `Err` says the batch was not
+    /// delivered or not answered: the transactions' fate is unknown.
+    fn submit(
+        &self,
+        target: NodeId,
+        node: &BasicNode,
+        txs: Vec<Vec<u8>>,
+        option: RPCOption,
+    ) -> impl Future<Output = Result<Vec<crate::ForwardedOutcome>, String>> + Send;
 }
 
 /// openraft's network factory over any [`Transport`].
@@ -175,6 +187,16 @@ impl Transport for NoPeers {
         _signature: ledger::seal::Cosignature,
         _option: RPCOption,
     ) -> Result<(), String> {
+        Err(format!("node {target}: this node has no network transport"))
+    }
+
+    async fn submit(
+        &self,
+        target: NodeId,
+        _node: &BasicNode,
+        _txs: Vec<Vec<u8>>,
+        _option: RPCOption,
+    ) -> Result<Vec<crate::ForwardedOutcome>, String> {
         Err(format!("node {target}: this node has no network transport"))
     }
 }

@@ -1,18 +1,22 @@
 //! A consensus node: Raft over the ledger, an admission queue and the block producer.
 //!
-//! Transactions enter through [`ConsensusNode::submit`] into a bounded
-//! queue. The producer task waits for the first one, drains whatever else is
-//! queued up to the block limits, and proposes it at once. It proposes the
-//! next block only when the previous one has been applied: a lone client
-//! waits about one Raft round, and under load the batch grows by itself to
-//! whatever arrived during the last round. No timer is involved.
+//! Transactions enter through [`ConsensusNode::submit`] as frames (the exact
+//! signed bytes, see [`ledger::TxFrame`]); on a follower they go on to the
+//! leader (`forward`). The leader's producer task waits for the first one,
+//! drains whatever else is queued up to the block limits, verifies the
+//! signatures of the lot on every core — answering failures at once, so no
+//! forged transaction reaches the log — and proposes the rest at once. Up to
+//! `pipeline_blocks_max` proposals are in flight: while one block is
+//! replicated and applied the next is verified and proposed, so a lone client
+//! waits about one Raft round, and under load a transaction waits for about
+//! one block, not a queue of them. No timer is involved.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ledger::signing::TX_BYTES_MAX;
-use ledger::{BlockProposal, Ledger, RefusalCode};
+use ledger::{BlockProposal, Ledger, RefusalCode, TxFrame};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -45,6 +49,12 @@ pub struct ConsensusConfig {
     /// that is only a little behind catches up from the log rather than by
     /// a snapshot transfer.
     pub snapshot_logs_kept: u64,
+    /// Block proposals in flight at once (proposed, not yet applied).
+    pub pipeline_blocks_max: usize,
+    /// How long checkpoint signatures alone wait for a transaction to ride
+    /// with before they make a block of their own: at idle the chain grows by
+    /// at most one signature-only block per this many ms.
+    pub seal_linger_ms: u64,
 }
 
 impl Default for ConsensusConfig {
@@ -58,6 +68,8 @@ impl Default for ConsensusConfig {
             election_timeout_max_ms: 1_000,
             snapshot_logs_since_last: 10_000,
             snapshot_logs_kept: 1_000,
+            pipeline_blocks_max: 4,
+            seal_linger_ms: 250,
         }
     }
 }
@@ -80,6 +92,12 @@ impl ConsensusConfig {
             return Err(ConsensusError::Config(
                 "queue_txs_max must be at least 1".into(),
             ));
+        }
+        if self.pipeline_blocks_max == 0 || self.pipeline_blocks_max > PIPELINE_BLOCKS_LIMIT {
+            return Err(ConsensusError::Config(format!(
+                "pipeline_blocks_max must be 1..={PIPELINE_BLOCKS_LIMIT}, not {}",
+                self.pipeline_blocks_max
+            )));
         }
         if self.snapshot_logs_since_last == 0 {
             return Err(ConsensusError::Config(
@@ -113,6 +131,9 @@ impl ConsensusConfig {
     }
 }
 
+/// Upper bound of [`ConsensusConfig::pipeline_blocks_max`].
+pub const PIPELINE_BLOCKS_LIMIT: usize = 64;
+
 /// A snapshot of the node's Raft state, for `/v1/status` and logs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConsensusMetrics {
@@ -134,9 +155,42 @@ pub struct ConsensusMetrics {
 /// because a duplicate is refused as `replayed`.
 pub type Submission = oneshot::Receiver<Result<TxOutcomeResponse>>;
 
-struct Pending {
-    wire: Vec<u8>,
-    reply: oneshot::Sender<Result<TxOutcomeResponse>>,
+pub(crate) struct Pending {
+    pub(crate) tx: TxFrame,
+    pub(crate) reply: oneshot::Sender<Result<TxOutcomeResponse>>,
+}
+
+/// Reads a submission (a frame or a JSON wire) and queues it; a transaction
+/// that does not even read as one is answered at once, without a Raft round.
+pub(crate) fn enqueue(queue: &mpsc::Sender<Pending>, wire: Vec<u8>) -> Result<Submission> {
+    let (reply, rx) = oneshot::channel();
+    if wire.len() > TX_BYTES_MAX + 128 {
+        let message = format!(
+            "transaction is {} bytes; the limit is {TX_BYTES_MAX}",
+            wire.len()
+        );
+        // The receiver is in hand, so this send cannot fail.
+        let _ = reply.send(Ok(TxOutcomeResponse::refused(
+            None,
+            RefusalCode::TxTooLarge,
+            message,
+        )));
+        return Ok(rx);
+    }
+    let tx = match TxFrame::from_proposed(&wire) {
+        Ok(tx) => tx,
+        Err(r) => {
+            let _ = reply.send(Ok(TxOutcomeResponse::refused(None, r.code, r.message)));
+            return Ok(rx);
+        }
+    };
+    match queue.try_send(Pending { tx, reply }) {
+        Ok(()) => Ok(rx),
+        Err(mpsc::error::TrySendError::Full(_)) => Err(ConsensusError::QueueFull {
+            capacity: queue.max_capacity(),
+        }),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(ConsensusError::ShuttingDown),
+    }
 }
 
 /// Raft, the ledger it drives, and the block producer.
@@ -145,9 +199,12 @@ pub struct ConsensusNode {
     raft: Raft,
     ledger: Arc<Ledger>,
     queue: mpsc::Sender<Pending>,
+    /// A follower's submissions, on their way to the leader.
+    forward: mpsc::Sender<Pending>,
     committed: CommittedIndex,
     stop: watch::Sender<bool>,
     producer: Mutex<Option<JoinHandle<()>>>,
+    forwarder: Mutex<Option<JoinHandle<()>>>,
     signer: Mutex<Option<JoinHandle<()>>>,
     reconciler: Mutex<Option<JoinHandle<()>>>,
     set_listener: Arc<std::sync::OnceLock<crate::membership::ValidatorSetListener>>,
@@ -225,10 +282,13 @@ impl ConsensusNode {
         let network = TransportNetwork::new(transport.clone());
         let raft = Raft::new(node_id, raft_config, network, log_store, state_machine).await?;
         let (queue, rx) = mpsc::channel(config.queue_txs_max);
+        let (forward, forward_rx) = mpsc::channel(config.queue_txs_max);
         let (stop, stop_rx) = watch::channel(false);
         let limits = Limits {
             txs_max: config.block_txs_max,
             bytes_max: config.block_bytes_max,
+            pipeline: config.pipeline_blocks_max,
+            linger: Duration::from_millis(config.seal_linger_ms),
         };
         let pool = Arc::new(CosignPool::default());
         let inbox = CosignInbox {
@@ -237,7 +297,22 @@ impl ConsensusNode {
             raft: raft.clone(),
             node_id,
         };
-        let producer = tokio::spawn(produce(raft.clone(), rx, stop_rx.clone(), limits, pool));
+        let producer = tokio::spawn(produce(
+            raft.clone(),
+            ledger.clone(),
+            rx,
+            stop_rx.clone(),
+            limits,
+            pool,
+        ));
+        let forwarder = tokio::spawn(crate::forward::run_forwarder(
+            raft.clone(),
+            transport.clone(),
+            forward_rx,
+            stop_rx.clone(),
+            config.block_txs_max,
+            config.block_bytes_max,
+        ));
         let set_listener = Arc::new(std::sync::OnceLock::new());
         let reconciler = tokio::spawn(crate::membership::run_reconciler(
             raft.clone(),
@@ -261,9 +336,11 @@ impl ConsensusNode {
             raft,
             ledger,
             queue,
+            forward,
             committed,
             stop,
             producer: Mutex::new(Some(producer)),
+            forwarder: Mutex::new(Some(forwarder)),
             signer: Mutex::new(signer),
             reconciler: Mutex::new(Some(reconciler)),
             set_listener,
@@ -348,41 +425,34 @@ impl ConsensusNode {
         }
     }
 
-    /// Queues a transaction (its JSON wire bytes) for the next block.
+    /// Queues a transaction for the next block: its frame
+    /// ([`TxFrame::to_bytes`]) or its JSON wire `{body, signer, sig}`. On a
+    /// follower it is forwarded to the leader and the answer comes back the
+    /// same way.
     ///
-    /// Errors: `QueueFull` (back-pressure: answer 503), `NotLeader` (the
-    /// `zsl` node forwards to the leader's API instead), `ShuttingDown`. A transaction over
-    /// the size limit is answered at once with `tx_too_large`, without a
-    /// Raft round, so it never reaches the log.
+    /// Errors: `QueueFull` (back-pressure: answer 503), `NotLeader` (no
+    /// leader is known), `ShuttingDown`. A transaction over the size limit
+    /// or one that does not read as a transaction is answered at once,
+    /// without a Raft round, so it never reaches the log.
     pub fn submit(&self, wire: Vec<u8>) -> Result<Submission> {
-        let (reply, rx) = oneshot::channel();
-        if wire.len() > TX_BYTES_MAX {
-            let message = format!(
-                "transaction is {} bytes; the limit is {TX_BYTES_MAX}",
-                wire.len()
-            );
-            // The receiver is in hand, so this send cannot fail.
-            let _ = reply.send(Ok(TxOutcomeResponse::refused(
-                None,
-                RefusalCode::TxTooLarge,
-                message,
-            )));
-            return Ok(rx);
-        }
         if *self.stop.borrow() {
             return Err(ConsensusError::ShuttingDown);
         }
-        if !self.is_leader() {
-            return Err(ConsensusError::NotLeader {
-                leader: self.leader_id(),
-            });
+        if self.is_leader() {
+            return enqueue(&self.queue, wire);
         }
-        match self.queue.try_send(Pending { wire, reply }) {
-            Ok(()) => Ok(rx),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(ConsensusError::QueueFull {
-                capacity: self.queue.max_capacity(),
-            }),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(ConsensusError::ShuttingDown),
+        match self.leader_id() {
+            Some(leader) if leader != self.id => enqueue(&self.forward, wire),
+            leader => Err(ConsensusError::NotLeader { leader }),
+        }
+    }
+
+    /// Where the transport delivers transactions that followers forward.
+    pub fn submit_inbox(&self) -> crate::forward::SubmitInbox {
+        crate::forward::SubmitInbox {
+            queue: self.queue.clone(),
+            raft: self.raft.clone(),
+            node_id: self.id,
         }
     }
 
@@ -435,6 +505,15 @@ impl ConsensusNode {
             // It only signs and sends; nothing to finish.
             signer.abort();
         }
+        let forwarder = self
+            .forwarder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(f) = forwarder {
+            // It stops on the stop signal, answering what it still holds.
+            let _ = tokio::time::timeout(self.shutdown_grace, f).await;
+        }
         let reconciler = self
             .reconciler
             .lock()
@@ -471,23 +550,27 @@ impl ConsensusNode {
     }
 }
 
-/// How long signatures alone wait for a transaction to share their block.
-const COSIGNATURE_LINGER_MS: u64 = 25;
-
 #[derive(Clone, Copy)]
 struct Limits {
     txs_max: usize,
     bytes_max: usize,
+    /// Proposals in flight at once.
+    pipeline: usize,
+    /// How long signatures alone wait for a transaction.
+    linger: Duration,
 }
 
-/// The block producer: one proposal in flight at a time.
+/// The block producer: drains the queue, verifies, proposes; up to
+/// `limits.pipeline` proposals in flight.
 async fn produce(
     raft: Raft,
+    ledger: Arc<Ledger>,
     mut rx: mpsc::Receiver<Pending>,
     mut stop: watch::Receiver<bool>,
     limits: Limits,
     cosigs: Arc<CosignPool>,
 ) {
+    let inflight = Arc::new(tokio::sync::Semaphore::new(limits.pipeline));
     // A transaction that did not fit the previous block opens the next one.
     let mut carry: Option<Pending> = None;
     loop {
@@ -504,9 +587,9 @@ async fn produce(
                     None => break,
                 },
                 // Signatures alone also make a block (one that leaves the tree
-                // as it is), but they linger briefly for a transaction to ride
-                // with: a lone client's next transaction then does not queue
-                // behind a signature-only Raft round.
+                // as it is), but they linger for a transaction to ride with,
+                // so a quiet chain does not grow a signature-only block after
+                // every transaction block.
                 _ = cosigs.arrived.notified() => tokio::select! {
                     biased;
                     _ = stop.changed() => break,
@@ -514,38 +597,95 @@ async fn produce(
                         Some(p) => Some(p),
                         None => break,
                     },
-                    _ = tokio::time::sleep(Duration::from_millis(COSIGNATURE_LINGER_MS)) => None,
+                    _ = tokio::time::sleep(limits.linger) => None,
                 },
             },
         };
-        let mut bytes = first.as_ref().map_or(0, |p| p.wire.len());
-        let mut batch: Vec<Pending> = first.into_iter().collect();
-        while batch.len() < limits.txs_max {
-            match rx.try_recv() {
-                Ok(p) if bytes.saturating_add(p.wire.len()) > limits.bytes_max => {
-                    carry = Some(p);
-                    break;
-                }
-                Ok(p) => {
-                    bytes += p.wire.len();
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
+        // Wait for room in the pipeline before draining, so the block takes
+        // everything that arrived meanwhile.
+        let Ok(permit) = inflight.clone().acquire_owned().await else {
+            break;
+        };
+        let batch = drain(&mut rx, first, &mut carry, limits.txs_max, limits.bytes_max);
+        let batch = verified(&ledger, batch).await;
         let signatures = cosigs.take();
         if batch.is_empty() && signatures.is_empty() {
             continue;
         }
-        propose(&raft, batch, signatures).await;
+        propose(&raft, batch, signatures, permit).await;
     }
     rx.close();
+    // Let the blocks in flight finish (shutdown bounds the wait).
+    let _ = inflight.acquire_many(limits.pipeline as u32).await;
     for p in carry
         .into_iter()
         .chain(std::iter::from_fn(|| rx.try_recv().ok()))
     {
         let _ = p.reply.send(Err(ConsensusError::ShuttingDown));
     }
+}
+
+/// `first` and whatever else is queued, up to `txs_max` transactions and
+/// `bytes_max` signed bytes; one that would not fit is left in `carry`.
+pub(crate) fn drain(
+    rx: &mut mpsc::Receiver<Pending>,
+    first: Option<Pending>,
+    carry: &mut Option<Pending>,
+    txs_max: usize,
+    bytes_max: usize,
+) -> Vec<Pending> {
+    let mut bytes = first.as_ref().map_or(0, |p| p.tx.signed_bytes.len());
+    let mut batch: Vec<Pending> = first.into_iter().collect();
+    while batch.len() < txs_max {
+        match rx.try_recv() {
+            Ok(p) if bytes.saturating_add(p.tx.signed_bytes.len()) > bytes_max => {
+                *carry = Some(p);
+                break;
+            }
+            Ok(p) => {
+                bytes += p.tx.signed_bytes.len();
+                batch.push(p);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Verifies the batch's signatures (on every core, off the async
+/// runtime), answers those that fail, and returns the rest; the ledger's
+/// signature cache remembers them, so applying them later costs no second
+/// verification on this node.
+async fn verified(ledger: &Arc<Ledger>, batch: Vec<Pending>) -> Vec<Pending> {
+    if batch.is_empty() {
+        return batch;
+    }
+    let l = ledger.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&TxFrame> = batch.iter().map(|p| &p.tx).collect();
+        let verdicts = l.signatures.verify_for_proposal(&refs);
+        (batch, verdicts)
+    })
+    .await;
+    let Ok((batch, verdicts)) = checked else {
+        // The blocking pool is gone: the runtime is shutting down, and the
+        // batch went with the task.
+        return Vec::new();
+    };
+    let mut good = Vec::with_capacity(batch.len());
+    for (p, ok) in batch.into_iter().zip(verdicts) {
+        if ok {
+            good.push(p);
+        } else {
+            let refusal = TxOutcomeResponse::refused(
+                Some(p.tx.id_hex()),
+                RefusalCode::BadSignature,
+                "signature does not verify over the signed bytes",
+            );
+            let _ = p.reply.send(Ok(refusal));
+        }
+    }
+    good
 }
 
 fn now_ms() -> i64 {
@@ -557,40 +697,60 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-async fn propose(raft: &Raft, batch: Vec<Pending>, cosigs: Vec<ledger::seal::Cosignature>) {
+/// Hands the proposal to Raft in order and answers its submitters from a
+/// task of its own once the block is applied; `permit` is the pipeline slot.
+async fn propose(
+    raft: &Raft,
+    batch: Vec<Pending>,
+    cosigs: Vec<ledger::seal::Cosignature>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let (txs, replies): (Vec<Vec<u8>>, Vec<_>) =
-        batch.into_iter().map(|p| (p.wire, p.reply)).unzip();
+        batch.into_iter().map(|p| (p.tx.to_bytes(), p.reply)).unzip();
     let count = txs.len();
     let proposal = BlockProposal {
         time_ms: now_ms(),
         txs,
         cosigs,
     };
-    let failure = match raft.client_write(proposal).await {
-        Ok(resp) if resp.data.outcomes.len() == count => {
-            if let Some(b) = &resp.data.block {
-                tracing::debug!(height = b.height, txs = count, "block committed");
-            }
-            for (reply, outcome) in replies.into_iter().zip(resp.data.outcomes) {
-                // A submitter that stopped waiting is no error.
-                let _ = reply.send(Ok(outcome));
+    let rx = match raft.client_write_ff(proposal).await {
+        Ok(rx) => rx,
+        Err(fatal) => {
+            let failure = ConsensusError::from(fatal);
+            tracing::warn!(error = %failure, txs = count, "block proposal failed");
+            for reply in replies {
+                let _ = reply.send(Err(failure.clone()));
             }
             return;
         }
-        Ok(resp) => ConsensusError::Raft(format!(
-            "internal: {count} transactions proposed, {} outcomes applied",
-            resp.data.outcomes.len()
-        )),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-            ConsensusError::NotLeader {
-                leader: f.leader_id,
-            }
-        }
-        Err(RaftError::APIError(e)) => ConsensusError::Raft(e.to_string()),
-        Err(RaftError::Fatal(f)) => ConsensusError::from(f),
     };
-    tracing::warn!(error = %failure, txs = count, "block proposal failed");
-    for reply in replies {
-        let _ = reply.send(Err(failure.clone()));
-    }
+    tokio::spawn(async move {
+        let failure = match rx.await {
+            Ok(Ok(resp)) if resp.data.outcomes.len() == count => {
+                if let Some(b) = &resp.data.block {
+                    tracing::debug!(height = b.height, txs = count, "block committed");
+                }
+                for (reply, outcome) in replies.into_iter().zip(resp.data.outcomes) {
+                    // A submitter that stopped waiting is no error.
+                    let _ = reply.send(Ok(outcome));
+                }
+                drop(permit);
+                return;
+            }
+            Ok(Ok(resp)) => ConsensusError::Raft(format!(
+                "internal: {count} transactions proposed, {} outcomes applied",
+                resp.data.outcomes.len()
+            )),
+            Ok(Err(ClientWriteError::ForwardToLeader(f))) => ConsensusError::NotLeader {
+                leader: f.leader_id,
+            },
+            Ok(Err(e)) => ConsensusError::Raft(e.to_string()),
+            Err(_) => ConsensusError::ShuttingDown,
+        };
+        drop(permit);
+        tracing::warn!(error = %failure, txs = count, "block proposal failed");
+        for reply in replies {
+            let _ = reply.send(Err(failure.clone()));
+        }
+    });
 }

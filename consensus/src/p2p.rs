@@ -182,6 +182,8 @@ enum WireRequest {
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     Cosign(ledger::seal::Cosignature),
+    /// Transactions a follower forwards to the leader.
+    Submit(Vec<Vec<u8>>),
 }
 
 /// A response: the outer `Err` says the peer would not hand the request to
@@ -462,6 +464,7 @@ pub struct P2pStats {
 struct Shared {
     raft: OnceLock<Raft>,
     inbox: OnceLock<crate::cosign::CosignInbox>,
+    submissions: OnceLock<crate::forward::SubmitInbox>,
     denied: Arc<AtomicU64>,
     served: AtomicU64,
     inbound: Arc<Semaphore>,
@@ -681,6 +684,13 @@ async fn serve(shared: &Shared, request: &[u8]) -> Vec<u8> {
             };
             answer::<(), openraft::error::Infallible>(&taken.map(Ok))
         }
+        (WireRequest::Submit(txs), _) => {
+            let answered = match shared.submissions.get() {
+                Some(inbox) => Ok(Ok(inbox.receive(txs).await)),
+                None => Err("not taking forwarded transactions yet".into()),
+            };
+            answer::<Vec<crate::ForwardedOutcome>, openraft::error::Infallible>(&answered)
+        }
         (_, None) => answer::<(), openraft::error::Infallible>(&Err("not serving Raft yet".into())),
         (WireRequest::Append(rpc), Some(raft)) => answer(&Ok(raft.append_entries(rpc).await)),
         (WireRequest::Vote(rpc), Some(raft)) => answer(&Ok(raft.vote(rpc).await)),
@@ -756,6 +766,7 @@ impl P2pNode {
         let shared = Arc::new(Shared {
             raft: OnceLock::new(),
             inbox: OnceLock::new(),
+            submissions: OnceLock::new(),
             denied,
             served: AtomicU64::new(0),
             inbound: Arc::new(Semaphore::new(config.inbound_max)),
@@ -824,6 +835,11 @@ impl P2pNode {
     /// Starts handing inbound checkpoint signatures to `inbox`.
     pub fn serve_cosign(&self, inbox: crate::cosign::CosignInbox) -> bool {
         self.shared.inbox.set(inbox).is_ok()
+    }
+
+    /// Starts handing transactions that followers forward to `inbox`.
+    pub fn serve_submit(&self, inbox: crate::forward::SubmitInbox) -> bool {
+        self.shared.submissions.set(inbox).is_ok()
     }
 
     pub fn stats(&self) -> P2pStats {
@@ -1041,6 +1057,24 @@ impl Transport for P2pTransport {
             node,
             RPCTypes::AppendEntries,
             WireRequest::Cosign(signature),
+            &option,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    async fn submit(
+        &self,
+        target: NodeId,
+        node: &BasicNode,
+        txs: Vec<Vec<u8>>,
+        option: RPCOption,
+    ) -> std::result::Result<Vec<crate::ForwardedOutcome>, String> {
+        self.call::<Vec<crate::ForwardedOutcome>, openraft::error::Infallible>(
+            target,
+            node,
+            RPCTypes::AppendEntries,
+            WireRequest::Submit(txs),
             &option,
         )
         .await

@@ -26,7 +26,7 @@ use ledger::store::{ExtraWrite, CF_RAFT_META};
 use ledger::{Ledger, RefusalCode};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
-use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
@@ -311,9 +311,7 @@ fn install_snapshot(ledger: &Ledger, meta: &SnapshotMeta, data: &[u8]) -> Result
         meta_key::LAST_MEMBERSHIP,
         encode(&meta.last_membership).map_err(|e| write_err(&e))?,
     );
-    let mut wo = WriteOptions::default();
-    wo.set_sync(true);
-    db.write_opt(batch, &wo).map_err(|e| write_err(&e))
+    ledger.store.write_batch(batch).map_err(|e| write_err(&e))
 }
 
 /// Re-verifies a received snapshot against the chain before it may replace

@@ -43,6 +43,7 @@ impl Cluster {
                 .register(id, node.raft().clone())
                 .expect("router has room");
             router.register_inbox(id, node.cosign_inbox());
+            router.register_submit_inbox(id, node.submit_inbox());
             nodes.insert(id, node);
             dirs.insert(id, dir);
         }
@@ -87,6 +88,7 @@ impl Cluster {
             .register(id, node.raft().clone())
             .expect("router has room");
         self.router.register_inbox(id, node.cosign_inbox());
+        self.router.register_submit_inbox(id, node.submit_inbox());
         self.nodes.insert(id, node);
     }
 
@@ -435,5 +437,69 @@ async fn validators_co_sign_checkpoints_and_a_quorum_seals_them() {
     assert_eq!(parsed, note);
     // The blocks that carried the signatures re-verify from genesis.
     ledger::verify_chain(store, &cluster.spec).expect("chain verifies");
+    cluster.shutdown().await;
+}
+
+/// A proposal carrying a forged signature (put straight into Raft, as a
+/// faulty leader might, past the producer's check) is refused the same way
+/// on every node: the leader did not verify that proposal itself, so it
+/// verifies it as a follower does. Submissions to a follower are forwarded
+/// to the leader and answered with their outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_signature_in_a_proposal_is_refused_everywhere_and_followers_forward() {
+    let cluster = Cluster::start(FaultPlan {
+        seed: 0x5a5a_0010,
+        drop_per_mille: 0,
+        delay_min_ms: 0,
+        delay_max_ms: 2,
+    })
+    .await;
+    let leader = cluster.leader(&IDS, 0).await;
+    let good = common::notarize(&cluster.root, "forged-good");
+    let mut forged = common::notarize(&cluster.root, "forged-bad");
+    forged.sig[7] ^= 0x20;
+    let proposal = ledger::BlockProposal {
+        time_ms: jiff::Timestamp::now().as_millisecond(),
+        txs: vec![good.frame().to_bytes(), forged.frame().to_bytes()],
+        cosigs: Vec::new(),
+    };
+    let resp = cluster.nodes[&leader]
+        .raft()
+        .client_write(proposal)
+        .await
+        .expect("the proposal commits");
+    let outcomes = resp.data.outcomes;
+    assert!(outcomes[0].is_committed(), "{:?}", outcomes[0]);
+    assert!(
+        matches!(&outcomes[1].result, TxResult::Refused { code: RefusalCode::BadSignature, .. }),
+        "{:?}",
+        outcomes[1]
+    );
+    let height = resp.data.block.expect("a block").height;
+    cluster.converged(&IDS, height).await;
+    cluster.same_blocks(height);
+    for id in IDS {
+        let store = &cluster.ledger(id).store;
+        assert!(ledger::machine::read_tx(store, &good.id).expect("reads").is_some());
+        assert!(ledger::machine::read_tx(store, &forged.id).expect("reads").is_none());
+    }
+
+    // Through a follower: forwarded, committed, and a forged one refused before any block.
+    let follower = IDS.iter().copied().find(|&id| id != leader).expect("a follower");
+    let via = common::notarize(&cluster.root, "via-follower");
+    let mut bad = common::notarize(&cluster.root, "via-follower-bad");
+    bad.sig[1] ^= 1;
+    let ok_rx = cluster.nodes[&follower].submit(common::wire(&via)).expect("forwarded");
+    let bad_rx = cluster.nodes[&follower].submit(common::wire(&bad)).expect("forwarded");
+    let ok = tokio::time::timeout(WAIT, ok_rx).await.expect("in time").expect("answered").expect("decided");
+    assert!(ok.is_committed(), "{ok:?}");
+    let refused = tokio::time::timeout(WAIT, bad_rx).await.expect("in time").expect("answered").expect("decided");
+    assert!(
+        matches!(&refused.result, TxResult::Refused { code: RefusalCode::BadSignature, .. }),
+        "{refused:?}"
+    );
+    let TxResult::Committed { height, .. } = ok.result else { unreachable!() };
+    cluster.converged(&IDS, height).await;
+    cluster.same_blocks(height);
     cluster.shutdown().await;
 }

@@ -68,6 +68,7 @@ impl Cluster {
                 .expect("node starts");
             assert!(p2p.serve(node.raft().clone()));
             assert!(p2p.serve_cosign(node.cosign_inbox()));
+            assert!(p2p.serve_submit(node.submit_inbox()));
             validators.insert(id, Validator { node, p2p });
             dirs.insert(id, dir);
         }
@@ -328,6 +329,7 @@ async fn a_restarted_follower_is_redialled_and_catches_up_by_snapshot() {
         .expect("follower restarts");
     assert!(p2p.serve(node.raft().clone()));
     assert!(p2p.serve_cosign(node.cosign_inbox()));
+    assert!(p2p.serve_submit(node.submit_inbox()));
     cluster.validators.insert(follower, Validator { node, p2p });
 
     // The leader redials it and sends what it missed, as a snapshot.

@@ -95,6 +95,7 @@ async fn validators_join_and_leave_by_signed_records_under_load() {
         .expect("starts");
         router.register(id, node.raft().clone()).expect("room");
         router.register_inbox(id, node.cosign_inbox());
+        router.register_submit_inbox(id, node.submit_inbox());
         nodes.insert(id, Arc::new(node));
         dirs.push(dir);
     }

@@ -16,6 +16,8 @@ use crate::store::{ExtraWrite, Store, StoreOptions};
 pub struct Ledger {
     pub spec: ChainSpec,
     pub store: Store,
+    /// Decompressed keys and the frames this node verified before proposing.
+    pub signatures: crate::signing::SignatureCache,
 }
 
 impl Ledger {
@@ -37,7 +39,11 @@ impl Ledger {
             Some(_) => {}
             None => store.commit(&changes, &[])?,
         }
-        Ok(Self { spec, store })
+        Ok(Self {
+            spec,
+            store,
+            signatures: Default::default(),
+        })
     }
 
     pub fn head(&self) -> Result<ChainHead> {
@@ -46,7 +52,8 @@ impl Ledger {
 
     /// Applies a proposal and commits it, with `extra` (Raft metadata) in the same batch.
     pub fn apply(&self, proposal: &BlockProposal, extra: &[ExtraWrite]) -> Result<AppliedBlock> {
-        let applied = machine::apply_block(&self.store, &self.spec, proposal)?;
+        let applied =
+            machine::apply_block_with(&self.store, &self.spec, proposal, &self.signatures)?;
         self.store.commit(&applied.changes, extra)?;
         Ok(applied)
     }
@@ -62,7 +69,8 @@ impl Ledger {
         proposal: &BlockProposal,
         extra: impl FnOnce(&AppliedBlock) -> Vec<ExtraWrite>,
     ) -> Result<AppliedBlock> {
-        let applied = machine::apply_block(&self.store, &self.spec, proposal)?;
+        let applied =
+            machine::apply_block_with(&self.store, &self.spec, proposal, &self.signatures)?;
         self.store
             .commit_relaxed(&applied.changes, &extra(&applied))?;
         Ok(applied)

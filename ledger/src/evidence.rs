@@ -378,7 +378,12 @@ pub fn build_with(
             en: String::new(),
         },
     };
-    debug_assert_eq!(cp.height, sealed);
+    if cp.height != sealed {
+        return Err(corrupt(format!(
+            "the checkpoint sealed at block {sealed} names block {}",
+            cp.height
+        )));
+    }
     bundle.summary = summary(&bundle, spec);
     Ok(bundle)
 }

@@ -13,7 +13,7 @@ use crate::merkle::{self, HashReader, MerkleError};
 use crate::record::{self, Common, FindingKind, Record, SubjectKind, TestResult, Upstream};
 use crate::score;
 use crate::seal;
-use crate::signing::{sha256, verify_many, SignedTx};
+use crate::signing::{sha256, SignatureCache, TxFrame};
 use crate::spec::ChainSpec;
 use crate::state::{self, *};
 use crate::validate::{check_client_id, check_gtin, check_text, check_uscc, is_region_code};
@@ -179,6 +179,18 @@ pub fn apply_block(
     spec: &ChainSpec,
     proposal: &BlockProposal,
 ) -> Result<AppliedBlock> {
+    apply_block_with(kv, spec, proposal, &SignatureCache::default())
+}
+
+/// [`apply_block`] with a node's signature cache (decompressed keys, and
+/// the frames this node verified before proposing them). The cache changes
+/// only how much work verification takes, never its verdicts.
+pub fn apply_block_with(
+    kv: &(impl KvRead + ?Sized),
+    spec: &ChainSpec,
+    proposal: &BlockProposal,
+    signatures: &SignatureCache,
+) -> Result<AppliedBlock> {
     let head =
         read_head(kv)?.ok_or_else(|| LedgerError::Block("the store has no genesis".into()))?;
     if proposal.txs.len() > BLOCK_TXS_MAX {
@@ -190,19 +202,19 @@ pub fn apply_block(
     let height = head.height + 1;
     let time_ms = block_time(&head, proposal.time_ms);
 
-    let parsed: Vec<std::result::Result<SignedTx, Refusal>> = proposal
+    let parsed: Vec<std::result::Result<TxFrame, Refusal>> = proposal
         .txs
         .iter()
-        .map(|w| SignedTx::from_json_bytes(w))
+        .map(|w| TxFrame::from_proposed(w))
         .collect();
-    let ok: Vec<&SignedTx> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
-    let mut verdicts = verify_many(&ok).into_iter();
+    let ok: Vec<&TxFrame> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let mut verdicts = signatures.verify(&ok).into_iter();
 
     let mut block_ov = Overlay::new(kv);
     let mut outcomes = Vec::with_capacity(parsed.len());
     let mut tx_ids = Vec::new();
     let mut tree_size = head.tree_size;
-    for (wire, p) in proposal.txs.iter().zip(&parsed) {
+    for p in &parsed {
         let tx = match p {
             Ok(tx) => tx,
             Err(r) => {
@@ -239,7 +251,7 @@ pub fn apply_block(
                     leaf_index: tree_size,
                     kind,
                     account: common.account.clone(),
-                    wire: compact_wire(wire, tx),
+                    wire: tx.wire_json(),
                 };
                 block_ov.put(Space::Txs, tx.id.to_vec(), encode(&loc));
                 block_ov.put(
@@ -328,15 +340,6 @@ pub fn apply_block(
     })
 }
 
-/// Stores the wire form compactly (the client may have sent whitespace).
-fn compact_wire(wire: &[u8], tx: &SignedTx) -> Vec<u8> {
-    if wire.iter().any(|b| b.is_ascii_whitespace()) {
-        serde_json::to_vec(&tx.to_json()).unwrap_or_else(|_| wire.to_vec())
-    } else {
-        wire.to_vec()
-    }
-}
-
 /// The block-level facts a transaction is applied under.
 pub struct TxContext<'a> {
     pub spec: &'a ChainSpec,
@@ -352,10 +355,10 @@ type TxResult = std::result::Result<(Common, String), Refusal>;
 pub fn apply_tx(
     kv: &mut impl KvWrite,
     ctx: &TxContext<'_>,
-    tx: &SignedTx,
+    tx: &TxFrame,
     sig_ok: bool,
 ) -> Result<TxResult> {
-    let (common, record) = match record::parse_body(&tx.body) {
+    let (common, record) = match record::parse_canonical(tx.body_json()) {
         Ok(x) => x,
         Err(r) => return Ok(Err(r)),
     };
@@ -1291,7 +1294,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 C::InvalidField,
                 "line quantity must be 1-{QUANTITY_MAX}"
             );
-            let mut batch = match self.batch(&line.trace_code)? {
+            let batch = match self.batch(&line.trace_code)? {
                 Ok(b) => b,
                 Err(e) => return Ok(Err(e)),
             };
@@ -1331,8 +1334,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             if batch.key_variety {
                 key_variety_lines += 1;
             }
-            batch.shipments.push(shipment_ref.clone());
-            self.put(&batch_key(&batch.trace_code), &batch);
+            self.index(
+                batch_shipment_key(&batch.trace_code, self.ctx.height, self.ctx.index),
+                shipment_ref.as_bytes(),
+            );
         }
         let deadline = score::deadline_ms(
             &self.ctx.spec.model,
@@ -1666,7 +1671,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         );
         // Trace forward: everyone the batch was shipped to, and everyone holding it now.
         let mut affected = BTreeSet::new();
-        for s in &b.shipments {
+        for s in batch_shipments(&*self.kv, &b.trace_code, usize::MAX)? {
             if let Some((shipper, id)) = s.split_once('/') {
                 if let Some(sh) = self.get::<Shipment>(&shipment_key(shipper, id))? {
                     affected.insert(sh.to);

@@ -96,8 +96,13 @@ pub fn account(kv: &(impl KvRead + ?Sized), id: &str) -> Result<Option<Account>>
     Ok(get(kv, Space::State, &account_key(id))?)
 }
 
+/// A batch with (up to [`LIST_ROWS_MAX`] of) the shipments naming it.
 pub fn batch(kv: &(impl KvRead + ?Sized), trace_code: &str) -> Result<Option<Batch>> {
-    Ok(get(kv, Space::State, &batch_key(trace_code))?)
+    let Some(mut b) = get::<Batch>(kv, Space::State, &batch_key(trace_code))? else {
+        return Ok(None);
+    };
+    b.shipments = batch_shipments(kv, trace_code, LIST_ROWS_MAX)?;
+    Ok(Some(b))
 }
 
 pub fn shipment(

@@ -428,8 +428,18 @@ impl Record {
     }
 }
 
-fn field_error(e: serde_json::Error) -> Refusal {
+/// A serde_json message without its " at line L column C" suffix (positions
+/// differ between a parsed tree and raw bytes, and say nothing to a client).
+fn without_position(e: &serde_json::Error) -> String {
     let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) if e.line() > 0 => msg[..i].to_string(),
+        _ => msg,
+    }
+}
+
+fn field_error(e: serde_json::Error) -> Refusal {
+    let msg = without_position(&e);
     let code = if msg.starts_with("unknown field") {
         RefusalCode::UnknownField
     } else if msg.starts_with("missing field") {
@@ -440,21 +450,84 @@ fn field_error(e: serde_json::Error) -> Refusal {
     refuse(code, msg)
 }
 
-fn take<T: serde::de::DeserializeOwned>(rest: Map<String, Value>) -> Result<T, Refusal> {
-    serde_json::from_value(Value::Object(rest)).map_err(field_error)
+/// Where a body's fields come from: a parsed JSON object, or the raw
+/// values of canonical bytes (the state machine's path, no JSON tree built).
+trait BodyFields: Sized {
+    /// Removes and returns a common field, which must be a string.
+    fn take_str(&mut self, key: &str) -> Result<String, Refusal>;
+    /// The remaining fields as a typed record.
+    fn into_record<T: serde::de::DeserializeOwned>(self) -> Result<T, Refusal>;
 }
 
-fn common_str(body: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
-    match body.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(refuse(
-            RefusalCode::InvalidField,
-            format!("`{key}` must be a string"),
-        )),
-        None => Err(refuse(
-            RefusalCode::MissingField,
-            format!("missing field `{key}`"),
-        )),
+fn missing(key: &str) -> Refusal {
+    refuse(RefusalCode::MissingField, format!("missing field `{key}`"))
+}
+
+fn not_a_string(key: &str) -> Refusal {
+    refuse(RefusalCode::InvalidField, format!("`{key}` must be a string"))
+}
+
+impl BodyFields for Map<String, Value> {
+    fn take_str(&mut self, key: &str) -> Result<String, Refusal> {
+        match self.get(key) {
+            Some(Value::String(s)) => {
+                let s = s.clone();
+                self.remove(key);
+                Ok(s)
+            }
+            Some(_) => Err(not_a_string(key)),
+            None => Err(missing(key)),
+        }
+    }
+
+    fn into_record<T: serde::de::DeserializeOwned>(self) -> Result<T, Refusal> {
+        serde_json::from_value(Value::Object(self)).map_err(field_error)
+    }
+}
+
+/// A field name, borrowed from the body when it has no escapes.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Name<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl std::borrow::Borrow<str> for Name<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+struct RawFields<'a>(std::collections::BTreeMap<Name<'a>, &'a serde_json::value::RawValue>);
+
+impl BodyFields for RawFields<'_> {
+    fn take_str(&mut self, key: &str) -> Result<String, Refusal> {
+        let raw = self.0.get(key).ok_or_else(|| missing(key))?;
+        let s: String = serde_json::from_str(raw.get()).map_err(|_| not_a_string(key))?;
+        self.0.remove(key);
+        Ok(s)
+    }
+
+    fn into_record<T: serde::de::DeserializeOwned>(self) -> Result<T, Refusal> {
+        let fields = self.0.into_iter().map(|(k, v)| (k.0, v));
+        T::deserialize(serde::de::value::MapDeserializer::<_, serde_json::Error>::new(fields))
+            .map_err(field_error)
     }
 }
 
@@ -466,11 +539,29 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
 
 /// Splits a body into its common fields and its typed record.
 pub fn parse_body(body: &Map<String, Value>) -> Result<(Common, Record), Refusal> {
-    let kind = common_str(body, "type")?;
-    let chain_id = common_str(body, "chain_id")?;
-    let account = common_str(body, "account")?;
-    let created_at = common_str(body, "created_at")?;
-    let nonce = common_str(body, "nonce")?;
+    parse_fields(body.clone())
+}
+
+/// [`parse_body`] straight from a body's canonical JSON bytes (the signed
+/// bytes after the domain prefix): the same checks and refusals, without
+/// building a JSON tree.
+pub fn parse_canonical(body: &[u8]) -> Result<(Common, Record), Refusal> {
+    let fields: std::collections::BTreeMap<Name<'_>, &serde_json::value::RawValue> =
+        serde_json::from_slice(body).map_err(|e| {
+            refuse(
+                RefusalCode::MalformedBody,
+                format!("body is not a JSON object: {}", without_position(&e)),
+            )
+        })?;
+    parse_fields(RawFields(fields))
+}
+
+fn parse_fields(mut body: impl BodyFields) -> Result<(Common, Record), Refusal> {
+    let kind = body.take_str("type")?;
+    let chain_id = body.take_str("chain_id")?;
+    let account = body.take_str("account")?;
+    let created_at = body.take_str("created_at")?;
+    let nonce = body.take_str("nonce")?;
     let created_at_ms = parse_timestamp_ms(&created_at).ok_or_else(|| {
         refuse(
             RefusalCode::InvalidField,
@@ -489,32 +580,29 @@ pub fn parse_body(body: &Map<String, Value>) -> Result<(Common, Record), Refusal
             "`account` must be 1-64 characters",
         ));
     }
-    let mut rest = body.clone();
-    for k in COMMON_FIELDS {
-        rest.remove(k);
-    }
+    let rest = body;
     let record = match kind.as_str() {
-        "account.register" => Record::AccountRegister(take(rest)?),
-        "subject.register" => Record::SubjectRegister(take(rest)?),
-        "subject.update" => Record::SubjectUpdate(take(rest)?),
-        "key.bind" => Record::KeyBind(take(rest)?),
-        "key.revoke" => Record::KeyRevoke(take(rest)?),
-        "product.register" => Record::ProductRegister(take(rest)?),
-        "batch.code" => Record::BatchCode(take(rest)?),
-        "shipment.create" => Record::ShipmentCreate(take(rest)?),
-        "shipment.receive" => Record::ShipmentReceive(take(rest)?),
-        "shipment.reject" => Record::ShipmentReject(take(rest)?),
-        "certificate.issue" => Record::CertificateIssue(take(rest)?),
-        "rapid_test.record" => Record::RapidTestRecord(take(rest)?),
-        "finding.record" => Record::FindingRecord(take(rest)?),
-        "finding.rectify" => Record::FindingRectify(take(rest)?),
-        "recall.issue" => Record::RecallIssue(take(rest)?),
-        "adjustment.record" => Record::AdjustmentRecord(take(rest)?),
-        "document.notarize" => Record::DocumentNotarize(take(rest)?),
-        "catalogue.key_subjects" => Record::KeySubjectsUpdate(take(rest)?),
-        "catalogue.key_varieties" => Record::KeyVarietiesUpdate(take(rest)?),
-        "validator.add" => Record::ValidatorAdd(take(rest)?),
-        "validator.remove" => Record::ValidatorRemove(take(rest)?),
+        "account.register" => Record::AccountRegister(rest.into_record()?),
+        "subject.register" => Record::SubjectRegister(rest.into_record()?),
+        "subject.update" => Record::SubjectUpdate(rest.into_record()?),
+        "key.bind" => Record::KeyBind(rest.into_record()?),
+        "key.revoke" => Record::KeyRevoke(rest.into_record()?),
+        "product.register" => Record::ProductRegister(rest.into_record()?),
+        "batch.code" => Record::BatchCode(rest.into_record()?),
+        "shipment.create" => Record::ShipmentCreate(rest.into_record()?),
+        "shipment.receive" => Record::ShipmentReceive(rest.into_record()?),
+        "shipment.reject" => Record::ShipmentReject(rest.into_record()?),
+        "certificate.issue" => Record::CertificateIssue(rest.into_record()?),
+        "rapid_test.record" => Record::RapidTestRecord(rest.into_record()?),
+        "finding.record" => Record::FindingRecord(rest.into_record()?),
+        "finding.rectify" => Record::FindingRectify(rest.into_record()?),
+        "recall.issue" => Record::RecallIssue(rest.into_record()?),
+        "adjustment.record" => Record::AdjustmentRecord(rest.into_record()?),
+        "document.notarize" => Record::DocumentNotarize(rest.into_record()?),
+        "catalogue.key_subjects" => Record::KeySubjectsUpdate(rest.into_record()?),
+        "catalogue.key_varieties" => Record::KeyVarietiesUpdate(rest.into_record()?),
+        "validator.add" => Record::ValidatorAdd(rest.into_record()?),
+        "validator.remove" => Record::ValidatorRemove(rest.into_record()?),
         other => {
             return Err(refuse(
                 RefusalCode::UnknownType,
@@ -584,31 +672,44 @@ mod tests {
             json!({"type": "shipment.create", "shipment_id": "SH1", "to": "X",
             "lines": [{"trace_code": "ZS1", "quantity": 5}]}),
         ));
-        let (c, r) = parse_body(&b).unwrap();
+        let (c, r) = both(&b).unwrap();
         assert_eq!(c.created_at_ms, 1709254800000);
         assert_eq!(r.type_name(), "shipment.create");
+    }
+
+    /// Parses from the tree and from canonical bytes; both must agree.
+    fn both(b: &Map<String, Value>) -> Result<(Common, Record), Refusal> {
+        let tree = parse_body(b);
+        let bytes = crate::signing::canonical_json(&Value::Object(b.clone())).unwrap();
+        let raw = parse_canonical(&bytes);
+        match (&tree, &raw) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => assert_eq!((a.code, &a.message), (b.code, &b.message)),
+            _ => panic!("the two parses disagree: {tree:?} vs {raw:?}"),
+        }
+        tree
     }
 
     #[test]
     fn refusals_are_typed() {
         let mut b = obj(common());
         b.insert("type".into(), json!("shipment.teleport"));
-        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::UnknownType);
+        assert_eq!(both(&b).unwrap_err().code, RefusalCode::UnknownType);
         b.insert("type".into(), json!("shipment.receive"));
         b.insert("shipper".into(), json!("X"));
-        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::MissingField);
+        assert_eq!(both(&b).unwrap_err().code, RefusalCode::MissingField);
         b.insert("shipment_id".into(), json!("S"));
         b.insert("colour".into(), json!("red"));
-        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::UnknownField);
+        assert_eq!(both(&b).unwrap_err().code, RefusalCode::UnknownField);
         b.remove("colour");
         b.insert("shipment_id".into(), json!(5));
-        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::InvalidField);
+        assert_eq!(both(&b).unwrap_err().code, RefusalCode::InvalidField);
         b.insert("shipment_id".into(), json!("S"));
-        assert!(parse_body(&b).is_ok());
+        assert!(both(&b).is_ok());
         b.insert("created_at".into(), json!("yesterday"));
-        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::InvalidField);
+        assert_eq!(both(&b).unwrap_err().code, RefusalCode::InvalidField);
         b.remove("created_at");
-        assert_eq!(parse_body(&b).unwrap_err().code, RefusalCode::MissingField);
+        assert_eq!(both(&b).unwrap_err().code, RefusalCode::MissingField);
     }
 
     #[test]

@@ -181,24 +181,232 @@ impl SignedTx {
     }
 }
 
-/// Verifies many signatures at once; returns, per transaction, whether it verified.
-/// Batch verification first; on failure, falls back to single checks to find the bad ones.
-pub fn verify_many(txs: &[&SignedTx]) -> Vec<bool> {
-    if txs.is_empty() {
-        return Vec::new();
+/// First byte of a [`TxFrame`]'s bytes. A JSON wire starts with `{` or
+/// whitespace, so a proposal's entries say by themselves which form they are.
+pub const FRAME_TAG: u8 = 0x01;
+const FRAME_HEAD: usize = 1 + 32 + 64;
+
+/// A transaction as block proposals carry it: `FRAME_TAG ‖ signer (32) ‖
+/// sig (64) ‖ signed bytes`, the signed bytes being `TX_DOMAIN ‖ JCS(body)`
+/// exactly as the client signed them. Nodes check that the body is already
+/// canonical ([`crate::jcs`]) instead of canonicalising it again, and parse
+/// records straight from those bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxFrame {
+    pub signer: [u8; 32],
+    pub sig: [u8; 64],
+    /// `TX_DOMAIN ‖ JCS(body)`.
+    pub signed_bytes: Vec<u8>,
+    pub id: TxId,
+}
+
+impl TxFrame {
+    /// Reads a frame, refusing anything whose signed bytes are not
+    /// `TX_DOMAIN ‖` a canonical JSON object within the size limit.
+    pub fn parse(bytes: &[u8]) -> Result<Self, Refusal> {
+        if bytes.len() > FRAME_HEAD + TX_BYTES_MAX {
+            return Err(refuse(
+                RefusalCode::TxTooLarge,
+                "canonical body exceeds the transaction size limit",
+            ));
+        }
+        if bytes.len() < FRAME_HEAD + TX_DOMAIN.len() || bytes[0] != FRAME_TAG {
+            return Err(refuse(RefusalCode::MalformedTx, "not a transaction frame"));
+        }
+        let mut signer = [0u8; 32];
+        signer.copy_from_slice(&bytes[1..33]);
+        let mut sig = [0u8; 64];
+        sig.copy_from_slice(&bytes[33..FRAME_HEAD]);
+        Self::from_signed_bytes(signer, sig, bytes[FRAME_HEAD..].to_vec())
     }
-    let keys: Vec<Option<VerifyingKey>> = txs
-        .iter()
-        .map(|t| VerifyingKey::from_bytes(&t.signer).ok())
+
+    fn from_signed_bytes(
+        signer: [u8; 32],
+        sig: [u8; 64],
+        signed_bytes: Vec<u8>,
+    ) -> Result<Self, Refusal> {
+        let canonical = signed_bytes.starts_with(TX_DOMAIN)
+            && crate::jcs::is_canonical_object(&signed_bytes[TX_DOMAIN.len()..]);
+        if !canonical {
+            return Err(refuse(
+                RefusalCode::MalformedBody,
+                "the signed bytes are not the domain prefix and a body in RFC 8785 canonical form",
+            ));
+        }
+        let id = sha256(&signed_bytes);
+        Ok(Self {
+            signer,
+            sig,
+            signed_bytes,
+            id,
+        })
+    }
+
+    /// Reads a submitted JSON wire `{body, signer, sig}`. When the client
+    /// sent the body already in canonical form (as signed), its bytes are
+    /// taken as they are, without building a JSON tree; otherwise the body
+    /// is canonicalised ([`SignedTx::from_json_bytes`], which also gives the
+    /// refusal for anything malformed). Both give the same frame.
+    pub fn from_wire(bytes: &[u8]) -> Result<Self, Refusal> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawEnvelope<'a> {
+            #[serde(borrow)]
+            body: &'a serde_json::value::RawValue,
+            signer: &'a str,
+            sig: &'a str,
+        }
+        let fast = || -> Option<Self> {
+            if bytes.len() > TX_BYTES_MAX {
+                return None;
+            }
+            let e: RawEnvelope<'_> = serde_json::from_slice(bytes).ok()?;
+            let body = e.body.get().as_bytes();
+            if body.len() + TX_DOMAIN.len() > TX_BYTES_MAX
+                || !crate::jcs::is_canonical_object(body)
+            {
+                return None;
+            }
+            let signer = decode_hex::<32>("signer", e.signer).ok()?;
+            let sig = decode_hex::<64>("sig", e.sig).ok()?;
+            let mut signed_bytes = Vec::with_capacity(TX_DOMAIN.len() + body.len());
+            signed_bytes.extend_from_slice(TX_DOMAIN);
+            signed_bytes.extend_from_slice(body);
+            let id = sha256(&signed_bytes);
+            Some(Self {
+                signer,
+                sig,
+                signed_bytes,
+                id,
+            })
+        };
+        match fast() {
+            Some(f) => Ok(f),
+            None => Ok(SignedTx::from_json_bytes(bytes)?.frame()),
+        }
+    }
+
+    /// Reads either form a proposal may carry: a frame, or (older entries,
+    /// tests, tools) the JSON wire `{body, signer, sig}`, canonicalised here.
+    pub fn from_proposed(bytes: &[u8]) -> Result<Self, Refusal> {
+        if bytes.first() == Some(&FRAME_TAG) {
+            return Self::parse(bytes);
+        }
+        Self::from_wire(bytes)
+    }
+
+    /// The frame's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FRAME_HEAD + self.signed_bytes.len());
+        out.push(FRAME_TAG);
+        out.extend_from_slice(&self.signer);
+        out.extend_from_slice(&self.sig);
+        out.extend_from_slice(&self.signed_bytes);
+        out
+    }
+
+    /// The canonical body (JSON bytes).
+    pub fn body_json(&self) -> &[u8] {
+        &self.signed_bytes[TX_DOMAIN.len()..]
+    }
+
+    /// The compact JSON wire `{"body":…,"signer":"…","sig":"…"}`, written
+    /// around the canonical body without parsing it.
+    pub fn wire_json(&self) -> Vec<u8> {
+        let body = self.body_json();
+        let mut out = Vec::with_capacity(body.len() + 32 + 2 * (32 + 64));
+        out.extend_from_slice(b"{\"body\":");
+        out.extend_from_slice(body);
+        out.extend_from_slice(b",\"signer\":\"");
+        out.extend_from_slice(hex::encode(self.signer).as_bytes());
+        out.extend_from_slice(b"\",\"sig\":\"");
+        out.extend_from_slice(hex::encode(self.sig).as_bytes());
+        out.extend_from_slice(b"\"}");
+        out
+    }
+
+    pub fn id_hex(&self) -> String {
+        hex::encode(self.id)
+    }
+
+    /// The signature and the id: equal for two frames exactly when they
+    /// carry the same signed bytes and signature.
+    fn id_and_sig(&self) -> [u8; 96] {
+        let mut k = [0u8; 96];
+        k[..32].copy_from_slice(&self.id);
+        k[32..].copy_from_slice(&self.sig);
+        k
+    }
+
+    /// Checks the signature alone (strict, as [`SignedTx::verify_signature`]).
+    pub fn verify_signature(&self) -> Result<(), Refusal> {
+        let key = VerifyingKey::from_bytes(&self.signer).map_err(|_| {
+            refuse(
+                RefusalCode::BadSignature,
+                "`signer` is not a valid Ed25519 public key",
+            )
+        })?;
+        key.verify_strict(&self.signed_bytes, &Signature::from_bytes(&self.sig))
+            .map_err(|_| {
+                refuse(
+                    RefusalCode::BadSignature,
+                    "signature does not verify over the signed bytes",
+                )
+            })
+    }
+}
+
+impl SignedTx {
+    /// This transaction as a proposal carries it.
+    pub fn frame(&self) -> TxFrame {
+        TxFrame {
+            signer: self.signer,
+            sig: self.sig,
+            signed_bytes: self.signed_bytes.clone(),
+            id: self.id,
+        }
+    }
+}
+
+/// Signatures verified together: batch verification amortises the
+/// multiscalar multiplication. Chunks start at fixed positions of a
+/// proposal, so every node verifies the same groups whatever its core
+/// count, and the chunks run in parallel on every core.
+pub const VERIFY_CHUNK: usize = 64;
+
+/// Verifies many signatures at once; returns, per transaction, whether it verified.
+/// Batch verification per chunk; a chunk that fails is checked one by one
+/// (strictly) to find the bad ones.
+pub fn verify_many(txs: &[&SignedTx]) -> Vec<bool> {
+    let frames: Vec<TxFrame> = txs.iter().map(|t| t.frame()).collect();
+    let refs: Vec<&TxFrame> = frames.iter().collect();
+    verify_frames(&refs, &KeyCache::default())
+}
+
+/// [`verify_many`] over frames, with decompressed keys from `keys`.
+pub fn verify_frames(txs: &[&TxFrame], keys: &KeyCache) -> Vec<bool> {
+    use rayon::prelude::*;
+    let vks = keys.resolve(txs.iter().map(|t| &t.signer));
+    let chunks: Vec<(&[&TxFrame], &[Option<VerifyingKey>])> = txs
+        .chunks(VERIFY_CHUNK)
+        .zip(vks.chunks(VERIFY_CHUNK))
         .collect();
+    let verdicts: Vec<Vec<bool>> = chunks
+        .into_par_iter()
+        .map(|(t, k)| verify_chunk(t, k))
+        .collect();
+    verdicts.into_iter().flatten().collect()
+}
+
+fn verify_chunk(txs: &[&TxFrame], keys: &[Option<VerifyingKey>]) -> Vec<bool> {
     // Weak keys would pass `verify_batch` (which is not strict), so check them singly.
-    let all_strong = keys
+    let strong: Option<Vec<VerifyingKey>> = keys
         .iter()
-        .all(|k| k.map(|k| !k.is_weak()).unwrap_or(false));
-    if all_strong {
+        .map(|k| k.filter(|k| !k.is_weak()))
+        .collect();
+    if let Some(vks) = strong {
         let messages: Vec<&[u8]> = txs.iter().map(|t| t.signed_bytes.as_slice()).collect();
         let sigs: Vec<Signature> = txs.iter().map(|t| Signature::from_bytes(&t.sig)).collect();
-        let vks: Vec<VerifyingKey> = keys.iter().flatten().copied().collect();
         if ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok() {
             // The batch equation is cofactored, so it may accept a signature with a
             // small-order component that verify_strict refuses. That changes nothing that
@@ -207,7 +415,114 @@ pub fn verify_many(txs: &[&SignedTx]) -> Vec<bool> {
             return vec![true; txs.len()];
         }
     }
-    txs.iter().map(|t| t.verify_signature().is_ok()).collect()
+    txs.iter()
+        .zip(keys)
+        .map(|(t, k)| {
+            k.is_some_and(|k| {
+                k.verify_strict(&t.signed_bytes, &Signature::from_bytes(&t.sig))
+                    .is_ok()
+            })
+        })
+        .collect()
+}
+
+/// Decompressed Ed25519 keys by their bytes: accounts sign many
+/// transactions, and decompressing a point costs about a tenth of a
+/// verification. Bounded: cleared when full.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::sync::Mutex<std::collections::HashMap<[u8; 32], Option<VerifyingKey>>>,
+}
+
+/// Keys a [`KeyCache`] holds at most.
+pub const KEY_CACHE_MAX: usize = 100_000;
+
+impl KeyCache {
+    fn resolve<'a>(&self, signers: impl Iterator<Item = &'a [u8; 32]>) -> Vec<Option<VerifyingKey>> {
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        signers
+            .map(|s| {
+                if let Some(k) = keys.get(s) {
+                    return *k;
+                }
+                let k = VerifyingKey::from_bytes(s).ok();
+                if keys.len() >= KEY_CACHE_MAX {
+                    keys.clear();
+                }
+                keys.insert(*s, k);
+                k
+            })
+            .collect()
+    }
+}
+
+/// What a node knows about signatures across blocks: decompressed keys,
+/// and the frames it verified itself before proposing them.
+///
+/// The leader verifies each transaction when it builds a proposal and drops
+/// those that fail; every frame it proposes therefore satisfies the
+/// (cofactored) batch equation, so any grouping of them verifies, on any
+/// node. When the leader applies a proposal all of whose frames it verified
+/// itself, [`Self::verify`] answers "all valid" without verifying again —
+/// the answer every follower computes. A proposal with any frame it did not
+/// verify (another leader's, or after a restart) is verified in full, as a
+/// follower does.
+#[derive(Default)]
+pub struct SignatureCache {
+    pub keys: KeyCache,
+    verified: std::sync::Mutex<std::collections::HashSet<[u8; 96]>>,
+}
+
+/// Frames a [`SignatureCache`] remembers as verified at most.
+pub const VERIFIED_MAX: usize = 200_000;
+
+impl SignatureCache {
+    /// Verdicts for `txs`, as [`verify_frames`] gives them.
+    pub fn verify(&self, txs: &[&TxFrame]) -> Vec<bool> {
+        if !txs.is_empty() && self.take_all_verified(txs) {
+            return vec![true; txs.len()];
+        }
+        verify_frames(txs, &self.keys)
+    }
+
+    /// Removes `txs` from the verified set if every one is in it.
+    fn take_all_verified(&self, txs: &[&TxFrame]) -> bool {
+        let mut set = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keys: Vec<[u8; 96]> = txs.iter().map(|t| t.id_and_sig()).collect();
+        if !keys.iter().all(|k| set.contains(k)) {
+            return false;
+        }
+        for k in &keys {
+            set.remove(k);
+        }
+        true
+    }
+
+    /// Verifies `txs` for a proposal: remembers those that pass (so that
+    /// applying them later costs no second verification) and returns the verdicts.
+    pub fn verify_for_proposal(&self, txs: &[&TxFrame]) -> Vec<bool> {
+        let verdicts = verify_frames(txs, &self.keys);
+        let mut set = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if set.len() + txs.len() > VERIFIED_MAX {
+            // Forgetting only costs a second verification.
+            set.clear();
+        }
+        for (t, ok) in txs.iter().zip(&verdicts) {
+            if *ok {
+                set.insert(t.id_and_sig());
+            }
+        }
+        verdicts
+    }
 }
 
 #[cfg(test)]
@@ -385,6 +700,54 @@ mod tests {
     }
 
     #[test]
+    fn frames_refuse_what_is_not_canonical_or_too_big() {
+        let tx = SignedTx::sign(body(), &key(7)).unwrap();
+        let f = tx.frame();
+        let mut bytes = f.to_bytes();
+        assert_eq!(TxFrame::parse(&bytes).unwrap(), f);
+        // A space inside the body: still JSON, no longer the canonical form.
+        let at = bytes.len() - 1;
+        bytes.insert(at, b' ');
+        assert_eq!(TxFrame::parse(&bytes).unwrap_err().code, RefusalCode::MalformedBody);
+        // Another domain prefix.
+        let mut other = f.to_bytes();
+        other[1 + 32 + 64] ^= 1;
+        assert_eq!(TxFrame::parse(&other).unwrap_err().code, RefusalCode::MalformedBody);
+        assert_eq!(TxFrame::parse(&[FRAME_TAG; 10]).unwrap_err().code, RefusalCode::MalformedTx);
+        let big = vec![FRAME_TAG; 1 + 32 + 64 + TX_BYTES_MAX + 1];
+        assert_eq!(TxFrame::parse(&big).unwrap_err().code, RefusalCode::TxTooLarge);
+        // A forged signature reads as a frame; verification refuses it.
+        let mut forged = f.clone();
+        forged.sig[0] ^= 1;
+        let back = TxFrame::parse(&forged.to_bytes()).unwrap();
+        assert_eq!(back.verify_signature().unwrap_err().code, RefusalCode::BadSignature);
+        let cache = SignatureCache::default();
+        assert_eq!(cache.verify(&[&back, &f]), vec![false, true]);
+    }
+
+    #[test]
+    fn the_leader_reuses_its_own_verdicts_only_for_a_whole_proposal() {
+        let frames: Vec<TxFrame> = (0..3u8)
+            .map(|i| {
+                let mut b = body();
+                b.insert("nonce".into(), json!(format!("n{i}")));
+                SignedTx::sign(b, &key(i + 1)).unwrap().frame()
+            })
+            .collect();
+        let mut forged = frames[2].clone();
+        forged.sig[5] ^= 1;
+        let cache = SignatureCache::default();
+        let admitted: Vec<&TxFrame> = vec![&frames[0], &frames[1], &forged];
+        assert_eq!(cache.verify_for_proposal(&admitted), vec![true, true, false]);
+        // The proposal of the two that passed: answered from memory (and forgotten).
+        assert!(cache.take_all_verified(&[&frames[0], &frames[1]]));
+        assert!(!cache.take_all_verified(&[&frames[0]]));
+        // A proposal with one frame this node never verified is verified in full.
+        cache.verify_for_proposal(&[&frames[0]]);
+        assert_eq!(cache.verify(&[&frames[0], &forged]), vec![true, false]);
+    }
+
+    #[test]
     fn batch_verification_finds_the_bad_one() {
         let good: Vec<SignedTx> = (0..5u8)
             .map(|i| {
@@ -432,6 +795,22 @@ mod tests {
                 let pretty = serde_json::to_vec_pretty(&v).unwrap();
                 let v2: Value = serde_json::from_slice(&pretty).unwrap();
                 prop_assert_eq!(canonical_json(&v2).unwrap(), jcs);
+            }
+
+            /// A wire with the body as signed (canonical) and one in any other
+            /// order read to the same frame, and that frame reads back from its bytes.
+            #[test]
+            fn wire_forms_give_one_frame(v in arb_json()) {
+                let mut b = body();
+                b.insert("payload".into(), v);
+                let tx = SignedTx::sign(b, &key(5)).unwrap();
+                let slow = SignedTx::from_json_bytes(&serde_json::to_vec(&tx.to_json()).unwrap()).unwrap().frame();
+                let canonical_wire = slow.wire_json();
+                let fast = TxFrame::from_wire(&canonical_wire).unwrap();
+                prop_assert_eq!(&fast, &slow);
+                prop_assert_eq!(&TxFrame::from_wire(&serde_json::to_vec(&tx.to_json()).unwrap()).unwrap(), &slow);
+                prop_assert_eq!(&TxFrame::parse(&slow.to_bytes()).unwrap(), &slow);
+                prop_assert_eq!(SignedTx::from_json_bytes(&canonical_wire).unwrap().frame(), slow);
             }
 
             /// A signed body verifies, and flipping any byte of the signature or signer fails.

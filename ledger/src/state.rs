@@ -98,6 +98,28 @@ pub const VARIETIES_KEY: &str = "catalogue/varieties";
 pub fn holdings_by_subject_key(holder: &str, trace_code: &str) -> String {
     format!("hb/{holder}/{trace_code}")
 }
+/// Index rows `bs/{trace}/{height}/{index}` → `shipper/shipment_id`: the
+/// shipments naming a batch, in commit order.
+pub fn batch_shipments_prefix(trace_code: &str) -> String {
+    format!("bs/{trace_code}/")
+}
+pub fn batch_shipment_key(trace_code: &str, height: u64, index: u32) -> String {
+    format!("bs/{trace_code}/{height:020}/{index:010}")
+}
+
+/// Up to `limit` shipments naming a batch, as `shipper/shipment_id`, in commit order.
+pub fn batch_shipments(
+    kv: &(impl KvRead + ?Sized),
+    trace_code: &str,
+    limit: usize,
+) -> KvResult<Vec<String>> {
+    Ok(kv
+        .scan_prefix(Space::Index, batch_shipments_prefix(trace_code).as_bytes(), limit)?
+        .into_iter()
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+        .collect())
+}
+
 pub fn shipments_out_key(shipper: &str, shipment_id: &str) -> String {
     format!("so/{shipper}/{shipment_id}")
 }
@@ -252,7 +274,11 @@ pub struct Batch {
     /// A failed rapid test blocks the batch from shipment.
     pub blocked: bool,
     pub recall: Option<RecallInfo>,
-    /// Shipments naming this batch, as `shipper/shipment_id`, in commit order (trace forward).
+    /// Shipments naming this batch, as `shipper/shipment_id`, in commit
+    /// order (trace forward). Always empty in state: each shipment is an
+    /// index row under [`batch_shipments_prefix`], so a batch shipped
+    /// thousands of times stays a small record; reads fill this in
+    /// (`query::batch`), bounded.
     pub shipments: Vec<String>,
 }
 

@@ -46,6 +46,105 @@ impl Default for StoreOptions {
 pub struct Store {
     db: DB,
     sync: bool,
+    cache: ReadCache,
+}
+
+/// Values of the domain spaces (State, Index) read through [`Store`]'s
+/// `KvRead`, kept in memory: the state machine reads the same accounts,
+/// subjects, products and counters for transaction after transaction, and a
+/// RocksDB point read (memtables, then table files) costs microseconds.
+/// Every commit through this store drops the keys it changes; a read that
+/// raced a commit is not cached (generation check), so the cache never
+/// holds a value older than the store's.
+#[derive(Default)]
+struct ReadCache {
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    /// State rows, then Index rows.
+    rows: [std::collections::HashMap<Vec<u8>, Vec<u8>>; 2],
+    bytes: usize,
+    /// Bumped by every commit, after its write.
+    generation: u64,
+}
+
+/// Bytes of keys and values the read cache holds at most (cleared when full).
+pub const READ_CACHE_BYTES_MAX: usize = 32 << 20;
+/// Values larger than this are not cached.
+const READ_CACHE_VALUE_MAX: usize = 4096;
+
+impl ReadCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cached(space: Space) -> bool {
+        Self::slot(space).is_some()
+    }
+
+    fn slot(space: Space) -> Option<usize> {
+        match space {
+            Space::State => Some(0),
+            Space::Index => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The cached value, or the generation to hand to [`Self::fill`].
+    fn get(&self, space: Space, key: &[u8]) -> Result<Vec<u8>, u64> {
+        let c = self.lock();
+        let hit = Self::slot(space).and_then(|i| c.rows[i].get(key));
+        match hit {
+            Some(v) => Ok(v.clone()),
+            None => Err(c.generation),
+        }
+    }
+
+    fn fill(&self, generation: u64, space: Space, key: &[u8], value: &[u8]) {
+        let Some(i) = Self::slot(space) else {
+            return;
+        };
+        if value.len() > READ_CACHE_VALUE_MAX {
+            return;
+        }
+        let mut c = self.lock();
+        if c.generation != generation {
+            return;
+        }
+        if c.bytes + key.len() + value.len() > READ_CACHE_BYTES_MAX {
+            c.rows.iter_mut().for_each(|r| r.clear());
+            c.bytes = 0;
+        }
+        c.bytes += key.len() + value.len();
+        if let Some(old) = c.rows[i].insert(key.to_vec(), value.to_vec()) {
+            c.bytes -= key.len() + old.len();
+        }
+    }
+
+    /// After a commit: forget what it changed.
+    fn committed(&self, changes: &ChangeSet) {
+        let mut c = self.lock();
+        for (space, key) in changes.entries.keys() {
+            let Some(i) = Self::slot(*space) else {
+                continue;
+            };
+            if let Some(old) = c.rows[i].remove(key.as_slice()) {
+                c.bytes -= key.len() + old.len();
+            }
+        }
+        c.generation += 1;
+    }
+
+    fn clear(&self) {
+        let mut c = self.lock();
+        c.rows.iter_mut().for_each(|r| r.clear());
+        c.bytes = 0;
+        c.generation += 1;
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -87,12 +186,18 @@ impl Store {
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
             o.set_block_based_table_factory(&table);
             o.set_write_buffer_size(16 << 20);
+            // Most point reads of the state machine ask for keys that do not
+            // exist yet (a new tx id, batch, shipment): a bloom filter over
+            // each memtable answers those without searching its skip list.
+            o.set_memtable_prefix_bloom_ratio(0.1);
+            o.set_memtable_whole_key_filtering(true);
             ColumnFamilyDescriptor::new(name, o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(storage)?;
         Ok(Self {
             db,
             sync: options.sync,
+            cache: ReadCache::default(),
         })
     }
 
@@ -106,7 +211,11 @@ impl Store {
         }
         let opts = Options::default();
         let db = DB::open_cf_for_read_only(&opts, path, all_cfs(), false).map_err(storage)?;
-        Ok(Self { db, sync: false })
+        Ok(Self {
+            db,
+            sync: false,
+            cache: ReadCache::default(),
+        })
     }
 
     pub fn db(&self) -> &DB {
@@ -149,7 +258,31 @@ impl Store {
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
-        self.db.write_opt(batch, &wo).map_err(storage)
+        let written = self.db.write_opt(batch, &wo).map_err(storage);
+        // Also after a failed write: RocksDB may have applied part of it.
+        self.cache.committed(changes);
+        written
+    }
+
+    /// Writes a batch built outside [`ChangeSet`]s (snapshot install, which
+    /// replaces every ledger space), synced; the read cache is dropped.
+    pub fn write_batch(&self, batch: WriteBatch) -> Result<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        let written = self.db.write_opt(batch, &wo).map_err(storage);
+        self.cache.clear();
+        written
+    }
+
+    /// Whether commits are synced (`StoreOptions::sync`).
+    pub fn syncs(&self) -> bool {
+        self.sync
+    }
+
+    /// Makes every write so far durable: one fsync of the shared
+    /// write-ahead log, however many unsynced commits it covers (group commit).
+    pub fn sync_wal(&self) -> Result<()> {
+        self.db.flush_wal(true).map_err(storage)
     }
 
     /// Reads from a column family outside the ledger spaces.
@@ -242,7 +375,21 @@ impl Store {
 
 impl KvRead for Store {
     fn get(&self, space: Space, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        self.db.get_cf(self.space_cf(space)?, key).map_err(read_err)
+        if !ReadCache::cached(space) {
+            return self.db.get_cf(self.space_cf(space)?, key).map_err(read_err);
+        }
+        let generation = match self.cache.get(space, key) {
+            Ok(v) => return Ok(Some(v)),
+            Err(g) => g,
+        };
+        let value = self
+            .db
+            .get_pinned_cf(self.space_cf(space)?, key)
+            .map_err(read_err)?;
+        Ok(value.map(|v| {
+            self.cache.fill(generation, space, key, &v);
+            v.to_vec()
+        }))
     }
 
     fn scan(

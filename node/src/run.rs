@@ -192,12 +192,26 @@ pub fn run_node(config_path: &Path) -> Result<()> {
             .init(),
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("zsl-api")
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config))
+    // Raft, the p2p swarm, block production and co-signing run on their own
+    // threads: however many HTTP requests are queued, a heartbeat or a vote
+    // never waits behind them in one run queue.
+    let consensus = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(CONSENSUS_THREADS)
+        .thread_name("zsl-consensus")
+        .enable_all()
+        .build()?;
+    let served = runtime.block_on(serve(config, consensus.handle().clone()));
+    consensus.shutdown_timeout(Duration::from_secs(5));
+    served
 }
 
-async fn serve(config: NodeConfig) -> Result<()> {
+/// Worker threads of the consensus runtime.
+const CONSENSUS_THREADS: usize = 2;
+
+async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Result<()> {
     let spec = genesis::read_spec(&config.genesis)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
@@ -261,28 +275,14 @@ async fn serve(config: NodeConfig) -> Result<()> {
             );
         }
     }
-    let mut p2p = None;
-    let node = if spec.validators.len() > 1 || joining {
-        let key = key.context("a cluster member needs its validator key")?;
-        let (node, p2p_node) =
-            start_member(&config, &spec, &key, addr, ledger.clone(), cc, joining).await?;
-        p2p = Some(p2p_node);
-        node
-    } else {
-        let signer = match &key {
-            Some(k) => Some(validator_signer(k)?),
-            None => None,
-        };
-        consensus::ConsensusNode::start_single(
-            config.node_id,
-            addr.to_string(),
-            ledger.clone(),
-            cc,
-            signer,
-        )
-        .await
-        .context("starting consensus")?
+    let start = {
+        let (config, spec, ledger) = (config.clone(), spec.clone(), ledger.clone());
+        start_consensus(config, spec, key, addr, ledger, cc, joining)
     };
+    let (node, p2p) = consensus_rt
+        .spawn(start)
+        .await
+        .context("the consensus runtime stopped")??;
     let node = Arc::new(node);
     let mut http = reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(FORWARD_CONNECT_MS))
@@ -340,6 +340,37 @@ async fn serve(config: NodeConfig) -> Result<()> {
     Ok(())
 }
 
+/// Consensus for this node: a cluster member over libp2p, or a one-member cluster.
+async fn start_consensus(
+    config: NodeConfig,
+    spec: ledger::spec::ChainSpec,
+    key: Option<genesis::KeyFile>,
+    addr: std::net::SocketAddr,
+    ledger: Arc<ledger::Ledger>,
+    cc: consensus::ConsensusConfig,
+    joining: bool,
+) -> Result<(consensus::ConsensusNode, Option<consensus::P2pNode>)> {
+    if spec.validators.len() > 1 || joining {
+        let key = key.context("a cluster member needs its validator key")?;
+        let (node, p2p) = start_member(&config, &spec, &key, addr, ledger, cc, joining).await?;
+        return Ok((node, Some(p2p)));
+    }
+    let signer = match &key {
+        Some(k) => Some(validator_signer(k)?),
+        None => None,
+    };
+    let node = consensus::ConsensusNode::start_single(
+        config.node_id,
+        addr.to_string(),
+        ledger,
+        cc,
+        signer,
+    )
+    .await
+    .context("starting consensus")?;
+    Ok((node, None))
+}
+
 /// A member of a multi-validator cluster: libp2p as the validator key, Raft
 /// over it, and — on the lowest node id — the cluster's initialisation with
 /// every genesis validator (a no-op on an initialised store, so restarts are safe).
@@ -395,6 +426,7 @@ async fn start_member(
     .context("starting consensus")?;
     p2p.serve(node.raft().clone());
     p2p.serve_cosign(node.cosign_inbox());
+    p2p.serve_submit(node.submit_inbox());
     let transport = p2p.transport();
     let self_id = config.node_id;
     let self_peer = p2p.peer_id();

@@ -1,21 +1,30 @@
-//! Cluster throughput benchmark (issue 3, item 7): distinct signed
-//! transactions in a realistic mix (≈40% batch.code, 30% shipment.create,
-//! 30% shipment.receive) from concurrent HTTP clients to a three-validator
-//! loopback cluster of real `zsl node run` processes; in the same run, this
-//! machine's one-core Ed25519 verify rates and, when installed, a 3-member
-//! etcd put rate. Prints a markdown table (scripts/bench appends it to
-//! bench/RESULTS.md).
+//! Cluster throughput and latency against etcd, in one run (issue 10).
 //!
-//! Run: `scripts/bench` (`cargo bench --workspace --bench cluster --profile dev`).
-//! Environment: `ZSL_BENCH_SECS` (full-load run, default 30),
-//! `ZSL_BENCH_TXS` (transactions pre-signed for it, default 150,000),
-//! `ZSL_BENCH_CLIENTS` (batch clients, default 16), `ZSL_BENCH_BATCH`
-//! (transactions per `/v1/txs` request, default 100).
+//! ZSL: three real `zsl node run` processes on loopback (rate limit off, so
+//! the limiter is not what is measured). Closed-loop clients, each with its
+//! own keep-alive HTTP connection, submit one distinct pre-signed
+//! transaction at a time (`POST /v1/tx?wait=commit`, the realistic mix:
+//! ≈40% batch.code, 30% shipment.create, 30% shipment.receive) and wait for
+//! commit; clients are spread over the three nodes. Runs at 1, 256 and
+//! 1,000 clients, then a half-load run (256 clients paced to half the peak
+//! rate) for p99, a batch-client run (`POST /v1/txs`, 16 clients × 100 txs),
+//! and evidence sealing latency at idle and under load.
+//!
+//! etcd (with `--features etcd`, which needs `protoc`): a 3-member etcd on
+//! loopback driven over gRPC by the `etcd-client` crate as its users drive
+//! it — clients sharing a pool of HTTP/2 connections (one per ten clients,
+//! at most 100, as etcd's own benchmark tool does), spread over the three
+//! members, each client one put at a time of a value the size of ZSL's mean
+//! transaction. Ratios ZSL ÷ etcd at each client count are printed.
+//!
+//! Run: `scripts/bench` (`cargo bench --workspace --bench cluster --profile dev --features zsl-tests/etcd`).
+//! Environment: `ZSL_BENCH_SECS` (each closed-loop run, default 20),
+//! `ZSL_BENCH_TXS` (transactions pre-signed per run, default 200,000).
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _};
@@ -25,15 +34,19 @@ use serde_json::Value;
 use ledger::record::*;
 use zsl_tests::TestCluster;
 
-/// Single-transaction clients (`POST /v1/tx`) alongside the batch clients.
-const SINGLE_CLIENTS: usize = 4;
-/// Transactions per group for single-transaction clients.
-const SINGLE_GROUP: usize = 10;
 const PRODUCERS: usize = 16;
 const RECEIVERS: usize = 16;
 const DISTRICT: &str = "330102";
 /// Quantity of each producer's stock batch, so shipments never run dry.
 const STOCK: u64 = 1_000_000_000;
+/// Transactions a client signs per group: receipts of the previous group's
+/// shipments follow them in the same client's stream.
+const GROUP: usize = 10;
+/// Batch-client run: clients × transactions per `/v1/txs` request.
+const BATCH_CLIENTS: usize = 16;
+const BATCH_SIZE: usize = 100;
+/// Client counts of the closed-loop runs.
+const CLIENT_COUNTS: [usize; 3] = [1, 256, 1_000];
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -75,7 +88,7 @@ struct World {
     producers: Vec<Subject>,
     receivers: Vec<Subject>,
     today: String,
-    /// Unique ids across every phase.
+    /// Unique ids across every run.
     seq: AtomicU64,
 }
 
@@ -102,7 +115,7 @@ impl World {
         self.signer.sign(&s.key, &s.id, "batch.code", &rec)
     }
 
-    /// A shipment of one line from producer `p`'s stock to receiver `r`;
+    /// A one-line shipment from producer `p`'s stock to receiver `r`;
     /// returns the transaction and (shipper, shipment id).
     fn shipment(&self, p: usize, r: usize) -> (Vec<u8>, (String, String)) {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -131,61 +144,56 @@ impl World {
         self.signer.sign(&s.key, &s.id, "shipment.receive", &rec)
     }
 
-    /// One client's stream: groups of `size` transactions in which the
-    /// receipts refer to shipments of the previous group, so that, sent in
-    /// order with `wait=commit`, every transaction is valid when applied.
-    fn stream(&self, client: usize, groups: usize, size: usize) -> Vec<Vec<Vec<u8>>> {
+    /// One client's stream of `count` transactions in groups of [`GROUP`]:
+    /// receipts refer to shipments of the previous group, so sent in order,
+    /// each waiting for commit, every transaction is valid when applied.
+    fn stream(&self, client: usize, count: usize) -> Vec<Vec<u8>> {
         let p = client % PRODUCERS;
         let r = client % RECEIVERS;
-        let ships = (size * 3 / 10).max(1);
-        let mut out = Vec::with_capacity(groups);
+        let ships = GROUP * 3 / 10;
+        let mut out = Vec::with_capacity(count);
         let mut prev: Vec<(String, String)> = Vec::new();
-        for _ in 0..groups {
-            let mut g = Vec::with_capacity(size);
+        while out.len() < count {
             let mut made = Vec::with_capacity(ships);
             for _ in 0..ships {
                 let (tx, id) = self.shipment(p, r);
-                g.push(tx);
+                out.push(tx);
                 made.push(id);
             }
             for (shipper, sid) in &prev {
-                g.push(self.receipt(r, shipper, sid));
+                out.push(self.receipt(r, shipper, sid));
             }
-            while g.len() < size {
-                g.push(self.coding(p));
+            while out.len() % GROUP != 0 {
+                out.push(self.coding(p));
             }
             prev = made;
-            out.push(g);
         }
+        // The tail may name shipments of a group cut short: keep whole groups.
+        out.truncate(count.div_ceil(GROUP) * GROUP);
         out
     }
 }
 
-/// Builds the streams on every core, since signing is what limits how much
-/// a run can pre-sign.
-fn sign_streams(
-    w: &World,
-    first_client: usize,
-    clients: usize,
-    groups: usize,
-    size: usize,
-) -> Vec<Vec<Vec<Vec<u8>>>> {
+/// Builds client streams on every core (signing limits how much a run can pre-sign).
+fn sign_streams(w: &World, first_client: usize, clients: usize, per_client: usize) -> Vec<Vec<Vec<u8>>> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let next = AtomicU64::new(0);
+    let out: Mutex<Vec<(usize, Vec<Vec<u8>>)>> = Mutex::new(Vec::with_capacity(clients));
     std::thread::scope(|s| {
-        let hs: Vec<_> = (0..clients)
-            .map(|c| s.spawn(move || w.stream(first_client + c, groups, size)))
-            .collect();
-        hs.into_iter().map(|h| h.join().expect("signer")).collect()
-    })
-}
-
-fn post(client: &reqwest::blocking::Client, url: &str, body: Vec<u8>) -> Option<Value> {
-    let r = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .ok()?;
-    r.json().ok()
+        for _ in 0..cores {
+            s.spawn(|| loop {
+                let c = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if c >= clients {
+                    break;
+                }
+                let stream = w.stream(first_client + c, per_client);
+                out.lock().expect("lock").push((c, stream));
+            });
+        }
+    });
+    let mut v = out.into_inner().expect("lock");
+    v.sort_by_key(|(c, _)| *c);
+    v.into_iter().map(|(_, s)| s).collect()
 }
 
 #[derive(Default)]
@@ -214,6 +222,18 @@ impl Tally {
             *self.refused.entry(code).or_default() += 1;
         }
     }
+
+    fn percentile_ms(&mut self, p: f64) -> f64 {
+        percentile(&mut self.latencies_us, p)
+    }
+
+    fn refused_note(&self) -> String {
+        if self.refused.is_empty() {
+            "none refused".into()
+        } else {
+            format!("refused or failed: {:?}", self.refused)
+        }
+    }
 }
 
 fn percentile(v: &mut [u64], p: f64) -> f64 {
@@ -225,86 +245,163 @@ fn percentile(v: &mut [u64], p: f64) -> f64 {
     v[i] as f64 / 1000.0
 }
 
-/// Drives batch streams (`POST /v1/txs`) and single streams (`POST /v1/tx`)
-/// against the nodes round-robin until `secs` pass or the streams run out;
-/// `pace` spaces each batch client's requests (for the half-load run).
+/// The most recent commit a client saw (for the sealing sampler).
+type LastCommit = Arc<Mutex<Option<(String, Instant)>>>;
+
+/// One client per stream, each on its own keep-alive connection to node
+/// `c % nodes`, one transaction at a time until the deadline or its stream
+/// ends. `pace` spaces a client's submissions (for the half-load run).
 /// Returns the tally and the elapsed seconds.
-fn drive(
+async fn closed_loop(
     apis: &[String],
-    batch: Vec<Vec<Vec<Vec<u8>>>>,
-    single: Vec<Vec<Vec<Vec<u8>>>>,
+    streams: Vec<Vec<Vec<u8>>>,
     secs: f64,
     pace: Option<Duration>,
+    last: Option<LastCommit>,
 ) -> (Tally, f64) {
-    let total = Mutex::new(Tally::default());
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
-    let last_done = Mutex::new(start);
-    std::thread::scope(|s| {
-        for (i, stream) in batch.into_iter().enumerate() {
-            let (total, last_done) = (&total, &last_done);
-            let url = format!("{}/v1/txs?wait=commit", apis[i % apis.len()]);
-            s.spawn(move || {
-                let client = zsl_tests::http();
-                let mut t = Tally::default();
-                let mut next = Instant::now();
-                for g in stream {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    if let Some(p) = pace {
-                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
-                        next += p;
-                    }
-                    let n = g.len();
-                    let mut body = Vec::with_capacity(n * 600);
-                    body.push(b'[');
-                    for (j, tx) in g.into_iter().enumerate() {
-                        if j > 0 {
-                            body.push(b',');
-                        }
-                        body.extend_from_slice(&tx);
-                    }
-                    body.push(b']');
-                    let t0 = Instant::now();
-                    let answer = post(&client, &url, body);
-                    let us = t0.elapsed().as_micros() as u64;
-                    match answer.as_ref().and_then(|a| a["results"].as_array()) {
-                        Some(rs) => rs.iter().for_each(|r| t.note(r, us)),
-                        None => *t.refused.entry("batch_failed".into()).or_default() += n as u64,
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c, stream) in streams.into_iter().enumerate() {
+        let url = format!("{}/v1/tx?wait=commit", apis[c % apis.len()]);
+        let last = last.clone();
+        tasks.spawn(async move {
+            // One connection per client, as independent ERP clients would have.
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client");
+            let mut t = Tally::default();
+            let mut next = Instant::now();
+            if let Some(p) = pace {
+                // Spread the clients' first submissions over one period.
+                next += p.mul_f64((c % 997) as f64 / 997.0);
+            }
+            for tx in stream {
+                if let Some(p) = pace {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += p;
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let t0 = Instant::now();
+                let answer = match http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(tx)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
+                t.note(&answer, t0.elapsed().as_micros() as u64);
+                if let (Some(last), Some(id)) = (&last, answer["tx_id"].as_str()) {
+                    if answer["status"] == "committed" {
+                        *last.lock().expect("lock") = Some((id.to_string(), Instant::now()));
                     }
                 }
-                let mut l = last_done.lock().expect("lock");
-                *l = (*l).max(Instant::now());
-                total.lock().expect("lock").merge(t);
-            });
-        }
-        for (i, stream) in single.into_iter().enumerate() {
-            let (total, last_done) = (&total, &last_done);
-            let url = format!("{}/v1/tx?wait=commit", apis[(i + 1) % apis.len()]);
-            s.spawn(move || {
-                let client = zsl_tests::http();
-                let mut t = Tally::default();
-                'run: for g in stream {
-                    for tx in g {
-                        if Instant::now() >= deadline {
-                            break 'run;
-                        }
-                        let t0 = Instant::now();
-                        let answer = post(&client, &url, tx).unwrap_or(Value::Null);
-                        t.note(&answer, t0.elapsed().as_micros() as u64);
-                    }
+            }
+            (t, Instant::now())
+        });
+    }
+    join_clients(tasks, start).await
+}
+
+/// Merges the clients' tallies; the run lasted until the last one finished.
+async fn join_clients(mut tasks: tokio::task::JoinSet<(Tally, Instant)>, start: Instant) -> (Tally, f64) {
+    let mut total = Tally::default();
+    let mut end = start;
+    while let Some(r) = tasks.join_next().await {
+        let (t, done) = r.expect("client task");
+        total.merge(t);
+        end = end.max(done);
+    }
+    (total, end.duration_since(start).as_secs_f64())
+}
+
+/// Batch clients: each posts its stream in `/v1/txs?wait=commit` requests of `size`.
+async fn batch_clients(apis: &[String], streams: Vec<Vec<Vec<u8>>>, size: usize, secs: f64) -> (Tally, f64) {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c, stream) in streams.into_iter().enumerate() {
+        let url = format!("{}/v1/txs?wait=commit", apis[c % apis.len()]);
+        tasks.spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client");
+            let mut t = Tally::default();
+            for g in stream.chunks(size) {
+                if Instant::now() >= deadline {
+                    break;
                 }
-                let mut l = last_done.lock().expect("lock");
-                *l = (*l).max(Instant::now());
-                total.lock().expect("lock").merge(t);
-            });
+                let mut body = Vec::with_capacity(g.len() * 600);
+                body.push(b'[');
+                for (j, tx) in g.iter().enumerate() {
+                    if j > 0 {
+                        body.push(b',');
+                    }
+                    body.extend_from_slice(tx);
+                }
+                body.push(b']');
+                let t0 = Instant::now();
+                let answer = match http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.json::<Value>().await.ok(),
+                    Err(_) => None,
+                };
+                let us = t0.elapsed().as_micros() as u64;
+                match answer.as_ref().and_then(|a| a["results"].as_array()) {
+                    Some(rs) => rs.iter().for_each(|r| t.note(r, us)),
+                    None => *t.refused.entry("batch_failed".into()).or_default() += g.len() as u64,
+                }
+            }
+            (t, Instant::now())
+        });
+    }
+    join_clients(tasks, start).await
+}
+
+/// Samples the latest commit every `every` and measures how long until
+/// its evidence is sealed (`GET /v1/evidence/{id}` answers 200); stops at `until`.
+async fn sealing_sampler(api: String, last: LastCommit, every: Duration, until: Instant) -> Vec<u64> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    let mut seen = String::new();
+    while Instant::now() < until {
+        tokio::time::sleep(every).await;
+        let Some((id, committed_at)) = last.lock().expect("lock").clone() else {
+            continue;
+        };
+        if id == seen {
+            continue;
         }
-    });
-    let elapsed = last_done.into_inner().expect("lock").duration_since(start);
-    (total.into_inner().expect("lock"), elapsed.as_secs_f64())
+        seen = id.clone();
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < give_up {
+            let ok = http
+                .get(format!("{api}/v1/evidence/{id}"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16() == 200)
+                .unwrap_or(false);
+            if ok {
+                out.push(committed_at.elapsed().as_micros() as u64);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    out
 }
 
 /// (utime + stime) seconds and peak RSS in MiB of a process, from /proc.
@@ -360,12 +457,13 @@ fn setup(api: &str, txs: Vec<Vec<u8>>) {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        let a = post(
-            &client,
-            &format!("{api}/v1/txs?wait=commit"),
-            body.into_bytes(),
-        )
-        .expect("setup answer");
+        let a: Value = client
+            .post(format!("{api}/v1/txs?wait=commit"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .and_then(|r| r.json())
+            .expect("setup answer");
         for r in a["results"].as_array().expect("results") {
             assert_eq!(r["status"], "committed", "setup refused: {r}");
         }
@@ -377,9 +475,7 @@ fn ed25519_rates() -> (f64, f64) {
     let keys: Vec<SigningKey> = (0..256u32)
         .map(|i| SigningKey::from_bytes(&ledger::signing::sha256(&i.to_le_bytes())))
         .collect();
-    let msgs: Vec<Vec<u8>> = (0..256u32)
-        .map(|i| format!("{i:0>400}").into_bytes())
-        .collect();
+    let msgs: Vec<Vec<u8>> = (0..256u32).map(|i| format!("{i:0>400}").into_bytes()).collect();
     let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
     let vks: Vec<_> = keys.iter().map(|k| k.verifying_key()).collect();
     let budget = Duration::from_secs(2);
@@ -402,165 +498,6 @@ fn ed25519_rates() -> (f64, f64) {
     (single, n as f64 / t0.elapsed().as_secs_f64())
 }
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Kills etcd members on drop, whatever happens.
-struct Etcd {
-    children: Vec<Child>,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn etcd_binary() -> Option<std::path::PathBuf> {
-    ["/usr/bin/etcd", "/usr/local/bin/etcd"]
-        .iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// A 3-member etcd on loopback driven through its HTTP/JSON gateway with
-/// `clients` concurrent clients putting `value_size`-byte values, one put
-/// at a time each; returns (puts/s, p50 ms, p99 ms), or why it could not run.
-fn etcd_rate(clients: usize, value_size: usize, secs: f64) -> Result<(f64, f64, f64), String> {
-    let bin = etcd_binary().ok_or("etcd not installed (Debian: etcd-server)")?;
-    let mut etcd = Etcd {
-        children: Vec::new(),
-        dir: tempfile::tempdir().map_err(|e| e.to_string())?,
-    };
-    let dir = etcd.dir.path().to_path_buf();
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let cluster = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    for (i, (client, peer)) in ports.iter().enumerate() {
-        let log =
-            std::fs::File::create(dir.join(format!("m{i}.log"))).map_err(|e| e.to_string())?;
-        let child = Command::new(&bin)
-            .arg(format!("--name=m{i}"))
-            .arg(format!(
-                "--data-dir={}",
-                dir.join(format!("m{i}")).display()
-            ))
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
-            .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
-            ))
-            .arg(format!("--initial-cluster={cluster}"))
-            .arg("--initial-cluster-state=new")
-            .arg("--initial-cluster-token=zsl-bench")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting etcd: {e}"))?;
-        etcd.children.push(child);
-    }
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|(c, _)| format!("http://127.0.0.1:{c}/v3/kv/put"))
-        .collect();
-    // Ready when a put through every member succeeds.
-    let http = zsl_tests::http();
-    let ready = Instant::now() + Duration::from_secs(60);
-    for u in &urls {
-        loop {
-            let ok = http
-                .post(u)
-                .body(format!(
-                    r#"{{"key":"{}","value":"{}"}}"#,
-                    base64(b"ready"),
-                    base64(b"1")
-                ))
-                .send()
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            if ok {
-                break;
-            }
-            if Instant::now() > ready {
-                return Err("etcd did not become ready in 60 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    let value = base64(&vec![b'v'; value_size]);
-    let total = Mutex::new(Tally::default());
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(secs);
-    std::thread::scope(|s| {
-        for c in 0..clients {
-            let (total, value, url) = (&total, &value, &urls[c % urls.len()]);
-            s.spawn(move || {
-                let http = zsl_tests::http();
-                let mut t = Tally::default();
-                let mut i = 0u64;
-                while Instant::now() < deadline && i < 10_000_000 {
-                    let key = base64(format!("bench/{c}/{i}").as_bytes());
-                    let t0 = Instant::now();
-                    let ok = http
-                        .post(url)
-                        .body(format!(r#"{{"key":"{key}","value":"{value}"}}"#))
-                        .send()
-                        .map(|r| r.status().is_success())
-                        .unwrap_or(false);
-                    let us = t0.elapsed().as_micros() as u64;
-                    if ok {
-                        t.committed += 1;
-                        t.latencies_us.push(us);
-                    } else {
-                        *t.refused.entry("put_failed".into()).or_default() += 1;
-                    }
-                    i += 1;
-                }
-                total.lock().expect("lock").merge(t);
-            });
-        }
-    });
-    let elapsed = start.elapsed().as_secs_f64();
-    let mut t = total.into_inner().expect("lock");
-    drop(etcd);
-    Ok((
-        t.committed as f64 / elapsed,
-        percentile(&mut t.latencies_us, 0.5),
-        percentile(&mut t.latencies_us, 0.99),
-    ))
-}
-
 /// The highest Raft term any node reports: a rise during a run means
 /// leader elections happened under load.
 fn max_term(cluster: &TestCluster) -> u64 {
@@ -574,7 +511,7 @@ fn max_term(cluster: &TestCluster) -> u64 {
 
 /// Waits (bounded) until every node names the same leader; `None` if
 /// they do not within `secs`, so a cluster left unsettled by the previous
-/// phase is reported rather than aborting the run.
+/// run is reported rather than aborting the bench.
 fn settle(cluster: &TestCluster, secs: u64) -> Option<u64> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
@@ -591,22 +528,204 @@ fn settle(cluster: &TestCluster, secs: u64) -> Option<u64> {
     None
 }
 
-fn refused_note(t: &Tally) -> String {
-    if t.refused.is_empty() {
-        "none refused".into()
-    } else {
-        format!("refused or failed: {:?}", t.refused)
+/// Block heights `[from, to]` that carry no transaction (signature-only blocks).
+fn signature_only_blocks(api: &str, from: u64, to: u64) -> (u64, u64) {
+    let http = zsl_tests::http();
+    let (mut all, mut empty) = (0, 0);
+    // At most 5,000 headers are read: a sample of the range when it is longer.
+    let step = ((to.saturating_sub(from) + 1) / 5_000).max(1);
+    let mut h = from;
+    while h <= to {
+        if let Ok(b) = http.get(format!("{api}/v1/blocks/{h}")).send().and_then(|r| r.json::<Value>()) {
+            all += 1;
+            if b["header"]["tx_count"].as_u64() == Some(0) {
+                empty += 1;
+            }
+        }
+        h += step;
+    }
+    (all, empty)
+}
+
+/// A closed-loop run's measurements.
+struct RunResult {
+    clients: usize,
+    tally: Tally,
+    secs: f64,
+    /// CPU seconds per node (id, seconds) during the run.
+    cpu: Vec<(u64, f64)>,
+    /// The load generator's own CPU seconds.
+    client_cpu: f64,
+    term: (u64, u64),
+    heights: (u64, u64),
+}
+
+impl RunResult {
+    fn tps(&self) -> f64 {
+        self.tally.committed as f64 / self.secs.max(1e-9)
+    }
+}
+
+fn head_height(cluster: &TestCluster, id: u64) -> u64 {
+    cluster.status(id).and_then(|s| s["height"].as_u64()).unwrap_or(0)
+}
+
+#[cfg(feature = "etcd")]
+mod etcd {
+    //! A 3-member etcd on loopback driven over gRPC.
+    use super::*;
+    use std::process::{Child, Stdio};
+
+    /// Kills etcd members on drop, whatever happens.
+    pub struct Etcd {
+        children: Vec<Child>,
+        _dir: tempfile::TempDir,
+        pub endpoints: Vec<String>,
+    }
+
+    impl Drop for Etcd {
+        fn drop(&mut self) {
+            for c in &mut self.children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    pub fn binary() -> Option<std::path::PathBuf> {
+        ["/usr/bin/etcd", "/usr/local/bin/etcd"]
+            .iter()
+            .map(std::path::PathBuf::from)
+            .find(|p| p.exists())
+    }
+
+    /// Starts three members (fsync on, etcd's defaults) and waits until each takes a put.
+    pub async fn start() -> Result<Etcd, String> {
+        let bin = binary().ok_or("etcd not installed (Debian: etcd-server)")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let cluster = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut etcd = Etcd {
+            children: Vec::new(),
+            endpoints: ports.iter().map(|(c, _)| format!("http://127.0.0.1:{c}")).collect(),
+            _dir: dir,
+        };
+        let root = etcd._dir.path().to_path_buf();
+        for (i, (client, peer)) in ports.iter().enumerate() {
+            let log = std::fs::File::create(root.join(format!("m{i}.log"))).map_err(|e| e.to_string())?;
+            let child = Command::new(&bin)
+                .arg(format!("--name=m{i}"))
+                .arg(format!("--data-dir={}", root.join(format!("m{i}")).display()))
+                .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+                .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+                .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+                .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+                .arg(format!("--initial-cluster={cluster}"))
+                .arg("--initial-cluster-state=new")
+                .arg("--initial-cluster-token=zsl-bench")
+                // Room for the 1,000-client run's data.
+                .arg("--quota-backend-bytes=8589934592")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("starting etcd: {e}"))?;
+            etcd.children.push(child);
+        }
+        let ready = Instant::now() + Duration::from_secs(60);
+        for e in etcd.endpoints.clone() {
+            loop {
+                let ok = async {
+                    let mut c = etcd_client::Client::connect([e.as_str()], None).await.ok()?;
+                    c.put("ready", "1", None).await.ok()
+                }
+                .await
+                .is_some();
+                if ok {
+                    break;
+                }
+                if Instant::now() > ready {
+                    return Err("etcd did not become ready in 60 s".into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(etcd)
+    }
+
+    /// `clients` closed-loop clients putting distinct keys with `value_size`-byte values.
+    pub async fn drive(etcd: &Etcd, run: usize, clients: usize, value_size: usize, secs: f64) -> Result<(Tally, f64), String> {
+        let conns = clients.div_ceil(10).clamp(1, 100);
+        let mut kvs = Vec::with_capacity(conns);
+        for i in 0..conns {
+            let c = etcd_client::Client::connect([etcd.endpoints[i % etcd.endpoints.len()].as_str()], None)
+                .await
+                .map_err(|e| e.to_string())?;
+            kvs.push(c.kv_client());
+        }
+        let value = vec![b'v'; value_size];
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs_f64(secs);
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in 0..clients {
+            let mut kv = kvs[c % conns].clone();
+            let value = value.clone();
+            tasks.spawn(async move {
+                let mut t = Tally::default();
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    let key = format!("bench/{run}/{c}/{i}");
+                    let t0 = Instant::now();
+                    match kv.put(key, value.clone(), None).await {
+                        Ok(_) => {
+                            t.committed += 1;
+                            t.latencies_us.push(t0.elapsed().as_micros() as u64);
+                        }
+                        Err(_) => *t.refused.entry("put_failed".into()).or_default() += 1,
+                    }
+                    i += 1;
+                }
+                (t, Instant::now())
+            });
+        }
+        let mut total = Tally::default();
+        let mut end = start;
+        while let Some(r) = tasks.join_next().await {
+            let (t, done) = r.map_err(|e| e.to_string())?;
+            total.merge(t);
+            end = end.max(done);
+        }
+        Ok((total, end.duration_since(start).as_secs_f64()))
+    }
+
+    pub fn pids(etcd: &Etcd) -> Vec<u32> {
+        etcd.children.iter().map(|c| c.id()).collect()
     }
 }
 
 fn main() {
-    let secs = env_usize("ZSL_BENCH_SECS", 30) as f64;
-    let budget = env_usize("ZSL_BENCH_TXS", 150_000);
-    let clients = env_usize("ZSL_BENCH_CLIENTS", 16).max(1);
-    let batch = env_usize("ZSL_BENCH_BATCH", 100).clamp(10, 1_000);
+    let secs = env_usize("ZSL_BENCH_SECS", 20) as f64;
+    let budget = env_usize("ZSL_BENCH_TXS", 200_000);
     let ticks = clock_ticks();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
 
-    let mut cluster = TestCluster::start(3);
+    let mut cluster = TestCluster::start_with(3, "[api]\nrate_limit_per_s = 0\n");
     let leader = cluster.leader(60_000);
     let ids = cluster.ids();
     let apis: Vec<String> = ids.iter().map(|&id| cluster.api(id).to_string()).collect();
@@ -616,8 +735,7 @@ fn main() {
     let mk = |kind: &str, n: usize| -> Vec<Subject> {
         (0..n)
             .map(|i| {
-                let id =
-                    zsl_tests::uscc(DISTRICT, (if kind == "p" { 0 } else { 1_000 } + i) as u32);
+                let id = zsl_tests::uscc(DISTRICT, (if kind == "p" { 0 } else { 1_000 } + i) as u32);
                 Subject {
                     key: zsl_tests::test_key(&format!("bench/{id}")),
                     id,
@@ -651,20 +769,10 @@ fn main() {
     };
     let mut txs = Vec::new();
     for s in &w.producers {
-        txs.push(w.signer.sign(
-            &root,
-            &root_id,
-            "subject.register",
-            &reg(s, SubjectKind::Producer),
-        ));
+        txs.push(w.signer.sign(&root, &root_id, "subject.register", &reg(s, SubjectKind::Producer)));
     }
     for s in &w.receivers {
-        txs.push(w.signer.sign(
-            &root,
-            &root_id,
-            "subject.register",
-            &reg(s, SubjectKind::Supermarket),
-        ));
+        txs.push(w.signer.sign(&root, &root_id, "subject.register", &reg(s, SubjectKind::Supermarket)));
     }
     setup(&leader_api, std::mem::take(&mut txs));
     for s in &w.producers {
@@ -695,183 +803,256 @@ fn main() {
     }
     setup(&leader_api, txs);
 
-    // Full load: pre-sign, then drive.
-    // A tenth of the pool goes to the single-transaction clients, which
-    // wait a round trip per transaction and so use far fewer.
-    let single_groups = (budget / 10 / SINGLE_CLIENTS / SINGLE_GROUP).max(1);
-    let groups =
-        (budget.saturating_sub(SINGLE_CLIENTS * single_groups * SINGLE_GROUP) / clients / batch)
-            .max(1);
-    let t_sign = Instant::now();
-    let batch_streams = sign_streams(&w, 0, clients, groups, batch);
-    let single_streams = sign_streams(&w, clients, SINGLE_CLIENTS, single_groups, SINGLE_GROUP);
-    let signed = (clients * groups * batch + SINGLE_CLIENTS * single_groups * SINGLE_GROUP) as u64;
-    let raw_bytes: u64 = batch_streams
-        .iter()
-        .chain(&single_streams)
-        .flatten()
-        .flatten()
-        .map(|t| t.len() as u64)
-        .sum();
-    let raw_per_tx = raw_bytes as f64 / signed as f64;
-    let (min_len, max_len) = batch_streams
-        .iter()
-        .flatten()
-        .flatten()
-        .fold((usize::MAX, 0), |(a, b), t| {
-            (a.min(t.len()), b.max(t.len()))
+    // Idle sealing: one commit, then the time until its evidence is sealed.
+    let idle_seal_ms: Vec<f64> = rt.block_on(async {
+        let mut out = Vec::new();
+        for i in 0..5 {
+            let last: LastCommit = Arc::default();
+            let stream = w.stream(5_000 + i, 1).into_iter().take(1).collect::<Vec<_>>();
+            closed_loop(&apis[..1], vec![stream], 30.0, None, Some(last.clone())).await;
+            let s = sealing_sampler(apis[0].clone(), last, Duration::from_millis(1), Instant::now() + Duration::from_millis(5)).await;
+            out.extend(s.into_iter().map(|us| us as f64 / 1000.0));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        out
+    });
+
+    let mut raw_bytes = 0u64;
+    let mut raw_count = 0u64;
+    let mut runs: Vec<RunResult> = Vec::new();
+    let mut under_load_seal: Vec<u64> = Vec::new();
+    let mut first_client = 0usize;
+    for clients in CLIENT_COUNTS {
+        settle(&cluster, 30);
+        let per_client = if clients == 1 { 3_000 } else { (budget / clients).max(GROUP) };
+        let t_sign = Instant::now();
+        let streams = sign_streams(&w, first_client, clients, per_client);
+        first_client += clients;
+        for t in streams.iter().flatten() {
+            raw_bytes += t.len() as u64;
+            raw_count += 1;
+        }
+        eprintln!(
+            "{clients} clients: pre-signed {} txs in {:.1} s",
+            clients * per_client,
+            t_sign.elapsed().as_secs_f64()
+        );
+        let term0 = max_term(&cluster);
+        let h0 = head_height(&cluster, leader);
+        let cpu0: Vec<f64> = ids.iter().map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0).collect();
+        let me0 = proc_usage(std::process::id(), ticks).0;
+        let last: LastCommit = Arc::default();
+        let sampler = (clients == 256).then(|| {
+            rt.spawn(sealing_sampler(
+                apis[0].clone(),
+                last.clone(),
+                Duration::from_millis(500),
+                Instant::now() + Duration::from_secs_f64(secs - 1.0),
+            ))
         });
-    eprintln!(
-        "pre-signed {signed} txs in {:.1} s ({:.0} bytes avg, {min_len}–{max_len})",
-        t_sign.elapsed().as_secs_f64(),
-        raw_per_tx
-    );
-    let term0 = max_term(&cluster);
-    let cpu0: Vec<f64> = ids
-        .iter()
-        .map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0)
-        .collect();
-    let (mut full, full_secs) = drive(&apis, batch_streams, single_streams, secs, None);
-    let cpu1: Vec<f64> = ids
-        .iter()
-        .map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0)
-        .collect();
-    let term1 = max_term(&cluster);
-    let tps = full.committed as f64 / full_secs;
-    let exhausted = full_secs < secs * 0.95;
-    eprintln!(
-        "full load: {} committed in {full_secs:.1} s, refused {:?}",
-        full.committed, full.refused
-    );
+        let (tally, run_secs) = rt.block_on(closed_loop(&apis, streams, secs, None, Some(last)));
+        if let Some(s) = sampler {
+            under_load_seal = rt.block_on(s).unwrap_or_default();
+        }
+        let cpu1: Vec<f64> = ids.iter().map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0).collect();
+        let me1 = proc_usage(std::process::id(), ticks).0;
+        let r = RunResult {
+            clients,
+            secs: run_secs,
+            cpu: ids.iter().zip(cpu0.iter().zip(&cpu1)).map(|(&id, (a, b))| (id, b - a)).collect(),
+            client_cpu: me1 - me0,
+            term: (term0, max_term(&cluster)),
+            heights: (h0 + 1, head_height(&cluster, leader)),
+            tally,
+        };
+        eprintln!(
+            "{clients} clients: {} committed in {:.1} s ({:.0} tx/s), {}",
+            r.tally.committed,
+            r.secs,
+            r.tps(),
+            r.tally.refused_note()
+        );
+        runs.push(r);
+    }
+    let raw_per_tx = raw_bytes as f64 / raw_count.max(1) as f64;
 
-    let settled_half = settle(&cluster, 30);
-    // Half load: the batch clients paced so together they offer half the peak rate.
-    let half_secs = (secs / 2.0).max(10.0);
-    let per_client_rate = (tps / 2.0) / clients as f64 / batch as f64; // batches/s
-    let pace = Duration::from_secs_f64(1.0 / per_client_rate.max(0.01));
-    let half_groups = ((per_client_rate * half_secs).ceil() as usize + 1).min(groups.max(2));
-    let half_streams = sign_streams(&w, 0, clients, half_groups, batch);
-    let (mut half, half_elapsed) = drive(&apis, half_streams, vec![], half_secs, Some(pace));
-    eprintln!(
-        "half load: {} committed in {half_elapsed:.1} s, refused {:?}",
-        half.committed, half.refused
-    );
+    // Half load: 256 clients paced to half the 256-client peak together.
+    settle(&cluster, 30);
+    let peak256 = runs.iter().find(|r| r.clients == 256).map_or(1000.0, |r| r.tps());
+    let half_rate = peak256 / 2.0;
+    let half_secs = secs.max(10.0);
+    let pace = Duration::from_secs_f64(256.0 / half_rate.max(1.0));
+    let per_client = ((half_rate * half_secs / 256.0).ceil() as usize + GROUP).max(GROUP);
+    let streams = sign_streams(&w, first_client, 256, per_client);
+    first_client += 256;
+    let (mut half, half_elapsed) = rt.block_on(closed_loop(&apis, streams, half_secs, Some(pace), None));
+    eprintln!("half load: {} committed in {half_elapsed:.1} s, {}", half.committed, half.refused_note());
 
-    let term2 = max_term(&cluster);
-    // One client, one transaction at a time, to a follower (so the forwarding hop counts).
-    let settled_one = settle(&cluster, 30);
-    let leader = settled_one.unwrap_or(leader);
-    let leader_api = cluster.api(leader).to_string();
-    let follower = ids.iter().position(|&id| id != leader).unwrap_or(0);
-    let lone = sign_streams(&w, clients, 1, 50, SINGLE_GROUP);
-    let (mut one, _) = drive(
-        &apis[follower..=follower].to_vec(),
-        vec![],
-        lone,
-        10.0,
-        None,
-    );
-    let (mut one_leader, _) = {
-        let more = sign_streams(&w, clients + 1, 1, 50, SINGLE_GROUP);
-        drive(&[leader_api.clone()], vec![], more, 10.0, None)
-    };
+    // Batch clients (`POST /v1/txs`).
+    settle(&cluster, 30);
+    let streams = sign_streams(&w, first_client, BATCH_CLIENTS, (budget / BATCH_CLIENTS).max(BATCH_SIZE));
+    first_client += BATCH_CLIENTS;
+    let term_b0 = max_term(&cluster);
+    let (mut batch, batch_secs) = rt.block_on(batch_clients(&apis, streams, BATCH_SIZE, secs));
+    let term_b1 = max_term(&cluster);
+    eprintln!("batch clients: {} committed in {batch_secs:.1} s, {}", batch.committed, batch.refused_note());
 
-    let term3 = max_term(&cluster);
-    // Per-node usage and disk.
-    let tree_size = cluster
-        .status(leader)
-        .and_then(|s| s["tree_size"].as_u64())
-        .unwrap_or(0);
-    let usage: Vec<(u64, f64, f64)> = ids
+    // Single client at the leader (the 1-client run above went to node 1).
+    settle(&cluster, 30);
+    let leader = settle(&cluster, 30).unwrap_or(leader);
+    let streams = sign_streams(&w, first_client, 1, 3_000);
+    let (mut one_leader, _) = rt.block_on(closed_loop(&[cluster.api(leader).to_string()], streams, 10.0, None, None));
+    let follower = ids.iter().copied().find(|&id| id != leader).unwrap_or(leader);
+    let streams = sign_streams(&w, first_client + 1, 1, 3_000);
+    let (mut one_follower, _) = rt.block_on(closed_loop(&[cluster.api(follower).to_string()], streams, 10.0, None, None));
+
+    let term_end = max_term(&cluster);
+    let tree_size = cluster.status(leader).and_then(|s| s["tree_size"].as_u64()).unwrap_or(0);
+    let (blocks_seen, sig_only) = runs
         .iter()
-        .enumerate()
-        .map(|(i, &id)| {
-            let (_, rss) = proc_usage(cluster.pid(id).expect("pid"), ticks);
-            (id, cpu1[i] - cpu0[i], rss)
-        })
-        .collect();
-    // Disk after a clean stop: memtables flushed into compressed tables, the
-    // write-ahead log (an uncompressed second copy of recent writes) gone.
+        .find(|r| r.clients == 256)
+        .map_or((0, 0), |r| signature_only_blocks(&leader_api, r.heights.0, r.heights.1));
+    let rss: Vec<(u64, f64)> = ids.iter().map(|&id| (id, proc_usage(cluster.pid(id).expect("pid"), ticks).1)).collect();
     for &id in &ids {
         cluster.stop(id);
     }
-    let nodes: Vec<(u64, f64, f64, f64)> = usage
-        .into_iter()
-        .map(|(id, cpu, rss)| {
-            let disk = du_bytes(&cluster.data_dir(id)) as f64 / tree_size.max(1) as f64;
-            (id, cpu, rss, disk)
-        })
+    let disk: Vec<f64> = ids
+        .iter()
+        .map(|&id| du_bytes(&cluster.data_dir(id)) as f64 / tree_size.max(1) as f64)
         .collect();
     drop(cluster);
 
     let (verify1, verify_batch) = ed25519_rates();
-    let etcd = etcd_rate(
-        clients + SINGLE_CLIENTS,
-        raw_per_tx.round() as usize,
-        half_secs,
-    );
+    let etcd_runs = rt.block_on(etcd_runs(raw_per_tx.round() as usize, secs, ticks));
 
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    println!("| measure | value | ratio / note |");
-    println!("| --- | --- | --- |");
-    println!(
-        "| committed tx/s, full load ({clients} batch clients × {batch} tx + {SINGLE_CLIENTS} single-tx clients, {full_secs:.1} s) | {tps:.0} | {} committed, {}{} |",
-        full.committed,
-        refused_note(&full),
-        if exhausted { "; pre-signed pool ran out before the time" } else { "" }
-    );
-    println!(
-        "| submit→commit p50 / p99, full load | {:.1} / {:.1} ms | per tx (a batch's latency counts for each of its txs) |",
-        percentile(&mut full.latencies_us, 0.5),
-        percentile(&mut full.latencies_us, 0.99)
-    );
-    println!(
-        "| submit→commit p50 / p99, half load ({:.0} tx/s offered, {half_elapsed:.1} s) | {:.1} / {:.1} ms | {:.0} tx/s committed, {}{} |",
-        tps / 2.0,
-        percentile(&mut half.latencies_us, 0.5),
-        percentile(&mut half.latencies_us, 0.99),
-        half.committed as f64 / half_elapsed,
-        refused_note(&half),
-        if settled_half.is_none() { "; no agreed leader 30 s after the full-load run" } else { "" }
-    );
-    println!(
-        "| one client, one tx at a time, p50 (via follower / at leader) | {:.1} / {:.1} ms | {} + {} txs committed{} |",
-        percentile(&mut one.latencies_us, 0.5),
-        percentile(&mut one_leader.latencies_us, 0.5),
-        one.committed,
-        one_leader.committed,
-        if settled_one.is_none() { "; no agreed leader before this phase" } else { "" }
-    );
-    println!(
-        "| Raft term: before / after full load / after half load / end | {term0} / {term1} / {term2} / {term3} | a rise means leader elections during the run |"
-    );
-    for (id, cpu, rss, disk) in &nodes {
+    // ---- the table ----
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("| measure | ZSL | etcd (gRPC) | ZSL ÷ etcd |");
+    println!("| --- | --- | --- | --- |");
+    for r in &mut runs {
+        let e = etcd_runs.as_ref().ok().and_then(|v| v.iter().find(|e| e.0 == r.clients));
+        let (e_tps, e_p50, e_p99) = e.map_or((f64::NAN, f64::NAN, f64::NAN), |e| (e.1, e.2, e.3));
+        let tps = r.tps();
         println!(
-            "| node {id}{}: CPU s in full-load run / peak RSS / disk per tx after a clean stop | {cpu:.1} s / {rss:.0} MiB / {disk:.0} B | disk {:.2}× raw record bytes ({raw_per_tx:.0} B/tx) |",
-            if *id == leader { " (leader)" } else { "" },
-            disk / raw_per_tx
+            "| {} client{}, one tx at a time: committed tx/s | {tps:.0} | {e_tps:.0} | {:.2} |",
+            r.clients,
+            if r.clients == 1 { "" } else { "s" },
+            tps / e_tps
+        );
+        let (p50, p99) = (r.tally.percentile_ms(0.5), r.tally.percentile_ms(0.99));
+        println!(
+            "| {} client{}: submit→commit p50 / p99 | {p50:.2} / {p99:.2} ms | {e_p50:.2} / {e_p99:.2} ms | p50 {:.2}× |",
+            r.clients,
+            if r.clients == 1 { "" } else { "s" },
+            p50 / e_p50
         );
     }
     println!(
-        "| Ed25519 verify, one core | {verify1:.0} /s | ZSL tx/s ÷ it = {:.2} |",
-        tps / verify1
+        "| half load (256 clients paced to {half_rate:.0} tx/s): committed tx/s, p50 / p99 | {:.0}, {:.1} / {:.1} ms | | |",
+        half.committed as f64 / half_elapsed,
+        half.percentile_ms(0.5),
+        half.percentile_ms(0.99)
     );
     println!(
-        "| Ed25519 batch verify (256), one core | {verify_batch:.0} /s | ZSL tx/s ÷ it = {:.2} |",
-        tps / verify_batch
+        "| batch clients ({BATCH_CLIENTS} × {BATCH_SIZE} txs per `POST /v1/txs`): committed tx/s, p50 / p99 | {:.0}, {:.1} / {:.1} ms | | |",
+        batch.committed as f64 / batch_secs,
+        batch.percentile_ms(0.5),
+        batch.percentile_ms(0.99)
     );
-    match etcd {
-        Ok((rate, p50, p99)) => println!(
-            "| etcd 3-member puts/s ({} clients, {:.0}-byte values, {half_secs:.0} s) | {rate:.0} | ZSL ÷ etcd = {:.2}; etcd p50 / p99 {p50:.1} / {p99:.1} ms |",
-            clients + SINGLE_CLIENTS,
-            raw_per_tx,
-            tps / rate
-        ),
-        Err(why) => println!("| etcd 3-member puts/s | not measured | {why} |"),
+    println!(
+        "| one client, one tx at a time, p50 / p99 at the leader · via a follower | {:.2} / {:.2} · {:.2} / {:.2} ms | | |",
+        one_leader.percentile_ms(0.5),
+        one_leader.percentile_ms(0.99),
+        one_follower.percentile_ms(0.5),
+        one_follower.percentile_ms(0.99)
+    );
+    for r in &runs {
+        let per_node: Vec<String> = r
+            .cpu
+            .iter()
+            .map(|(id, s)| {
+                format!(
+                    "node {id}{} {:.0}",
+                    if *id == leader { " (leader)" } else { "" },
+                    s * 1e6 / r.tally.committed.max(1) as f64
+                )
+            })
+            .collect();
+        println!(
+            "| {} clients: CPU µs per committed tx | {} · load generator {:.0} | | |",
+            r.clients,
+            per_node.join(" · "),
+            r.client_cpu * 1e6 / r.tally.committed.max(1) as f64
+        );
+    }
+    if let Ok(v) = &etcd_runs {
+        let per: Vec<String> = v
+            .iter()
+            .map(|e| format!("{} clients {:.0}", e.0, e.4 * 1e6 / e.5.max(1) as f64))
+            .collect();
+        println!("| etcd: CPU µs per put, all three members together | | {} | |", per.join(" · "));
+    }
+    let terms: Vec<String> = runs.iter().map(|r| format!("{}→{}", r.term.0, r.term.1)).collect();
+    println!(
+        "| Raft term across runs (1 / 256 / 1,000 clients; batch) | {} ; {term_b0}→{term_b1}; end {term_end} | | a rise means an election |",
+        terms.join(" / ")
+    );
+    let mut idle = idle_seal_ms.clone();
+    idle.sort_by(|a, b| a.total_cmp(b));
+    let idle_med = idle.get(idle.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "| commit → sealed evidence, median: idle · under 256-client load | {idle_med:.1} ms ({} samples) · {:.1} ms ({} samples) | | |",
+        idle.len(),
+        percentile(&mut under_load_seal, 0.5),
+        under_load_seal.len()
+    );
+    println!(
+        "| blocks in the 256-client run: read / signature-only | {blocks_seen} / {sig_only} | | |"
+    );
+    for ((id, rss), disk) in rss.iter().zip(&disk) {
+        println!(
+            "| node {id}: peak RSS / disk per tx after a clean stop | {rss:.0} MiB / {disk:.0} B ({:.2}× raw {raw_per_tx:.0} B) | | |",
+            disk / raw_per_tx
+        );
+    }
+    println!("| Ed25519 on one core: verify · batch verify (256) | {verify1:.0} /s · {verify_batch:.0} /s | | |");
+    if let Err(why) = &etcd_runs {
+        println!("| etcd | | not measured: {why} | |");
+    }
+    for r in &runs {
+        if !r.tally.refused.is_empty() {
+            println!("\n{} clients: {}", r.clients, r.tally.refused_note());
+        }
     }
     println!(
-        "\n{cores} cores shared with other work; nodes built with the `dev` profile (dependencies and ledger at opt-level 2); {signed} txs pre-signed for the full-load run."
+        "\n{cores} cores; nodes built with the `dev` profile (opt-level 2 for the node's crates and dependencies); every transaction distinct and signed before its run."
     );
+    let _ = (&mut one_leader, &mut batch);
+}
+
+/// etcd at each client count: (clients, puts/s, p50 ms, p99 ms, CPU s of the members, puts).
+#[cfg(feature = "etcd")]
+async fn etcd_runs(value_size: usize, secs: f64, ticks: f64) -> Result<Vec<(usize, f64, f64, f64, f64, u64)>, String> {
+    let e = etcd::start().await?;
+    let mut out = Vec::new();
+    for (run, clients) in CLIENT_COUNTS.into_iter().enumerate() {
+        let cpu0: f64 = etcd::pids(&e).iter().map(|p| proc_usage(*p, ticks).0).sum();
+        let (mut t, s) = etcd::drive(&e, run, clients, value_size, secs).await?;
+        let cpu1: f64 = etcd::pids(&e).iter().map(|p| proc_usage(*p, ticks).0).sum();
+        eprintln!("etcd {clients} clients: {} puts in {s:.1} s", t.committed);
+        out.push((
+            clients,
+            t.committed as f64 / s,
+            t.percentile_ms(0.5),
+            t.percentile_ms(0.99),
+            cpu1 - cpu0,
+            t.committed,
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn etcd_runs(_value_size: usize, _secs: f64, _ticks: f64) -> Result<Vec<(usize, f64, f64, f64, f64, u64)>, String> {
+    Err("built without `--features zsl-tests/etcd` (needs protoc)".into())
 }

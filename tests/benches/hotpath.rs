@@ -191,6 +191,10 @@ fn main() {
     let count = all.len();
     eprintln!("{count} txs, {:.0} bytes each on average, blocks of {block}", bytes as f64 / count as f64);
 
+    if std::env::var_os("ZSL_BENCH_READS").is_some() {
+        count_reads(&spec, &setup, &blocks, now_ms);
+        return;
+    }
     let runs = 3;
     // `ZSL_BENCH_ONLY=apply` runs the state-machine stage alone (for a profiler).
     let only_apply = std::env::var("ZSL_BENCH_ONLY").is_ok_and(|v| v == "apply");
@@ -232,6 +236,28 @@ fn main() {
             assert!(ledger::signing::verify_many(c).iter().all(|ok| *ok));
         }
     });
+    let frames: Vec<Vec<u8>> = parsed.iter().map(|t| t.frame().to_bytes()).collect();
+    let frame_parse = per_item_us(count, runs_stage, || {
+        for f in &frames {
+            std::hint::black_box(ledger::TxFrame::parse(f).expect("frame"));
+        }
+    });
+    let framed: Vec<ledger::TxFrame> = frames.iter().map(|f| ledger::TxFrame::parse(f).expect("frame")).collect();
+    let record_raw = per_item_us(count, runs_stage, || {
+        for f in &framed {
+            std::hint::black_box(parse_canonical(f.body_json()).expect("record"));
+        }
+    });
+    let frame_refs: Vec<&ledger::TxFrame> = framed.iter().collect();
+    let one_core = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    let keys = ledger::signing::KeyCache::default();
+    let batch_one_core = per_item_us(count, runs_stage, || {
+        one_core.install(|| {
+            for c in frame_refs.chunks(block) {
+                assert!(ledger::signing::verify_frames(c, &keys).iter().all(|ok| *ok));
+            }
+        })
+    });
     let wire_out = per_item_us(count, runs_stage, || {
         for t in &parsed {
             std::hint::black_box(serde_json::to_vec(&t.to_json()).expect("json"));
@@ -251,6 +277,17 @@ fn main() {
             if let Some(r) = applied.outcomes.iter().find_map(|o| o.result.as_ref().err()) {
                 panic!("refused: {r}");
             }
+            if std::env::var_os("ZSL_BENCH_WRITES").is_some() {
+                let mut by: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+                for ((space, k), v) in &applied.changes.entries {
+                    let e = by.entry(space.cf_name()).or_default();
+                    e.0 += 1;
+                    e.1 += k.len() + v.as_ref().map_or(0, |v| v.len());
+                }
+                let n = txs.len().max(1) as f64;
+                let rows: Vec<String> = by.iter().map(|(cf, (c, b))| format!("{cf}: {:.2} rows {:.0} B", *c as f64 / n, *b as f64 / n)).collect();
+                eprintln!("per tx: {}", rows.join(", "));
+            }
         };
         setup.iter().for_each(&mut go);
         let t0 = Instant::now();
@@ -258,9 +295,15 @@ fn main() {
         let whole = t0.elapsed().as_secs_f64() * 1e6 / count as f64;
         (whole, 0.0)
     };
-    let (apply_us, _) = apply(&setup, &blocks);
-    let (apply_us2, _) = if only_apply { (f64::INFINITY, 0.0) } else { apply(&setup, &blocks) };
-    let apply_us = apply_us.min(apply_us2);
+    let (apply_us, _) = if only_apply { (f64::INFINITY, 0.0) } else { apply(&setup, &blocks) };
+    // As proposals carry them: frames of the canonical signed bytes.
+    let frame_blocks: Vec<Vec<Vec<u8>>> = blocks
+        .iter()
+        .map(|b| b.iter().map(|w| ledger::TxFrame::from_proposed(w).expect("frame").to_bytes()).collect())
+        .collect();
+    let (frames_us, _) = apply(&setup, &frame_blocks);
+    let (frames_us2, _) = if only_apply { (f64::INFINITY, 0.0) } else { apply(&setup, &frame_blocks) };
+    let frames_us = frames_us.min(frames_us2);
 
     println!("| stage (one core, {count} txs of the bench mix, {:.0} B avg) | µs per tx |", bytes as f64 / count as f64);
     println!("| --- | --- |");
@@ -271,6 +314,53 @@ fn main() {
     println!("| record parse (`record::parse_body`) | {record:.2} |");
     println!("| Ed25519 verify_strict, one at a time | {single:.2} |");
     println!("| Ed25519 batch verification (`verify_many`, blocks of {block}) | {batch_us:.2} |");
+    println!("| frame read: canonical-form check + SHA-256 id (`TxFrame::parse`) | {frame_parse:.2} |");
+    println!("| record parse from canonical bytes (`record::parse_canonical`) | {record_raw:.2} |");
+    println!("| Ed25519 batch verification of frames on one core (`verify_frames`, cached keys) | {batch_one_core:.2} |");
     println!("| wire re-serialisation (`to_json` → bytes) | {wire_out:.2} |");
-    println!("| `Ledger::apply` on RocksDB without fsync (whole block: parse, verify, rules, tree, commit) | {apply_us:.2} |");
+    println!("| `Ledger::apply` on RocksDB without fsync (whole block: parse, verify, rules, tree, commit), JSON wires | {apply_us:.2} |");
+    println!("| `Ledger::apply` as above, proposals of frames (verification on every core) | {frames_us:.2} |");
+}
+
+/// Counts reads by space and key prefix (`ZSL_BENCH_READS=1`), to see what a transaction reads.
+struct CountingKv {
+    inner: ledger::kv::MemoryKv,
+    reads: std::cell::RefCell<std::collections::BTreeMap<String, (u64, u64)>>,
+}
+
+impl ledger::kv::KvRead for CountingKv {
+    fn get(&self, space: ledger::kv::Space, key: &[u8]) -> ledger::kv::KvResult<Option<Vec<u8>>> {
+        let v = self.inner.get(space, key)?;
+        let prefix: String = String::from_utf8_lossy(key).chars().take_while(|c| *c != '/').take(8).collect();
+        let mut r = self.reads.borrow_mut();
+        let e = r.entry(format!("{}:{}", space.cf_name(), if space == ledger::kv::Space::Tree || space == ledger::kv::Space::Txs { "" } else { &prefix })).or_default();
+        if v.is_some() { e.0 += 1 } else { e.1 += 1 }
+        Ok(v)
+    }
+    fn scan(&self, space: ledger::kv::Space, from: &[u8], to: &[u8], limit: usize) -> ledger::kv::KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        *self.reads.borrow_mut().entry(format!("scan {}", space.cf_name())).or_default() = (0, 0);
+        self.inner.scan(space, from, to, limit)
+    }
+}
+
+#[allow(dead_code)]
+fn count_reads(spec: &ledger::ChainSpec, setup: &[Vec<Vec<u8>>], blocks: &[Vec<Vec<u8>>], now_ms: i64) {
+    let mut m = ledger::MemoryLedger::new(spec.clone()).expect("ledger");
+    let mut at = now_ms;
+    for b in setup {
+        at += 1;
+        m.apply(&BlockProposal { time_ms: at, txs: b.clone(), cosigs: Vec::new() }).expect("apply");
+    }
+    let kv = CountingKv { inner: m.kv.clone(), reads: Default::default() };
+    let mut kv = kv;
+    let mut n = 0usize;
+    for b in blocks.iter().take(5) {
+        at += 1;
+        let a = ledger::machine::apply_block(&kv, spec, &BlockProposal { time_ms: at, txs: b.clone(), cosigs: Vec::new() }).expect("apply");
+        kv.inner.apply(&a.changes);
+        n += b.len();
+    }
+    for (k, (hit, miss)) in kv.reads.borrow().iter() {
+        eprintln!("reads per tx {k}: {:.2} found, {:.2} absent", *hit as f64 / n as f64, *miss as f64 / n as f64);
+    }
 }

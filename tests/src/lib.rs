@@ -273,10 +273,18 @@ pub struct TestCluster {
     pub root: KeyFile,
     apis: std::collections::BTreeMap<u64, String>,
     children: std::collections::BTreeMap<u64, Child>,
+    /// TOML appended to every node's config (sections such as `[api]`).
+    extra_config: String,
 }
 
 impl TestCluster {
     pub fn start(validators: usize) -> Self {
+        Self::start_with(validators, "")
+    }
+
+    /// [`Self::start`] with `extra_config` (TOML sections, e.g. `[api]\nrate_limit_per_s = 0`)
+    /// in every node's config.
+    pub fn start_with(validators: usize, extra_config: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let genesis_time = jiff::Timestamp::now()
             .checked_sub(jiff::SignedDuration::from_hours(1))
@@ -298,6 +306,7 @@ impl TestCluster {
             root: d.root,
             apis: Default::default(),
             children: Default::default(),
+            extra_config: extra_config.to_string(),
         };
         let ids = c.ids();
         let (first, others) = ids.split_first().expect("validators");
@@ -390,7 +399,8 @@ impl TestCluster {
 
     fn write_config(&self, id: u64, api: &str, p2p: &str, peers: &str) {
         let config = format!(
-            "node_id = {id}\ndata_dir = \"node-{id}\"\ngenesis = \"genesis.json\"\napi_listen = \"{api}\"\np2p_listen = \"{p2p}\"\nvalidator_key = \"validator-{id}.key.json\"\n{peers}"
+            "node_id = {id}\ndata_dir = \"node-{id}\"\ngenesis = \"genesis.json\"\napi_listen = \"{api}\"\np2p_listen = \"{p2p}\"\nvalidator_key = \"validator-{id}.key.json\"\n{peers}{}",
+            self.extra_config
         );
         std::fs::write(self.config_path(id), config).expect("write config");
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::*;
 use crate::error::RefusalCode;
 use crate::kv::MemoryKv;
+use crate::signing::SignedTx;
 use crate::record::*;
 use crate::spec::{District, Region, RootRegulator};
 
