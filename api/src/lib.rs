@@ -92,6 +92,11 @@ pub struct ClusterInfo {
 pub trait TxSink: Send + Sync + 'static {
     /// Queues a transaction (wire bytes); the future resolves when it is committed or refused.
     fn submit(&self, wire: Vec<u8>) -> Result<OutcomeFuture, SinkError>;
+    /// Queues transactions that must stay together and in order (one
+    /// request's); one result per transaction. The default submits each.
+    fn submit_all(&self, wires: Vec<Vec<u8>>) -> Vec<Result<OutcomeFuture, SinkError>> {
+        wires.into_iter().map(|w| self.submit(w)).collect()
+    }
     fn cluster(&self) -> ClusterInfo;
     /// Posts `body` to `path_and_query` on `leader`'s API (with
     /// [`FORWARDED_HEADER`]) and brings back its answer. Used when `submit`
@@ -418,11 +423,10 @@ async fn submit_many(
     }
     let mut pending: Vec<(usize, String, OutcomeFuture)> = Vec::new();
     let mut results: Vec<Value> = vec![Value::Null; items.len()];
-    // Set when this node turns out not to lead: (leader, first index to forward).
-    let mut forward_from: Option<(u64, usize)> = None;
-    let mut items = items.into_iter().enumerate();
-    let mut rest: Vec<Value> = Vec::new();
-    while let Some((i, item)) = items.next() {
+    // Admission first, then the admitted ones go to consensus as one unit,
+    // so a follower forwards them together and in order.
+    let mut admitted: Vec<(usize, String, SignedTx, TxFrame)> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
         let tx = match SignedTx::from_value(item) {
             Ok(tx) => tx,
             Err(r) => {
@@ -438,17 +442,28 @@ async fn submit_many(
                 json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
             continue;
         }
-        match state.sink.submit(frame.to_bytes()) {
+        admitted.push((i, id, tx, frame));
+    }
+    let frames = admitted.iter().map(|(_, _, _, f)| f.to_bytes()).collect();
+    let submitted = state.sink.submit_all(frames);
+    // Set when this node turns out not to lead: (leader, indexes to forward).
+    let mut forward_from: Option<(u64, Vec<usize>)> = None;
+    let mut rest: Vec<Value> = Vec::new();
+    for ((i, id, tx, _), sub) in admitted.into_iter().zip(submitted) {
+        if let Some((_, idx)) = forward_from.as_mut() {
+            idx.push(i);
+            rest.push(tx.to_json());
+            continue;
+        }
+        match sub {
             Ok(fut) => {
                 results[i] = json!({"status": "admitted", "tx_id": id});
                 pending.push((i, id, metrics::observe(fut)));
             }
             Err(e) if forward_target(&e, &headers).is_some() => {
                 // This and every later transaction go to the leader in one request.
-                forward_from = forward_target(&e, &headers).map(|l| (l, i));
+                forward_from = forward_target(&e, &headers).map(|l| (l, vec![i]));
                 rest.push(tx.to_json());
-                rest.extend(items.by_ref().map(|(_, v)| v));
-                break;
             }
             Err(e) => {
                 let e = sink_error(e, Some(id.clone()));
@@ -457,7 +472,7 @@ async fn submit_many(
             }
         }
     }
-    if let Some((leader, from)) = forward_from {
+    if let Some((leader, forwarded)) = forward_from {
         let count = rest.len();
         let body = serde_json::to_vec(&rest).map_err(ApiError::internal)?;
         let path = format!("/v1/txs{}", wait_suffix(wait));
@@ -471,8 +486,8 @@ async fn submit_many(
         };
         match relayed {
             Some(r) => {
-                for (k, v) in r.into_iter().enumerate() {
-                    results[from + k] = v;
+                for (&i, v) in forwarded.iter().zip(r) {
+                    results[i] = v;
                 }
             }
             None => {
@@ -480,8 +495,8 @@ async fn submit_many(
                     Ok((status, _)) => format!("answered {status}"),
                     Err(why) => why,
                 };
-                for slot in results.iter_mut().skip(from) {
-                    *slot = json!({"status": "unknown", "code": "leader_unreachable",
+                for &i in &forwarded {
+                    results[i] = json!({"status": "unknown", "code": "leader_unreachable",
                         "message": format!("node {leader} leads; forwarding failed: {why}")});
                 }
             }

@@ -71,13 +71,13 @@ impl SubmitInbox {
 pub(crate) async fn run_forwarder<T: Transport>(
     raft: Raft,
     transport: Arc<T>,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::Receiver<Vec<Pending>>,
     mut stop: watch::Receiver<bool>,
     batch_txs_max: usize,
     batch_bytes_max: usize,
 ) {
     let inflight = Arc::new(Semaphore::new(FORWARD_INFLIGHT_MAX));
-    let mut carry: Option<Pending> = None;
+    let mut carry: Option<Vec<Pending>> = None;
     loop {
         let first = match carry.take() {
             Some(p) => p,
@@ -90,7 +90,7 @@ pub(crate) async fn run_forwarder<T: Transport>(
                 },
             },
         };
-        let batch = crate::node::drain(&mut rx, Some(first), &mut carry, batch_txs_max, batch_bytes_max);
+        let batch = drain_units(&mut rx, first, &mut carry, batch_txs_max, batch_bytes_max);
         let Ok(permit) = inflight.clone().acquire_owned().await else {
             break;
         };
@@ -105,9 +105,38 @@ pub(crate) async fn run_forwarder<T: Transport>(
     for p in carry
         .into_iter()
         .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        .flatten()
     {
         let _ = p.reply.send(Err(ConsensusError::ShuttingDown));
     }
+}
+
+/// Units (each one submission call's transactions, kept whole) up to the
+/// limits; the first unit goes even if it alone exceeds them.
+fn drain_units(
+    rx: &mut mpsc::Receiver<Vec<Pending>>,
+    first: Vec<Pending>,
+    carry: &mut Option<Vec<Pending>>,
+    txs_max: usize,
+    bytes_max: usize,
+) -> Vec<Pending> {
+    let size = |u: &[Pending]| u.iter().map(|p| p.tx.signed_bytes.len()).sum::<usize>();
+    let mut bytes = size(&first);
+    let mut batch = first;
+    while batch.len() < txs_max {
+        match rx.try_recv() {
+            Ok(u) if batch.len() + u.len() > txs_max || bytes + size(&u) > bytes_max => {
+                *carry = Some(u);
+                break;
+            }
+            Ok(u) => {
+                bytes += size(&u);
+                batch.extend(u);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 async fn forward_batch<T: Transport>(raft: &Raft, transport: &T, batch: Vec<Pending>) {

@@ -37,3 +37,18 @@ pub use node::{ConsensusConfig, ConsensusMetrics, ConsensusNode, Submission};
 pub use p2p::{P2pConfig, P2pNode, P2pStats, P2pTransport};
 pub use state_machine::StateMachine;
 pub use types::{ApplyResponse, BlockRef, TxOutcomeResponse, TxResult, TypeConfig};
+
+/// Runs CPU-bound work (applying a block, verifying signatures) without
+/// stalling the async tasks around it: in place on a multi-threaded runtime
+/// (the worker hands its other tasks on, and no thread switch is paid), on
+/// the blocking pool otherwise.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(f))
+    } else {
+        tokio::task::spawn_blocking(f).await
+    }
+}

@@ -43,7 +43,10 @@ pub struct ConsensusConfig {
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
     /// Raft builds a snapshot (and may then purge its log) after this many
-    /// entries. Snapshots are full in-memory dumps for now, hence a high default.
+    /// entries. Snapshots are full in-memory dumps of the ledger for now, and
+    /// applied entries cost a pointer of a few bytes each in the log, so the
+    /// default is far apart: under load a block is cut every few ms, and a
+    /// dump every 10,000 entries took hundreds of MiB and seconds of CPU.
     pub snapshot_logs_since_last: u64,
     /// Log entries already in a snapshot that are kept anyway, so a follower
     /// that is only a little behind catches up from the log rather than by
@@ -66,7 +69,7 @@ impl Default for ConsensusConfig {
             heartbeat_ms: 100,
             election_timeout_min_ms: 500,
             election_timeout_max_ms: 1_000,
-            snapshot_logs_since_last: 10_000,
+            snapshot_logs_since_last: 1_000_000,
             snapshot_logs_kept: 1_000,
             pipeline_blocks_max: 4,
             seal_linger_ms: 250,
@@ -163,6 +166,22 @@ pub(crate) struct Pending {
 /// Reads a submission (a frame or a JSON wire) and queues it; a transaction
 /// that does not even read as one is answered at once, without a Raft round.
 pub(crate) fn enqueue(queue: &mpsc::Sender<Pending>, wire: Vec<u8>) -> Result<Submission> {
+    let (p, rx) = match read_pending(wire) {
+        Ok(x) => x,
+        Err(answered) => return Ok(answered),
+    };
+    match queue.try_send(p) {
+        Ok(()) => Ok(rx),
+        Err(mpsc::error::TrySendError::Full(_)) => Err(ConsensusError::QueueFull {
+            capacity: queue.max_capacity(),
+        }),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(ConsensusError::ShuttingDown),
+    }
+}
+
+/// A submission as queued, with its answer's receiver; or, for one that
+/// does not read as a transaction, the receiver already holding its refusal.
+fn read_pending(wire: Vec<u8>) -> std::result::Result<(Pending, Submission), Submission> {
     let (reply, rx) = oneshot::channel();
     if wire.len() > TX_BYTES_MAX + 128 {
         let message = format!(
@@ -175,21 +194,14 @@ pub(crate) fn enqueue(queue: &mpsc::Sender<Pending>, wire: Vec<u8>) -> Result<Su
             RefusalCode::TxTooLarge,
             message,
         )));
-        return Ok(rx);
+        return Err(rx);
     }
-    let tx = match TxFrame::from_proposed(&wire) {
-        Ok(tx) => tx,
+    match TxFrame::from_proposed(&wire) {
+        Ok(tx) => Ok((Pending { tx, reply }, rx)),
         Err(r) => {
             let _ = reply.send(Ok(TxOutcomeResponse::refused(None, r.code, r.message)));
-            return Ok(rx);
+            Err(rx)
         }
-    };
-    match queue.try_send(Pending { tx, reply }) {
-        Ok(()) => Ok(rx),
-        Err(mpsc::error::TrySendError::Full(_)) => Err(ConsensusError::QueueFull {
-            capacity: queue.max_capacity(),
-        }),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(ConsensusError::ShuttingDown),
     }
 }
 
@@ -199,8 +211,9 @@ pub struct ConsensusNode {
     raft: Raft,
     ledger: Arc<Ledger>,
     queue: mpsc::Sender<Pending>,
-    /// A follower's submissions, on their way to the leader.
-    forward: mpsc::Sender<Pending>,
+    /// A follower's submissions, on their way to the leader, one unit per
+    /// call (a unit is forwarded whole and in order).
+    forward: mpsc::Sender<Vec<Pending>>,
     committed: CommittedIndex,
     stop: watch::Sender<bool>,
     producer: Mutex<Option<JoinHandle<()>>>,
@@ -438,12 +451,55 @@ impl ConsensusNode {
         if *self.stop.borrow() {
             return Err(ConsensusError::ShuttingDown);
         }
-        if self.is_leader() {
-            return enqueue(&self.queue, wire);
+        self.submit_all(vec![wire]).pop().unwrap_or(Err(ConsensusError::ShuttingDown))
+    }
+
+    /// [`Self::submit`] for transactions that stay together and in order
+    /// (one request's): on a follower they are forwarded as one unit. One
+    /// result per transaction.
+    pub fn submit_all(&self, wires: Vec<Vec<u8>>) -> Vec<Result<Submission>> {
+        if *self.stop.borrow() {
+            return wires.iter().map(|_| Err(ConsensusError::ShuttingDown)).collect();
         }
-        match self.leader_id() {
-            Some(leader) if leader != self.id => enqueue(&self.forward, wire),
-            leader => Err(ConsensusError::NotLeader { leader }),
+        if self.is_leader() {
+            return wires.into_iter().map(|w| enqueue(&self.queue, w)).collect();
+        }
+        let leader = self.leader_id();
+        if leader.is_none() || leader == Some(self.id) {
+            return wires
+                .iter()
+                .map(|_| Err(ConsensusError::NotLeader { leader }))
+                .collect();
+        }
+        let mut unit = Vec::with_capacity(wires.len());
+        // (receiver, whether it waits on the unit) per transaction.
+        let mut out: Vec<(Submission, bool)> = Vec::with_capacity(wires.len());
+        for w in wires {
+            out.push(match read_pending(w) {
+                Ok((p, rx)) => {
+                    unit.push(p);
+                    (rx, true)
+                }
+                Err(answered) => (answered, false),
+            });
+        }
+        if unit.is_empty() {
+            return out.into_iter().map(|(rx, _)| Ok(rx)).collect();
+        }
+        match self.forward.try_send(unit) {
+            Ok(()) => out.into_iter().map(|(rx, _)| Ok(rx)).collect(),
+            Err(e) => {
+                let why = match e {
+                    mpsc::error::TrySendError::Full(_) => ConsensusError::QueueFull {
+                        capacity: self.forward.max_capacity(),
+                    },
+                    mpsc::error::TrySendError::Closed(_) => ConsensusError::ShuttingDown,
+                };
+                // The unit (and its reply senders) is gone; every queued one fails alike.
+                out.into_iter()
+                    .map(|(rx, queued)| if queued { Err(why.clone()) } else { Ok(rx) })
+                    .collect()
+            }
         }
     }
 
@@ -661,7 +717,7 @@ async fn verified(ledger: &Arc<Ledger>, batch: Vec<Pending>) -> Vec<Pending> {
         return batch;
     }
     let l = ledger.clone();
-    let checked = tokio::task::spawn_blocking(move || {
+    let checked = crate::blocking(move || {
         let refs: Vec<&TxFrame> = batch.iter().map(|p| &p.tx).collect();
         let verdicts = l.signatures.verify_for_proposal(&refs);
         (batch, verdicts)

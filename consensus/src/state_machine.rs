@@ -490,7 +490,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let ledger = self.ledger.clone();
         let tree_grown = self.tree_grown.clone();
-        tokio::task::spawn_blocking(move || apply_entries(&ledger, entries, &tree_grown))
+        crate::blocking(move || apply_entries(&ledger, entries, &tree_grown))
             .await
             .map_err(join_err)?
     }

@@ -136,6 +136,13 @@ pub struct BlockConfig {
     /// Admitted transactions waiting for a block at most; beyond it, submissions get 503.
     #[serde(default = "default_queue_txs_max")]
     pub queue_txs_max: usize,
+    /// Block proposals in flight at once (proposed, not yet applied).
+    #[serde(default = "default_pipeline_blocks_max")]
+    pub pipeline_blocks_max: usize,
+    /// How long checkpoint signatures wait for a transaction to ride with
+    /// before they make a block of their own, in ms.
+    #[serde(default = "default_seal_linger_ms")]
+    pub seal_linger_ms: u64,
 }
 
 fn default_api_listen() -> String {
@@ -153,6 +160,12 @@ fn default_block_bytes_max() -> usize {
 fn default_queue_txs_max() -> usize {
     50_000
 }
+fn default_pipeline_blocks_max() -> usize {
+    consensus::ConsensusConfig::default().pipeline_blocks_max
+}
+fn default_seal_linger_ms() -> u64 {
+    consensus::ConsensusConfig::default().seal_linger_ms
+}
 
 impl Default for BlockConfig {
     fn default() -> Self {
@@ -160,6 +173,8 @@ impl Default for BlockConfig {
             txs_max: default_block_txs_max(),
             bytes_max: default_block_bytes_max(),
             queue_txs_max: default_queue_txs_max(),
+            pipeline_blocks_max: default_pipeline_blocks_max(),
+            seal_linger_ms: default_seal_linger_ms(),
         }
     }
 }

@@ -35,21 +35,36 @@ impl ConsensusSink {
     }
 }
 
+/// The API's view of a submission's fate.
+fn to_outcome_future(
+    submitted: consensus::Result<consensus::Submission>,
+) -> Result<api::OutcomeFuture, api::SinkError> {
+    let rx = submitted.map_err(|e| match e {
+        consensus::ConsensusError::QueueFull { .. } => api::SinkError::Busy,
+        consensus::ConsensusError::NotLeader { leader } => api::SinkError::NotLeader { leader },
+        _ => api::SinkError::Closed,
+    })?;
+    // A proposal that failed in Raft leaves the outcome unknown: the API says so
+    // and the client asks /v1/tx/{id} (a resubmission is refused as `replayed` if it did commit).
+    Ok(Box::pin(async move {
+        match rx.await {
+            Ok(Ok(o)) => Some(to_api_outcome(o)),
+            _ => None,
+        }
+    }))
+}
+
 impl api::TxSink for ConsensusSink {
     fn submit(&self, wire: Vec<u8>) -> Result<api::OutcomeFuture, api::SinkError> {
-        let rx = self.node.submit(wire).map_err(|e| match e {
-            consensus::ConsensusError::QueueFull { .. } => api::SinkError::Busy,
-            consensus::ConsensusError::NotLeader { leader } => api::SinkError::NotLeader { leader },
-            _ => api::SinkError::Closed,
-        })?;
-        // A proposal that failed in Raft leaves the outcome unknown: the API says so
-        // and the client asks /v1/tx/{id} (a resubmission is refused as `replayed` if it did commit).
-        Ok(Box::pin(async move {
-            match rx.await {
-                Ok(Ok(o)) => Some(to_api_outcome(o)),
-                _ => None,
-            }
-        }))
+        to_outcome_future(self.node.submit(wire))
+    }
+
+    fn submit_all(&self, wires: Vec<Vec<u8>>) -> Vec<Result<api::OutcomeFuture, api::SinkError>> {
+        self.node
+            .submit_all(wires)
+            .into_iter()
+            .map(to_outcome_future)
+            .collect()
     }
 
     fn cluster(&self) -> api::ClusterInfo {
@@ -199,7 +214,7 @@ pub fn run_node(config_path: &Path) -> Result<()> {
     // threads: however many HTTP requests are queued, a heartbeat or a vote
     // never waits behind them in one run queue.
     let consensus = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(CONSENSUS_THREADS)
+        .worker_threads(consensus_threads())
         .thread_name("zsl-consensus")
         .enable_all()
         .build()?;
@@ -208,8 +223,12 @@ pub fn run_node(config_path: &Path) -> Result<()> {
     served
 }
 
-/// Worker threads of the consensus runtime.
-const CONSENSUS_THREADS: usize = 2;
+/// Worker threads of the consensus runtime: half the cores, two to eight
+/// (signature checks and block application run in place on them).
+fn consensus_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores / 2).clamp(2, 8)
+}
 
 async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Result<()> {
     let spec = genesis::read_spec(&config.genesis)?;
@@ -236,6 +255,8 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
         block_txs_max: config.block.txs_max,
         block_bytes_max: config.block.bytes_max,
         queue_txs_max: config.block.queue_txs_max,
+        pipeline_blocks_max: config.block.pipeline_blocks_max,
+        seal_linger_ms: config.block.seal_linger_ms,
         ..consensus::ConsensusConfig::default()
     };
     let spec = ledger.spec.clone();

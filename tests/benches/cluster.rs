@@ -725,7 +725,9 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let mut cluster = TestCluster::start_with(3, "[api]\nrate_limit_per_s = 0\n");
+    // `ZSL_BENCH_NODE_CONFIG`: more TOML for every node (trying levers).
+    let extra = std::env::var("ZSL_BENCH_NODE_CONFIG").unwrap_or_default().replace("\\n", "\n");
+    let mut cluster = TestCluster::start_with(3, &format!("[api]\nrate_limit_per_s = 0\n{extra}"));
     let leader = cluster.leader(60_000);
     let ids = cluster.ids();
     let apis: Vec<String> = ids.iter().map(|&id| cluster.api(id).to_string()).collect();
@@ -822,6 +824,27 @@ fn main() {
     let mut runs: Vec<RunResult> = Vec::new();
     let mut under_load_seal: Vec<u64> = Vec::new();
     let mut first_client = 0usize;
+    // `ZSL_BENCH_QUICK=N`: one closed-loop run of N clients and its CPU per
+    // node, nothing else (for trying a lever; not what scripts/bench reports).
+    if let Some(clients) = std::env::var("ZSL_BENCH_QUICK").ok().and_then(|v| v.parse::<usize>().ok()) {
+        let streams = sign_streams(&w, 0, clients, (budget / clients).max(GROUP));
+        let cpu0: Vec<f64> = ids.iter().map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0).collect();
+        let (mut t, run_secs) = rt.block_on(closed_loop(&apis, streams, secs, None, None));
+        let cpu: Vec<String> = ids
+            .iter()
+            .zip(&cpu0)
+            .map(|(&id, c0)| format!("{:.0}", (proc_usage(cluster.pid(id).expect("pid"), ticks).0 - c0) * 1e6 / t.committed.max(1) as f64))
+            .collect();
+        println!(
+            "quick: {clients} clients, {:.0} tx/s, p50 {:.1} ms, p99 {:.1} ms, CPU µs/tx per node {} ({})",
+            t.committed as f64 / run_secs,
+            t.percentile_ms(0.5),
+            t.percentile_ms(0.99),
+            cpu.join(" / "),
+            t.refused_note()
+        );
+        return;
+    }
     for clients in CLIENT_COUNTS {
         settle(&cluster, 30);
         let per_client = if clients == 1 { 3_000 } else { (budget / clients).max(GROUP) };
