@@ -24,6 +24,13 @@ use crate::network::Transport;
 use crate::node::Pending;
 use crate::types::{NodeId, Raft, TxOutcomeResponse};
 
+/// One submission call's transactions, forwarded whole and in order, with
+/// their room in the follower's bound on transactions being forwarded.
+pub(crate) struct ForwardUnit {
+    pub(crate) txs: Vec<Pending>,
+    pub(crate) room: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// What the leader answers for one forwarded transaction.
 pub type ForwardedOutcome = std::result::Result<TxOutcomeResponse, ConsensusError>;
 
@@ -71,13 +78,13 @@ impl SubmitInbox {
 pub(crate) async fn run_forwarder<T: Transport>(
     raft: Raft,
     transport: Arc<T>,
-    mut rx: mpsc::Receiver<Vec<Pending>>,
+    mut rx: mpsc::Receiver<ForwardUnit>,
     mut stop: watch::Receiver<bool>,
     batch_txs_max: usize,
     batch_bytes_max: usize,
 ) {
     let inflight = Arc::new(Semaphore::new(FORWARD_INFLIGHT_MAX));
-    let mut carry: Option<Vec<Pending>> = None;
+    let mut carry: Option<ForwardUnit> = None;
     loop {
         let first = match carry.take() {
             Some(p) => p,
@@ -90,7 +97,7 @@ pub(crate) async fn run_forwarder<T: Transport>(
                 },
             },
         };
-        let batch = drain_units(&mut rx, first, &mut carry, batch_txs_max, batch_bytes_max);
+        let (batch, room) = drain_units(&mut rx, first, &mut carry, batch_txs_max, batch_bytes_max);
         let Ok(permit) = inflight.clone().acquire_owned().await else {
             break;
         };
@@ -98,45 +105,47 @@ pub(crate) async fn run_forwarder<T: Transport>(
         let transport = transport.clone();
         tokio::spawn(async move {
             forward_batch(&raft, transport.as_ref(), batch).await;
-            drop(permit);
+            drop((permit, room));
         });
     }
     rx.close();
     for p in carry
         .into_iter()
         .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-        .flatten()
+        .flat_map(|u| u.txs)
     {
         let _ = p.reply.send(Err(ConsensusError::ShuttingDown));
     }
 }
 
 /// Units (each one submission call's transactions, kept whole) up to the
-/// limits; the first unit goes even if it alone exceeds them.
+/// limits, with their room; the first unit goes even if it alone exceeds them.
 fn drain_units(
-    rx: &mut mpsc::Receiver<Vec<Pending>>,
-    first: Vec<Pending>,
-    carry: &mut Option<Vec<Pending>>,
+    rx: &mut mpsc::Receiver<ForwardUnit>,
+    first: ForwardUnit,
+    carry: &mut Option<ForwardUnit>,
     txs_max: usize,
     bytes_max: usize,
-) -> Vec<Pending> {
+) -> (Vec<Pending>, Vec<tokio::sync::OwnedSemaphorePermit>) {
     let size = |u: &[Pending]| u.iter().map(|p| p.tx.signed_bytes.len()).sum::<usize>();
-    let mut bytes = size(&first);
-    let mut batch = first;
+    let mut bytes = size(&first.txs);
+    let mut batch = first.txs;
+    let mut room = vec![first.room];
     while batch.len() < txs_max {
         match rx.try_recv() {
-            Ok(u) if batch.len() + u.len() > txs_max || bytes + size(&u) > bytes_max => {
+            Ok(u) if batch.len() + u.txs.len() > txs_max || bytes + size(&u.txs) > bytes_max => {
                 *carry = Some(u);
                 break;
             }
             Ok(u) => {
-                bytes += size(&u);
-                batch.extend(u);
+                bytes += size(&u.txs);
+                batch.extend(u.txs);
+                room.push(u.room);
             }
             Err(_) => break,
         }
     }
-    batch
+    (batch, room)
 }
 
 async fn forward_batch<T: Transport>(raft: &Raft, transport: &T, batch: Vec<Pending>) {
@@ -185,3 +194,4 @@ async fn forward_batch<T: Transport>(raft: &Raft, transport: &T, batch: Vec<Pend
         }
     }
 }
+

@@ -71,7 +71,7 @@ impl Default for ConsensusConfig {
             election_timeout_max_ms: 1_000,
             snapshot_logs_since_last: 1_000_000,
             snapshot_logs_kept: 1_000,
-            pipeline_blocks_max: 4,
+            pipeline_blocks_max: 2,
             seal_linger_ms: 250,
         }
     }
@@ -213,7 +213,9 @@ pub struct ConsensusNode {
     queue: mpsc::Sender<Pending>,
     /// A follower's submissions, on their way to the leader, one unit per
     /// call (a unit is forwarded whole and in order).
-    forward: mpsc::Sender<Vec<Pending>>,
+    forward: mpsc::Sender<crate::forward::ForwardUnit>,
+    /// Transactions being forwarded at most (`queue_txs_max`), answered or not.
+    forward_room: Arc<tokio::sync::Semaphore>,
     committed: CommittedIndex,
     stop: watch::Sender<bool>,
     producer: Mutex<Option<JoinHandle<()>>>,
@@ -296,6 +298,7 @@ impl ConsensusNode {
         let raft = Raft::new(node_id, raft_config, network, log_store, state_machine).await?;
         let (queue, rx) = mpsc::channel(config.queue_txs_max);
         let (forward, forward_rx) = mpsc::channel(config.queue_txs_max);
+        let forward_room = Arc::new(tokio::sync::Semaphore::new(config.queue_txs_max));
         let (stop, stop_rx) = watch::channel(false);
         let limits = Limits {
             txs_max: config.block_txs_max,
@@ -350,6 +353,7 @@ impl ConsensusNode {
             ledger,
             queue,
             forward,
+            forward_room,
             committed,
             stop,
             producer: Mutex::new(Some(producer)),
@@ -486,21 +490,34 @@ impl ConsensusNode {
         if unit.is_empty() {
             return out.into_iter().map(|(rx, _)| Ok(rx)).collect();
         }
-        match self.forward.try_send(unit) {
+        let full = ConsensusError::QueueFull {
+            capacity: self.forward_room_capacity(),
+        };
+        let sent = u32::try_from(unit.len())
+            .ok()
+            .and_then(|n| self.forward_room.clone().try_acquire_many_owned(n).ok())
+            .ok_or(full.clone())
+            .and_then(|room| {
+                self.forward
+                    .try_send(crate::forward::ForwardUnit { txs: unit, room })
+                    .map_err(|e| match e {
+                        mpsc::error::TrySendError::Full(_) => full.clone(),
+                        mpsc::error::TrySendError::Closed(_) => ConsensusError::ShuttingDown,
+                    })
+            });
+        match sent {
             Ok(()) => out.into_iter().map(|(rx, _)| Ok(rx)).collect(),
-            Err(e) => {
-                let why = match e {
-                    mpsc::error::TrySendError::Full(_) => ConsensusError::QueueFull {
-                        capacity: self.forward.max_capacity(),
-                    },
-                    mpsc::error::TrySendError::Closed(_) => ConsensusError::ShuttingDown,
-                };
+            Err(why) => {
                 // The unit (and its reply senders) is gone; every queued one fails alike.
                 out.into_iter()
                     .map(|(rx, queued)| if queued { Err(why.clone()) } else { Ok(rx) })
                     .collect()
             }
         }
+    }
+
+    fn forward_room_capacity(&self) -> usize {
+        self.forward.max_capacity()
     }
 
     /// Where the transport delivers transactions that followers forward.
