@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use ledger::checkpoint::SignedNote;
 use ledger::evidence::{self, EvidenceError};
-use ledger::{machine, seal};
+use ledger::{history, seal};
 
 use crate::{body_bytes, parse_id, submit_one, ApiError, ApiResult, AppState, WaitQuery};
 
@@ -193,7 +193,7 @@ pub(crate) async fn consistency(
     };
     let (from, to) = (size(&q.from, "from")?, size(&q.to, "to")?);
     let view = state.ledger.store.view();
-    let head = machine::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
+    let head = history::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     if from > to || to > head.tree_size {
         return Err(ApiError::bad_request(
             "invalid_sizes",
@@ -254,7 +254,7 @@ pub(crate) async fn hash_upload(
             "send the document's bytes as the request body",
         ));
     }
-    let hash = hex::encode(ledger::signing::sha256(&bytes));
+    let hash = hex::encode(ledger::hash::sha256(&bytes));
     let title: String = q
         .title
         .unwrap_or_default()

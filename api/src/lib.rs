@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub use error::{refusal_status, ApiError, ApiResult};
-use ledger::{machine, query, record, Ledger, SignedTx, TxFrame, H32};
+use ledger::{history, query, record, Ledger, SignedTx, TxFrame, H32};
 pub use read::{ReadIndexError, ReadIndexFuture, CONSISTENCY_HEADER, READ_INDEX_PATH};
 
 /// Largest request body: a batch of transactions.
@@ -263,7 +263,7 @@ fn admit_checks(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result
         ))
         .with_tx(id));
     }
-    if machine::read_tx(&state.ledger.store, &tx.id)?.is_some() {
+    if history::read_tx(&state.ledger.store, &tx.id)?.is_some() {
         return Err(ApiError::from(ledger::Refusal::new(
             ledger::RefusalCode::Replayed,
             "transaction is already committed",
@@ -553,10 +553,10 @@ async fn tx_status(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let h = parse_id(&id)?;
-    let loc = machine::read_tx(&state.ledger.store, &h.0)?
+    let loc = history::read_tx(&state.ledger.store, &h.0)?
         .ok_or_else(|| ApiError::not_found("committed transaction", &id))?;
     let tx: Value = serde_json::from_slice(&loc.wire).map_err(ApiError::internal)?;
-    let block = machine::read_block(&state.ledger.store, loc.height)?;
+    let block = history::read_block(&state.ledger.store, loc.height)?;
     Ok(Json(json!({
         "tx_id": h,
         "status": "committed",
@@ -587,7 +587,7 @@ async fn block_at(
 }
 
 fn block_json(state: &AppState, height: u64) -> ApiResult<Json<ledger::Block>> {
-    machine::read_block(&state.ledger.store, height)?
+    history::read_block(&state.ledger.store, height)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("block at height", &height.to_string()))
 }
@@ -709,7 +709,7 @@ async fn scores(
 ) -> ApiResult<Json<Value>> {
     let p = period(&state, &q)?;
     let view = state.ledger.store.view();
-    let head = machine::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
+    let head = history::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     let regions = state.ledger.spec.district_codes();
     let report = ledger::score::scores(
         &view,
@@ -734,7 +734,7 @@ async fn score_detail(
         return Err(ApiError::not_found("district", &district));
     }
     let view = state.ledger.store.view();
-    let head = machine::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
+    let head = history::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     let regions = state.ledger.spec.district_codes();
     let detail = ledger::score::district_detail(
         &view,

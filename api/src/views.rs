@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use ledger::kv::{KvRead, Space};
 use ledger::state::{Batch, Shipment, ShipmentStatus};
-use ledger::{machine, query, ChainHead};
+use ledger::{history, query, ChainHead};
 
 use crate::{checkpoint_json, period, ApiError, ApiResult, AppState, PeriodQuery};
 
@@ -41,7 +41,7 @@ pub const QR_TEXT_BYTES_MAX: usize = 512;
 const PORTRAIT_BATCHES_MAX: usize = query::LIST_ROWS_MAX;
 
 fn head(view: &(impl KvRead + ?Sized)) -> ApiResult<ChainHead> {
-    machine::read_head(view)?.ok_or_else(|| ApiError::internal("no chain head"))
+    history::read_head(view)?.ok_or_else(|| ApiError::internal("no chain head"))
 }
 
 // ---- blocks ------------------------------------------------------------------
@@ -82,7 +82,7 @@ pub async fn blocks(
     let mut h = before;
     while h > 0 && (out.len() as u64) < limit {
         h -= 1;
-        if let Some(b) = machine::read_block(&view, h)? {
+        if let Some(b) = history::read_block(&view, h)? {
             out.push(json!({
                 "height": b.header.height,
                 "hash": b.hash,
@@ -124,11 +124,11 @@ pub async fn block_txs(
         ));
     }
     let view = state.ledger.store.view();
-    let block = machine::read_block(&view, h)?
+    let block = history::read_block(&view, h)?
         .ok_or_else(|| ApiError::not_found("block at height", &h.to_string()))?;
     let mut txs = Vec::new();
     for id in block.tx_ids.iter().skip(offset).take(limit) {
-        let loc = machine::read_tx(&view, &id.0)?;
+        let loc = history::read_tx(&view, &id.0)?;
         txs.push(json!({
             "tx_id": id,
             "index": loc.as_ref().map(|l| l.index),

@@ -62,7 +62,7 @@ fn setup() -> (tempfile::TempDir, Arc<Follower>, axum::Router, String) {
 fn tx(chain: &str, n: u32) -> Value {
     let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let doc = ledger::record::DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(format!("doc {n}").as_bytes())),
+        document_hash: hex::encode(ledger::hash::sha256(format!("doc {n}").as_bytes())),
         title: format!("doc {n}"),
         media_type: None,
         note: None,

@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
+use ledger::block::Cosignature;
 use ledger::checkpoint::{may_sign, SignerState};
 use ledger::kv::{ChangeSet, Space};
-use ledger::seal::{self, CosignRefusal, Cosignature, COSIGNATURES_PER_BLOCK_MAX};
+use ledger::seal::{self, CosignRefusal, COSIGNATURES_PER_BLOCK_MAX};
 use ledger::store::{ExtraWrite, CF_RAFT_META};
 use ledger::Ledger;
 use openraft::network::RPCOption;
@@ -168,7 +169,7 @@ fn sign_block(
     state: &mut SignerState,
     height: u64,
 ) -> Option<Cosignature> {
-    let block = ledger::machine::read_block(&ledger.store, height).ok()??;
+    let block = ledger::history::read_block(&ledger.store, height).ok()??;
     let cp = seal::checkpoint_of(&ledger.spec, &block)?;
     let set = seal::validator_set_at(&ledger.store, height).ok()?;
     let me = hex::encode(signer.key.verifying_key().to_bytes());
@@ -204,7 +205,11 @@ fn recorded(ledger: &Ledger, c: &Cosignature) -> bool {
 /// Whether block `height` is the first of its [`SIGN_WINDOW_MS`] window of
 /// block time and grows the tree: the blocks every validator signs.
 fn is_window_head(ledger: &Ledger, height: u64) -> bool {
-    let header = |h| ledger::evidence::read_header(&ledger.store, h).ok().flatten();
+    let header = |h| {
+        ledger::evidence::read_header(&ledger.store, h)
+            .ok()
+            .flatten()
+    };
     let (Some(b), Some(prev)) = (header(height), height.checked_sub(1).and_then(header)) else {
         return false;
     };

@@ -156,8 +156,10 @@ async fn forward_batch<T: Transport>(raft: &Raft, transport: &T, batch: Vec<Pend
         let node = leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned());
         (leader, node)
     };
-    let (frames, replies): (Vec<Vec<u8>>, Vec<_>) =
-        batch.into_iter().map(|p| (p.tx.to_bytes(), p.reply)).unzip();
+    let (frames, replies): (Vec<Vec<u8>>, Vec<_>) = batch
+        .into_iter()
+        .map(|p| (p.tx.to_bytes(), p.reply))
+        .unzip();
     let (Some(leader), Some(node)) = (leader, node) else {
         for r in replies {
             let _ = r.send(Err(ConsensusError::NotLeader { leader }));
@@ -194,4 +196,3 @@ async fn forward_batch<T: Transport>(raft: &Raft, transport: &T, batch: Vec<Pend
         }
     }
 }
-

@@ -118,12 +118,12 @@ fn load_entry(ledger: &Ledger, raw: &[u8]) -> Result<Entry, String> {
             height: Some(h),
             ..
         } => {
-            let block = ledger::machine::read_block(&ledger.store, h)
+            let block = ledger::history::read_block(&ledger.store, h)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("log entry {log_id} points at missing block {h}"))?;
             let mut txs = Vec::with_capacity(block.tx_ids.len());
             for id in &block.tx_ids {
-                let loc = ledger::machine::read_tx(&ledger.store, &id.0)
+                let loc = ledger::history::read_tx(&ledger.store, &id.0)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("block {h} lists missing transaction {id}"))?;
                 txs.push(loc.wire);
@@ -495,7 +495,7 @@ mod tests {
 
     fn notarize(key: &ed25519_dalek::SigningKey, n: &str) -> Vec<u8> {
         let rec = DocumentNotarize {
-            document_hash: hex::encode(ledger::signing::sha256(n.as_bytes())),
+            document_hash: hex::encode(ledger::hash::sha256(n.as_bytes())),
             title: n.into(),
             media_type: None,
             note: None,

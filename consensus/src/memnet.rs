@@ -400,7 +400,7 @@ impl Transport for MemTransport {
         &self,
         target: NodeId,
         _node: &BasicNode,
-        signature: ledger::seal::Cosignature,
+        signature: ledger::block::Cosignature,
         option: RPCOption,
     ) -> Result<(), String> {
         let inbox = self.router.lock().inboxes.get(&target).cloned();

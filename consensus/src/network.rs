@@ -58,7 +58,7 @@ pub trait Transport: Send + Sync + 'static {
         &self,
         target: NodeId,
         node: &BasicNode,
-        signature: ledger::seal::Cosignature,
+        signature: ledger::block::Cosignature,
         option: RPCOption,
     ) -> impl Future<Output = Result<(), String>> + Send;
 
@@ -184,7 +184,7 @@ impl Transport for NoPeers {
         &self,
         target: NodeId,
         _node: &BasicNode,
-        _signature: ledger::seal::Cosignature,
+        _signature: ledger::block::Cosignature,
         _option: RPCOption,
     ) -> Result<(), String> {
         Err(format!("node {target}: this node has no network transport"))

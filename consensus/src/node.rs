@@ -455,7 +455,9 @@ impl ConsensusNode {
         if *self.stop.borrow() {
             return Err(ConsensusError::ShuttingDown);
         }
-        self.submit_all(vec![wire]).pop().unwrap_or(Err(ConsensusError::ShuttingDown))
+        self.submit_all(vec![wire])
+            .pop()
+            .unwrap_or(Err(ConsensusError::ShuttingDown))
     }
 
     /// [`Self::submit`] for transactions that stay together and in order
@@ -463,7 +465,10 @@ impl ConsensusNode {
     /// result per transaction.
     pub fn submit_all(&self, wires: Vec<Vec<u8>>) -> Vec<Result<Submission>> {
         if *self.stop.borrow() {
-            return wires.iter().map(|_| Err(ConsensusError::ShuttingDown)).collect();
+            return wires
+                .iter()
+                .map(|_| Err(ConsensusError::ShuttingDown))
+                .collect();
         }
         if self.is_leader() {
             return wires.into_iter().map(|w| enqueue(&self.queue, w)).collect();
@@ -775,11 +780,13 @@ fn now_ms() -> i64 {
 async fn propose(
     raft: &Raft,
     batch: Vec<Pending>,
-    cosigs: Vec<ledger::seal::Cosignature>,
+    cosigs: Vec<ledger::block::Cosignature>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let (txs, replies): (Vec<Vec<u8>>, Vec<_>) =
-        batch.into_iter().map(|p| (p.tx.to_bytes(), p.reply)).unzip();
+    let (txs, replies): (Vec<Vec<u8>>, Vec<_>) = batch
+        .into_iter()
+        .map(|p| (p.tx.to_bytes(), p.reply))
+        .unzip();
     let count = txs.len();
     let proposal = BlockProposal {
         time_ms: now_ms(),

@@ -181,7 +181,7 @@ enum WireRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
-    Cosign(ledger::seal::Cosignature),
+    Cosign(ledger::block::Cosignature),
     /// Transactions a follower forwards to the leader.
     Submit(Vec<Vec<u8>>),
 }
@@ -1049,7 +1049,7 @@ impl Transport for P2pTransport {
         &self,
         target: NodeId,
         node: &BasicNode,
-        signature: ledger::seal::Cosignature,
+        signature: ledger::block::Cosignature,
         option: RPCOption,
     ) -> std::result::Result<(), String> {
         self.call::<(), openraft::error::Infallible>(

@@ -71,7 +71,7 @@ impl StateMachine {
             .head()
             .ok()
             .and_then(|h| {
-                ledger::machine::read_block(&ledger.store, h.height)
+                ledger::history::read_block(&ledger.store, h.height)
                     .ok()
                     .flatten()
             })
@@ -346,7 +346,7 @@ fn verify_snapshot(ledger: &Ledger, payload: &SnapshotPayload) -> Result<(), Str
         .map_err(|e| format!("the snapshot's chain does not re-verify: {e}"))?;
     // verify_chain links every block to the one before, but the head row is
     // only checked for its tree; it must name the last block too.
-    let last = ledger::machine::read_block(&kv, report.height)
+    let last = ledger::history::read_block(&kv, report.height)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the snapshot has no block {}", report.height))?;
     if last.hash != report.head_hash {
@@ -367,10 +367,10 @@ fn verify_snapshot(ledger: &Ledger, payload: &SnapshotPayload) -> Result<(), Str
     // alone would do (each header hashes its predecessor); checking every
     // height costs one read per block, little next to the replay above.
     for height in 0..=own.height {
-        let mine = ledger::machine::read_block(&ledger.store, height)
+        let mine = ledger::history::read_block(&ledger.store, height)
             .map_err(|e| e.to_string())?
             .map(|b| b.hash);
-        let theirs = ledger::machine::read_block(&kv, height)
+        let theirs = ledger::history::read_block(&kv, height)
             .map_err(|e| e.to_string())?
             .map(|b| b.hash);
         if mine != theirs {
@@ -395,12 +395,12 @@ fn matches_replay(
     let fail = |e: ledger::LedgerError| e.to_string();
     let mut replay = ledger::MemoryLedger::new(spec.clone()).map_err(fail)?;
     for h in 1..=height {
-        let block = ledger::machine::read_block(kv, h)
+        let block = ledger::history::read_block(kv, h)
             .map_err(fail)?
             .ok_or_else(|| format!("the snapshot has no block {h}"))?;
         let mut txs = Vec::with_capacity(block.tx_ids.len());
         for id in &block.tx_ids {
-            let loc = ledger::machine::read_tx(kv, &id.0)
+            let loc = ledger::history::read_tx(kv, &id.0)
                 .map_err(fail)?
                 .ok_or_else(|| format!("the snapshot lacks transaction {id}"))?;
             txs.push(loc.wire);

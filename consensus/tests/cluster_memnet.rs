@@ -159,7 +159,7 @@ impl Cluster {
             let hashes: BTreeSet<String> = IDS
                 .iter()
                 .map(|&id| {
-                    let b = ledger::machine::read_block(&self.ledger(id).store, h)
+                    let b = ledger::history::read_block(&self.ledger(id).store, h)
                         .expect("block reads")
                         .unwrap_or_else(|| panic!("node {id} has no block {h}"));
                     b.hash.to_string()
@@ -176,7 +176,7 @@ impl Cluster {
             let mut id = [0u8; 32];
             hex::decode_to_slice(id_hex, &mut id).expect("tx id is hex");
             for node in IDS {
-                let loc = ledger::machine::read_tx(&self.ledger(node).store, &id)
+                let loc = ledger::history::read_tx(&self.ledger(node).store, &id)
                     .expect("tx index reads")
                     .unwrap_or_else(|| panic!("node {node} lost acknowledged tx {id_hex}"));
                 let TxResult::Committed { height, index, .. } = o.result else {
@@ -197,7 +197,7 @@ impl Cluster {
             let mut id = [0u8; 32];
             hex::decode_to_slice(id_hex, &mut id).expect("tx id is hex");
             for node in IDS {
-                let found = ledger::machine::read_tx(&self.ledger(node).store, &id)
+                let found = ledger::history::read_tx(&self.ledger(node).store, &id)
                     .expect("tx index reads");
                 assert!(found.is_some(), "node {node} lacks tx {id_hex}");
             }
@@ -471,7 +471,13 @@ async fn a_forged_signature_in_a_proposal_is_refused_everywhere_and_followers_fo
     let outcomes = resp.data.outcomes;
     assert!(outcomes[0].is_committed(), "{:?}", outcomes[0]);
     assert!(
-        matches!(&outcomes[1].result, TxResult::Refused { code: RefusalCode::BadSignature, .. }),
+        matches!(
+            &outcomes[1].result,
+            TxResult::Refused {
+                code: RefusalCode::BadSignature,
+                ..
+            }
+        ),
         "{:?}",
         outcomes[1]
     );
@@ -480,25 +486,53 @@ async fn a_forged_signature_in_a_proposal_is_refused_everywhere_and_followers_fo
     cluster.same_blocks(height);
     for id in IDS {
         let store = &cluster.ledger(id).store;
-        assert!(ledger::machine::read_tx(store, &good.id).expect("reads").is_some());
-        assert!(ledger::machine::read_tx(store, &forged.id).expect("reads").is_none());
+        assert!(ledger::history::read_tx(store, &good.id)
+            .expect("reads")
+            .is_some());
+        assert!(ledger::history::read_tx(store, &forged.id)
+            .expect("reads")
+            .is_none());
     }
 
     // Through a follower: forwarded, committed, and a forged one refused before any block.
-    let follower = IDS.iter().copied().find(|&id| id != leader).expect("a follower");
+    let follower = IDS
+        .iter()
+        .copied()
+        .find(|&id| id != leader)
+        .expect("a follower");
     let via = common::notarize(&cluster.root, "via-follower");
     let mut bad = common::notarize(&cluster.root, "via-follower-bad");
     bad.sig[1] ^= 1;
-    let ok_rx = cluster.nodes[&follower].submit(common::wire(&via)).expect("forwarded");
-    let bad_rx = cluster.nodes[&follower].submit(common::wire(&bad)).expect("forwarded");
-    let ok = tokio::time::timeout(WAIT, ok_rx).await.expect("in time").expect("answered").expect("decided");
+    let ok_rx = cluster.nodes[&follower]
+        .submit(common::wire(&via))
+        .expect("forwarded");
+    let bad_rx = cluster.nodes[&follower]
+        .submit(common::wire(&bad))
+        .expect("forwarded");
+    let ok = tokio::time::timeout(WAIT, ok_rx)
+        .await
+        .expect("in time")
+        .expect("answered")
+        .expect("decided");
     assert!(ok.is_committed(), "{ok:?}");
-    let refused = tokio::time::timeout(WAIT, bad_rx).await.expect("in time").expect("answered").expect("decided");
+    let refused = tokio::time::timeout(WAIT, bad_rx)
+        .await
+        .expect("in time")
+        .expect("answered")
+        .expect("decided");
     assert!(
-        matches!(&refused.result, TxResult::Refused { code: RefusalCode::BadSignature, .. }),
+        matches!(
+            &refused.result,
+            TxResult::Refused {
+                code: RefusalCode::BadSignature,
+                ..
+            }
+        ),
         "{refused:?}"
     );
-    let TxResult::Committed { height, .. } = ok.result else { unreachable!() };
+    let TxResult::Committed { height, .. } = ok.result else {
+        unreachable!()
+    };
     cluster.converged(&IDS, height).await;
     cluster.same_blocks(height);
     cluster.shutdown().await;

@@ -162,7 +162,7 @@ async fn three_p2p_validators_elect_a_leader_and_commit() {
             .validators
             .values()
             .map(|v| {
-                ledger::machine::read_block(&v.node.ledger().store, h)
+                ledger::history::read_block(&v.node.ledger().store, h)
                     .expect("block reads")
                     .expect("block exists")
                     .hash

@@ -222,7 +222,7 @@ async fn validators_join_and_leave_by_signed_records_under_load() {
         let hashes: BTreeSet<String> = remaining
             .iter()
             .map(|&id| {
-                ledger::machine::read_block(&cluster.nodes[&id].ledger().store, h)
+                ledger::history::read_block(&cluster.nodes[&id].ledger().store, h)
                     .expect("reads")
                     .expect("block")
                     .hash
@@ -234,7 +234,7 @@ async fn validators_join_and_leave_by_signed_records_under_load() {
     for id in &ids {
         for &n in &remaining {
             assert!(
-                ledger::machine::read_tx(&cluster.nodes[&n].ledger().store, id)
+                ledger::history::read_tx(&cluster.nodes[&n].ledger().store, id)
                     .expect("reads")
                     .is_some(),
                 "node {n} lacks a load tx"

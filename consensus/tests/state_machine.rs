@@ -94,7 +94,7 @@ async fn blocks_and_applied_state_move_together_and_snapshots_carry_the_ledger()
 
     assert_eq!(ledger_b.head().expect("head"), head_a);
     assert_eq!(sm_b.applied_state().await.expect("state"), expected);
-    let found = ledger::machine::read_tx(&ledger_b.store, &tx.id)
+    let found = ledger::history::read_tx(&ledger_b.store, &tx.id)
         .expect("read")
         .expect("tx carried over");
     assert_eq!(found.height, 1);
@@ -238,7 +238,7 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
     // Block 2's header: a later time, re-hashed so the block looks whole.
     let mut p = unpack(&good);
     let blocks = rows(&mut p, Space::Blocks);
-    let key2 = ledger::machine::block_key(2);
+    let key2 = ledger::history::block_key(2);
     let row = blocks
         .iter_mut()
         .find(|(k, _)| *k == key2)

@@ -2,46 +2,22 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::signing::sha256;
+use crate::hash::sha256;
+use crate::hash::H32;
 
 /// Domain prefix of a block header's hash input.
 pub const BLOCK_DOMAIN: &[u8] = b"ZSL-BLOCK-V1\x00";
 
-/// A 32-byte hash, shown as lowercase hex.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct H32(pub [u8; 32]);
-
-impl std::fmt::Debug for H32 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", hex::encode(self.0))
-    }
-}
-
-impl std::fmt::Display for H32 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", hex::encode(self.0))
-    }
-}
-
-impl H32 {
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut b = [0u8; 32];
-        hex::decode_to_slice(text, &mut b).ok()?;
-        Some(H32(b))
-    }
-}
-
-impl Serialize for H32 {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for H32 {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        H32::parse(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex characters"))
-    }
+/// One validator's signature over the checkpoint of block `height`, as
+/// exchanged between validators and carried in block proposals.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Cosignature {
+    pub height: u64,
+    /// The validator's name in the set in force at `height` (its note key name).
+    pub name: String,
+    /// Ed25519 over the checkpoint text.
+    #[serde(with = "serde_bytes")]
+    pub sig: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +71,7 @@ pub struct Block {
     pub tx_ids: Vec<H32>,
     /// Checkpoint signatures this block recorded (their effect is in the state hash).
     #[serde(default)]
-    pub cosigs: Vec<crate::seal::Cosignature>,
+    pub cosigs: Vec<Cosignature>,
 }
 
 /// What the leader proposes and Raft replicates: a time and candidate
@@ -109,7 +85,7 @@ pub struct BlockProposal {
     pub txs: Vec<Vec<u8>>,
     /// Validators' signatures over earlier blocks' checkpoints (see `seal`).
     #[serde(default)]
-    pub cosigs: Vec<crate::seal::Cosignature>,
+    pub cosigs: Vec<Cosignature>,
 }
 
 /// Serde for `Vec<Vec<u8>>` as a sequence of byte strings.

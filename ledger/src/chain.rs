@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
-use crate::block::{Block, BlockProposal, ChainHead, H32};
+use crate::block::{Block, BlockProposal, ChainHead};
 use crate::error::{LedgerError, Result};
+use crate::hash::H32;
+use crate::history::{self, TreeReader};
 use crate::kv::{KvRead, MemoryKv};
-use crate::machine::{self, AppliedBlock, TreeReader};
+use crate::machine::{self, AppliedBlock};
 use crate::merkle;
 use crate::signing::SignedTx;
 use crate::spec::ChainSpec;
@@ -27,7 +29,7 @@ impl Ledger {
         spec.validate()?;
         let store = Store::open(path, options)?;
         let (changes, genesis_block) = machine::genesis(&spec)?;
-        match machine::read_block(&store, 0)? {
+        match history::read_block(&store, 0)? {
             Some(b) if b.hash != genesis_block.hash => {
                 return Err(LedgerError::Spec(format!(
                     "the store at {} was made from another genesis (block 0 {} ≠ {})",
@@ -47,7 +49,7 @@ impl Ledger {
     }
 
     pub fn head(&self) -> Result<ChainHead> {
-        machine::read_head(&self.store)?.ok_or_else(|| LedgerError::Corrupt("no chain head".into()))
+        history::read_head(&self.store)?.ok_or_else(|| LedgerError::Corrupt("no chain head".into()))
     }
 
     /// Applies a proposal and commits it, with `extra` (Raft metadata) in the same batch.
@@ -98,7 +100,7 @@ impl MemoryLedger {
     }
 
     pub fn head(&self) -> Result<ChainHead> {
-        machine::read_head(&self.kv)?.ok_or_else(|| LedgerError::Corrupt("no chain head".into()))
+        history::read_head(&self.kv)?.ok_or_else(|| LedgerError::Corrupt("no chain head".into()))
     }
 }
 
@@ -116,11 +118,11 @@ pub struct VerifyReport {
 /// hash and every signature come out as stored.
 pub fn verify_chain(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<VerifyReport> {
     let mut replay = MemoryLedger::new(spec.clone())?;
-    let genesis = machine::read_block(kv, 0)?.ok_or(LedgerError::Verify {
+    let genesis = history::read_block(kv, 0)?.ok_or(LedgerError::Verify {
         height: 0,
         reason: "no block 0".into(),
     })?;
-    let expected0 = machine::read_block(&replay.kv, 0)?.ok_or(LedgerError::Verify {
+    let expected0 = history::read_block(&replay.kv, 0)?.ok_or(LedgerError::Verify {
         height: 0,
         reason: "genesis".into(),
     })?;
@@ -130,7 +132,7 @@ pub fn verify_chain(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<Ver
             reason: "block 0 does not match the genesis file".into(),
         });
     }
-    let head = machine::read_head(kv)?.ok_or(LedgerError::Verify {
+    let head = history::read_head(kv)?.ok_or(LedgerError::Verify {
         height: 0,
         reason: "no head".into(),
     })?;
@@ -138,13 +140,13 @@ pub fn verify_chain(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<Ver
     for height in 1..=head.height {
         let fail = |reason: String| LedgerError::Verify { height, reason };
         let stored: Block =
-            machine::read_block(kv, height)?.ok_or_else(|| fail("block is missing".into()))?;
+            history::read_block(kv, height)?.ok_or_else(|| fail("block is missing".into()))?;
         if stored.header.hash() != stored.hash {
             return Err(fail("header does not hash to the stored block hash".into()));
         }
         let mut wires = Vec::with_capacity(stored.tx_ids.len());
         for id in &stored.tx_ids {
-            let loc = machine::read_tx(kv, &id.0)?
+            let loc = history::read_tx(kv, &id.0)?
                 .ok_or_else(|| fail(format!("transaction {id} is missing")))?;
             let tx = SignedTx::from_json_bytes(&loc.wire)
                 .map_err(|r| fail(format!("transaction {id}: {r}")))?;

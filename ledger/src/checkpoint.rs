@@ -23,8 +23,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-use crate::block::H32;
-use crate::signing::sha256;
+use crate::hash::sha256;
+use crate::hash::H32;
+use crate::validate::valid_key_name;
 
 /// Signature type byte of Ed25519 in c2sp.org/signed-note.
 pub const ED25519_SIGNATURE_TYPE: u8 = 0x01;
@@ -140,14 +141,6 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     input.extend_from_slice(public_key);
     let h = sha256(&input);
     [h[0], h[1], h[2], h[3]]
-}
-
-/// A key name: non-empty, no whitespace, no `+` (as signed-note requires).
-pub fn valid_key_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,11 +22,12 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::block::{BlockHeader, H32};
+use crate::block::BlockHeader;
 use crate::checkpoint::{key_id, Checkpoint, NoteSignature, SignedNote};
 use crate::error::LedgerError;
+use crate::hash::H32;
+use crate::history::{block_key, read_tx, TreeReader};
 use crate::kv::{KvRead, Space};
-use crate::machine::{block_key, read_tx, TreeReader};
 use crate::merkle;
 use crate::record;
 use crate::seal;
@@ -333,7 +334,7 @@ pub fn build_with(
         .iter()
         .filter(|(e, _)| *e > 0 && *e <= sealed)
     {
-        let block = crate::machine::read_block(kv, effective - 1)?
+        let block = crate::history::read_block(kv, effective - 1)?
             .ok_or_else(|| corrupt(format!("block {} missing", effective - 1)))?;
         for id in &block.tx_ids {
             let l = read_tx(kv, &id.0)?
@@ -1218,12 +1219,13 @@ pub fn verify_consistency(
 mod tests {
     use super::*;
     use crate::block::BlockProposal;
+    use crate::block::Cosignature;
     use crate::checkpoint::NoteSignature;
+    use crate::hash::sha256;
+    use crate::history::{read_head, tree_key};
     use crate::kv::{KvWrite, MemoryKv};
-    use crate::machine::{apply_block, genesis, read_head, tree_key};
+    use crate::machine::{apply_block, genesis};
     use crate::record::{build_body, DocumentNotarize, SubjectKind, SubjectRegister, Variety};
-    use crate::seal::Cosignature;
-    use crate::signing::sha256;
     use crate::spec::{District, Region, RootRegulator};
     use ed25519_dalek::SigningKey;
     use proptest::prelude::*;
@@ -1358,7 +1360,7 @@ mod tests {
         }
 
         fn sign(&self, height: u64, who: &[usize]) -> Vec<Cosignature> {
-            let block = crate::machine::read_block(&self.kv, height)
+            let block = crate::history::read_block(&self.kv, height)
                 .unwrap()
                 .unwrap();
             let cp = seal::checkpoint_of(&self.spec, &block).unwrap();
@@ -1436,7 +1438,7 @@ mod tests {
         assert!(b.signer_key.binding.is_some());
         assert!(b.summary.zh.contains("检测报告"));
         for h in &b.headers {
-            let block = crate::machine::read_block(&c.kv, h.height)
+            let block = crate::history::read_block(&c.kv, h.height)
                 .unwrap()
                 .unwrap();
             assert_eq!(&block.header, h, "the header-only read");

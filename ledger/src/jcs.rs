@@ -137,10 +137,14 @@ impl<'a> Cursor<'a> {
                             self.i += 4;
                             // Only U+0000–U+001F without a short form is written as \u00xx.
                             let lower = |h: u8| h.is_ascii_digit() || (b'a'..=b'f').contains(&h);
-                            if hex[0] != b'0' || hex[1] != b'0' || !hex[2..].iter().all(|h| lower(*h)) {
+                            if hex[0] != b'0'
+                                || hex[1] != b'0'
+                                || !hex[2..].iter().all(|h| lower(*h))
+                            {
                                 return None;
                             }
-                            let v = u8::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()?;
+                            let v = u8::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16)
+                                .ok()?;
                             if v > 0x1f || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
                                 return None;
                             }
@@ -264,7 +268,11 @@ mod tests {
 
     #[test]
     fn nesting_is_bounded() {
-        let deep = format!("{{\"a\":{}0{}}}", "[".repeat(DEPTH_MAX), "]".repeat(DEPTH_MAX));
+        let deep = format!(
+            "{{\"a\":{}0{}}}",
+            "[".repeat(DEPTH_MAX),
+            "]".repeat(DEPTH_MAX)
+        );
         assert!(!is_canonical_object(deep.as_bytes()));
         let ok = format!("{{\"a\":{}0{}}}", "[".repeat(20), "]".repeat(20));
         assert!(is_canonical_object(ok.as_bytes()));
@@ -279,14 +287,21 @@ mod tests {
                 Just(Value::Null),
                 any::<bool>().prop_map(Value::Bool),
                 any::<i64>().prop_map(|n| json!(n)),
-                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
-                "[a-z0-9 \u{0}-\u{1f}\"\\\\/\u{7f}\u{e9}\u{4e00}\u{2028}\u{1f600}]{0,10}".prop_map(Value::String),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(|f| json!(f)),
+                "[a-z0-9 \u{0}-\u{1f}\"\\\\/\u{7f}\u{e9}\u{4e00}\u{2028}\u{1f600}]{0,10}"
+                    .prop_map(Value::String),
             ];
             leaf.prop_recursive(4, 32, 6, |inner| {
                 prop_oneof![
                     prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    prop::collection::btree_map("[a-zA-Z_\u{e9}\u{fb33}\u{1f600}\u{1}]{1,4}", inner, 0..5)
-                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                    prop::collection::btree_map(
+                        "[a-zA-Z_\u{e9}\u{fb33}\u{1f600}\u{1}]{1,4}",
+                        inner,
+                        0..5
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
                 ]
             })
         }

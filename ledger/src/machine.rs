@@ -6,16 +6,19 @@ use std::collections::BTreeSet;
 
 use serde_json::Number;
 
-use crate::block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation, H32};
+use crate::block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation};
 use crate::error::{refuse, LedgerError, Refusal, RefusalCode as C, Result};
+use crate::hash::sha256;
+use crate::hash::H32;
+use crate::history::{block_key, read_head, tree_key, TreeReader, HEAD_KEY};
 use crate::kv::{ChangeSet, KvRead, KvWrite, Overlay, Space};
-use crate::merkle::{self, HashReader, MerkleError};
+use crate::merkle;
 use crate::record::{self, Common, FindingKind, Record, SubjectKind, TestResult, Upstream};
 use crate::score;
 use crate::seal;
-use crate::signing::{sha256, SignatureCache, TxFrame};
+use crate::signing::{SignatureCache, TxFrame};
 use crate::spec::ChainSpec;
-use crate::state::{self, *};
+use crate::state::*;
 use crate::validate::{check_client_id, check_gtin, check_text, check_uscc, is_region_code};
 
 /// Limits on what one record may carry.
@@ -34,61 +37,6 @@ pub const ADJUSTMENT_HUNDREDTHS_MAX: i64 = 10_000;
 pub const BLOCK_TXS_MAX: usize = 20_000;
 /// The variety code for products outside the key-variety catalogue.
 pub const VARIETY_OTHER: &str = "other";
-
-const HEAD_KEY: &[u8] = b"head";
-
-pub fn block_key(height: u64) -> Vec<u8> {
-    let mut k = b"h".to_vec();
-    k.extend_from_slice(&height.to_be_bytes());
-    k
-}
-
-pub fn tree_key(index: u64) -> Vec<u8> {
-    index.to_be_bytes().to_vec()
-}
-
-/// Reads stored Merkle hashes through any KV view.
-pub struct TreeReader<'a, K: KvRead + ?Sized>(pub &'a K);
-
-impl<K: KvRead + ?Sized> HashReader for TreeReader<'_, K> {
-    fn read_hashes(&self, indexes: &[u64]) -> std::result::Result<Vec<merkle::Hash>, MerkleError> {
-        indexes
-            .iter()
-            .map(|i| {
-                let v = self
-                    .0
-                    .get(Space::Tree, &tree_key(*i))
-                    .map_err(|e| MerkleError::Storage(e.to_string()))?;
-                let v =
-                    v.ok_or_else(|| MerkleError::Storage(format!("stored hash {i} is missing")))?;
-                v.try_into()
-                    .map_err(|_| MerkleError::Storage(format!("stored hash {i} is not 32 bytes")))
-            })
-            .collect()
-    }
-}
-
-pub fn read_head(kv: &(impl KvRead + ?Sized)) -> Result<Option<ChainHead>> {
-    match kv.get(Space::Blocks, HEAD_KEY)? {
-        Some(b) => Ok(Some(state::decode(HEAD_KEY, &b)?)),
-        None => Ok(None),
-    }
-}
-
-pub fn read_block(kv: &(impl KvRead + ?Sized), height: u64) -> Result<Option<Block>> {
-    let key = block_key(height);
-    match kv.get(Space::Blocks, &key)? {
-        Some(b) => Ok(Some(state::decode(&key, &b)?)),
-        None => Ok(None),
-    }
-}
-
-pub fn read_tx(kv: &(impl KvRead + ?Sized), id: &[u8; 32]) -> Result<Option<TxLocation>> {
-    match kv.get(Space::Txs, id)? {
-        Some(b) => Ok(Some(state::decode(id, &b)?)),
-        None => Ok(None),
-    }
-}
 
 /// What happened to one proposed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -703,7 +651,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     fn validator_add(&mut self, r: record::ValidatorAdd) -> R {
         check!(self.provincial());
         ensure!(
-            crate::checkpoint::valid_key_name(&r.name) && r.name.chars().count() <= 64,
+            crate::validate::valid_key_name(&r.name) && r.name.chars().count() <= 64,
             C::InvalidField,
             "`name` must be 1-64 characters without spaces or `+`"
         );

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{refuse, Refusal, RefusalCode};
+use crate::refusal::{refuse, Refusal, RefusalCode};
 
 /// The fields every body has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,7 +464,10 @@ fn missing(key: &str) -> Refusal {
 }
 
 fn not_a_string(key: &str) -> Refusal {
-    refuse(RefusalCode::InvalidField, format!("`{key}` must be a string"))
+    refuse(
+        RefusalCode::InvalidField,
+        format!("`{key}` must be a string"),
+    )
 }
 
 impl BodyFields for Map<String, Value> {

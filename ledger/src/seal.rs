@@ -17,13 +17,13 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use serde::{Deserialize, Serialize};
 
-use crate::block::{Block, H32};
+use crate::block::{Block, Cosignature};
 use crate::checkpoint::{key_id, Checkpoint, NoteSignature, SignedNote};
 use crate::error::{LedgerError, Result};
+use crate::hash::H32;
+use crate::history::read_block;
 use crate::kv::{KvRead, KvWrite, Space};
-use crate::machine::read_block;
 use crate::spec::{ChainSpec, Validator};
 use crate::state::{self, encode};
 
@@ -35,18 +35,6 @@ pub const VALIDATORS_MAX: usize = 64;
 pub const VALIDATOR_SET_CHANGES_MAX: usize = 4_096;
 
 const SEALED_HEAD_KEY: &str = "sealed_head";
-
-/// One validator's signature over the checkpoint of block `height`, as
-/// exchanged between validators and carried in block proposals.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Cosignature {
-    pub height: u64,
-    /// The validator's name in the set in force at `height` (its note key name).
-    pub name: String,
-    /// Ed25519 over the checkpoint text.
-    #[serde(with = "serde_bytes")]
-    pub sig: Vec<u8>,
-}
 
 pub fn validators_key(height: u64) -> String {
     format!("validators/{height:020}")
@@ -127,7 +115,7 @@ pub fn validator_history(kv: &(impl KvRead + ?Sized)) -> Result<Vec<(u64, Vec<Va
 pub fn validator_set_hash(set: &[Validator]) -> Result<H32> {
     let v = serde_json::to_value(set).map_err(|e| LedgerError::Spec(e.to_string()))?;
     let jcs = crate::signing::canonical_json(&v).map_err(|e| LedgerError::Spec(e.message))?;
-    Ok(H32(crate::signing::sha256(&jcs)))
+    Ok(H32(crate::hash::sha256(&jcs)))
 }
 
 /// The checkpoint a block commits to. Only blocks that grow the tree have one.

@@ -7,9 +7,9 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
-use crate::error::{refuse, Refusal, RefusalCode};
+use crate::hash::sha256;
+use crate::refusal::{refuse, Refusal, RefusalCode};
 
 /// Domain separation: a ZSL transaction signature can never be mistaken for
 /// a signature over anything else (a checkpoint, another protocol).
@@ -57,10 +57,6 @@ pub fn signed_bytes_of(body: &Map<String, Value>) -> Result<Vec<u8>, Refusal> {
     out.extend_from_slice(TX_DOMAIN);
     out.extend_from_slice(&jcs);
     Ok(out)
-}
-
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
 }
 
 fn decode_hex<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Refusal> {
@@ -262,8 +258,7 @@ impl TxFrame {
             }
             let e: RawEnvelope<'_> = serde_json::from_slice(bytes).ok()?;
             let body = e.body.get().as_bytes();
-            if body.len() + TX_DOMAIN.len() > TX_BYTES_MAX
-                || !crate::jcs::is_canonical_object(body)
+            if body.len() + TX_DOMAIN.len() > TX_BYTES_MAX || !crate::jcs::is_canonical_object(body)
             {
                 return None;
             }
@@ -394,7 +389,10 @@ pub fn verify_frames(txs: &[&TxFrame], keys: &KeyCache) -> Vec<bool> {
     // One chunk is verified here: handing it to the pool would only add two
     // thread switches to a lone client's round.
     let verdicts: Vec<Vec<bool>> = if chunks.len() == 1 {
-        chunks.into_iter().map(|(t, k)| verify_chunk(t, k)).collect()
+        chunks
+            .into_iter()
+            .map(|(t, k)| verify_chunk(t, k))
+            .collect()
     } else {
         chunks
             .into_par_iter()
@@ -406,10 +404,8 @@ pub fn verify_frames(txs: &[&TxFrame], keys: &KeyCache) -> Vec<bool> {
 
 fn verify_chunk(txs: &[&TxFrame], keys: &[Option<VerifyingKey>]) -> Vec<bool> {
     // Weak keys would pass `verify_batch` (which is not strict), so check them singly.
-    let strong: Option<Vec<VerifyingKey>> = keys
-        .iter()
-        .map(|k| k.filter(|k| !k.is_weak()))
-        .collect();
+    let strong: Option<Vec<VerifyingKey>> =
+        keys.iter().map(|k| k.filter(|k| !k.is_weak())).collect();
     if let Some(vks) = strong {
         let messages: Vec<&[u8]> = txs.iter().map(|t| t.signed_bytes.as_slice()).collect();
         let sigs: Vec<Signature> = txs.iter().map(|t| Signature::from_bytes(&t.sig)).collect();
@@ -444,7 +440,10 @@ pub struct KeyCache {
 pub const KEY_CACHE_MAX: usize = 100_000;
 
 impl KeyCache {
-    fn resolve<'a>(&self, signers: impl Iterator<Item = &'a [u8; 32]>) -> Vec<Option<VerifyingKey>> {
+    fn resolve<'a>(
+        &self,
+        signers: impl Iterator<Item = &'a [u8; 32]>,
+    ) -> Vec<Option<VerifyingKey>> {
         let mut keys = self
             .keys
             .lock()
@@ -714,19 +713,34 @@ mod tests {
         // A space inside the body: still JSON, no longer the canonical form.
         let at = bytes.len() - 1;
         bytes.insert(at, b' ');
-        assert_eq!(TxFrame::parse(&bytes).unwrap_err().code, RefusalCode::MalformedBody);
+        assert_eq!(
+            TxFrame::parse(&bytes).unwrap_err().code,
+            RefusalCode::MalformedBody
+        );
         // Another domain prefix.
         let mut other = f.to_bytes();
         other[1 + 32 + 64] ^= 1;
-        assert_eq!(TxFrame::parse(&other).unwrap_err().code, RefusalCode::MalformedBody);
-        assert_eq!(TxFrame::parse(&[FRAME_TAG; 10]).unwrap_err().code, RefusalCode::MalformedTx);
+        assert_eq!(
+            TxFrame::parse(&other).unwrap_err().code,
+            RefusalCode::MalformedBody
+        );
+        assert_eq!(
+            TxFrame::parse(&[FRAME_TAG; 10]).unwrap_err().code,
+            RefusalCode::MalformedTx
+        );
         let big = vec![FRAME_TAG; 1 + 32 + 64 + TX_BYTES_MAX + 1];
-        assert_eq!(TxFrame::parse(&big).unwrap_err().code, RefusalCode::TxTooLarge);
+        assert_eq!(
+            TxFrame::parse(&big).unwrap_err().code,
+            RefusalCode::TxTooLarge
+        );
         // A forged signature reads as a frame; verification refuses it.
         let mut forged = f.clone();
         forged.sig[0] ^= 1;
         let back = TxFrame::parse(&forged.to_bytes()).unwrap();
-        assert_eq!(back.verify_signature().unwrap_err().code, RefusalCode::BadSignature);
+        assert_eq!(
+            back.verify_signature().unwrap_err().code,
+            RefusalCode::BadSignature
+        );
         let cache = SignatureCache::default();
         assert_eq!(cache.verify(&[&back, &f]), vec![false, true]);
     }
@@ -744,7 +758,10 @@ mod tests {
         forged.sig[5] ^= 1;
         let cache = SignatureCache::default();
         let admitted: Vec<&TxFrame> = vec![&frames[0], &frames[1], &forged];
-        assert_eq!(cache.verify_for_proposal(&admitted), vec![true, true, false]);
+        assert_eq!(
+            cache.verify_for_proposal(&admitted),
+            vec![true, true, false]
+        );
         // The proposal of the two that passed: answered from memory (and forgotten).
         assert!(cache.take_all_verified(&[&frames[0], &frames[1]]));
         assert!(!cache.take_all_verified(&[&frames[0]]));

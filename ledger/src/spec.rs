@@ -125,7 +125,7 @@ impl ChainSpec {
         let value = serde_json::to_value(self).map_err(|e| LedgerError::Spec(e.to_string()))?;
         let jcs =
             crate::signing::canonical_json(&value).map_err(|e| LedgerError::Spec(e.message))?;
-        Ok(crate::signing::sha256(&jcs))
+        Ok(crate::hash::sha256(&jcs))
     }
 
     /// Checks what the state machine relies on.
@@ -165,7 +165,7 @@ impl ChainSpec {
         let mut names = std::collections::BTreeSet::new();
         let mut ids = std::collections::BTreeSet::new();
         for v in &self.validators {
-            if !crate::checkpoint::valid_key_name(&v.name) {
+            if !crate::validate::valid_key_name(&v.name) {
                 return fail(format!(
                     "validator name `{}` cannot name a note key (no spaces or `+`)",
                     v.name

@@ -114,7 +114,11 @@ pub fn batch_shipments(
     limit: usize,
 ) -> KvResult<Vec<String>> {
     Ok(kv
-        .scan_prefix(Space::Index, batch_shipments_prefix(trace_code).as_bytes(), limit)?
+        .scan_prefix(
+            Space::Index,
+            batch_shipments_prefix(trace_code).as_bytes(),
+            limit,
+        )?
         .into_iter()
         .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
         .collect())

@@ -471,4 +471,3 @@ mod tests {
         assert_eq!(view.scan(Space::State, b"", b"z", 10).unwrap().len(), 1);
     }
 }
-

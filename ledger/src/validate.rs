@@ -140,6 +140,14 @@ fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
+/// A key name: non-empty, no whitespace, no `+` (as signed-note requires).
+pub fn valid_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ pub fn store_dir(dir: &Path) -> Result<PathBuf> {
 }
 
 fn head_json(store: &ledger::store::Store) -> Result<Value> {
-    let head = ledger::machine::read_head(&store.view())?.context("the store has no chain head")?;
+    let head = ledger::history::read_head(&store.view())?.context("the store has no chain head")?;
     Ok(json!({
         "height": head.height,
         "head_hash": head.hash,

@@ -24,7 +24,7 @@ struct Actor {
 }
 
 fn seed_key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(
+    SigningKey::from_bytes(&ledger::hash::sha256(
         format!("zsl-demo-key/{label}").as_bytes(),
     ))
 }
@@ -443,7 +443,7 @@ pub fn populate(
         &inspector,
         "document.notarize",
         &DocumentNotarize {
-            document_hash: hex::encode(ledger::signing::sha256(b"inspection photo F-0002")),
+            document_hash: hex::encode(ledger::hash::sha256(b"inspection photo F-0002")),
             title: "检查现场照片 inspection photo F-0002".into(),
             media_type: Some("image/jpeg".into()),
             note: None,

@@ -267,7 +267,7 @@ fn complete_body(
             .iter()
             .filter(|(k, _)| k.as_str() != "created_at")
             .collect();
-        let digest = ledger::signing::sha256(
+        let digest = ledger::hash::sha256(
             serde_json::to_string(&content)
                 .unwrap_or_default()
                 .as_bytes(),

@@ -23,7 +23,7 @@ const INSPECTOR_ID: &str = "replay-inspector";
 const SETUP_LEAD_MS: i64 = 3_600_000;
 
 fn key_for(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(
+    SigningKey::from_bytes(&ledger::hash::sha256(
         format!("zsl-replay-key/{label}").as_bytes(),
     ))
 }

@@ -175,7 +175,12 @@ impl World {
 }
 
 /// Builds client streams on every core (signing limits how much a run can pre-sign).
-fn sign_streams(w: &World, first_client: usize, clients: usize, per_client: usize) -> Vec<Vec<Vec<u8>>> {
+fn sign_streams(
+    w: &World,
+    first_client: usize,
+    clients: usize,
+    per_client: usize,
+) -> Vec<Vec<Vec<u8>>> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let next = AtomicU64::new(0);
     let out: Mutex<Vec<(usize, Vec<Vec<u8>>)>> = Mutex::new(Vec::with_capacity(clients));
@@ -311,7 +316,10 @@ async fn closed_loop(
 }
 
 /// Merges the clients' tallies; the run lasted until the last one finished.
-async fn join_clients(mut tasks: tokio::task::JoinSet<(Tally, Instant)>, start: Instant) -> (Tally, f64) {
+async fn join_clients(
+    mut tasks: tokio::task::JoinSet<(Tally, Instant)>,
+    start: Instant,
+) -> (Tally, f64) {
     let mut total = Tally::default();
     let mut end = start;
     while let Some(r) = tasks.join_next().await {
@@ -323,7 +331,12 @@ async fn join_clients(mut tasks: tokio::task::JoinSet<(Tally, Instant)>, start: 
 }
 
 /// Batch clients: each posts its stream in `/v1/txs?wait=commit` requests of `size`.
-async fn batch_clients(apis: &[String], streams: Vec<Vec<Vec<u8>>>, size: usize, secs: f64) -> (Tally, f64) {
+async fn batch_clients(
+    apis: &[String],
+    streams: Vec<Vec<Vec<u8>>>,
+    size: usize,
+    secs: f64,
+) -> (Tally, f64) {
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = tokio::task::JoinSet::new();
@@ -373,7 +386,12 @@ async fn batch_clients(apis: &[String], streams: Vec<Vec<Vec<u8>>>, size: usize,
 
 /// Samples the latest commit every `every` and measures how long until
 /// its evidence is sealed (`GET /v1/evidence/{id}` answers 200); stops at `until`.
-async fn sealing_sampler(api: String, last: LastCommit, every: Duration, until: Instant) -> Vec<u64> {
+async fn sealing_sampler(
+    api: String,
+    last: LastCommit,
+    every: Duration,
+    until: Instant,
+) -> Vec<u64> {
     let http = reqwest::Client::new();
     let mut out = Vec::new();
     let mut seen = String::new();
@@ -473,9 +491,11 @@ fn setup(api: &str, txs: Vec<Vec<u8>>) {
 /// One-core Ed25519 rates: (single verifies/s, batch-of-256 verifies/s).
 fn ed25519_rates() -> (f64, f64) {
     let keys: Vec<SigningKey> = (0..256u32)
-        .map(|i| SigningKey::from_bytes(&ledger::signing::sha256(&i.to_le_bytes())))
+        .map(|i| SigningKey::from_bytes(&ledger::hash::sha256(&i.to_le_bytes())))
         .collect();
-    let msgs: Vec<Vec<u8>> = (0..256u32).map(|i| format!("{i:0>400}").into_bytes()).collect();
+    let msgs: Vec<Vec<u8>> = (0..256u32)
+        .map(|i| format!("{i:0>400}").into_bytes())
+        .collect();
     let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
     let vks: Vec<_> = keys.iter().map(|k| k.verifying_key()).collect();
     let budget = Duration::from_secs(2);
@@ -536,7 +556,11 @@ fn signature_only_blocks(api: &str, from: u64, to: u64) -> (u64, u64) {
     let step = ((to.saturating_sub(from) + 1) / 5_000).max(1);
     let mut h = from;
     while h <= to {
-        if let Ok(b) = http.get(format!("{api}/v1/blocks/{h}")).send().and_then(|r| r.json::<Value>()) {
+        if let Ok(b) = http
+            .get(format!("{api}/v1/blocks/{h}"))
+            .send()
+            .and_then(|r| r.json::<Value>())
+        {
             all += 1;
             if b["header"]["tx_count"].as_u64() == Some(0) {
                 empty += 1;
@@ -567,7 +591,10 @@ impl RunResult {
 }
 
 fn head_height(cluster: &TestCluster, id: u64) -> u64 {
-    cluster.status(id).and_then(|s| s["height"].as_u64()).unwrap_or(0)
+    cluster
+        .status(id)
+        .and_then(|s| s["height"].as_u64())
+        .unwrap_or(0)
 }
 
 #[cfg(feature = "etcd")]
@@ -619,19 +646,28 @@ mod etcd {
             .join(",");
         let mut etcd = Etcd {
             children: Vec::new(),
-            endpoints: ports.iter().map(|(c, _)| format!("http://127.0.0.1:{c}")).collect(),
+            endpoints: ports
+                .iter()
+                .map(|(c, _)| format!("http://127.0.0.1:{c}"))
+                .collect(),
             _dir: dir,
         };
         let root = etcd._dir.path().to_path_buf();
         for (i, (client, peer)) in ports.iter().enumerate() {
-            let log = std::fs::File::create(root.join(format!("m{i}.log"))).map_err(|e| e.to_string())?;
+            let log =
+                std::fs::File::create(root.join(format!("m{i}.log"))).map_err(|e| e.to_string())?;
             let child = Command::new(&bin)
                 .arg(format!("--name=m{i}"))
-                .arg(format!("--data-dir={}", root.join(format!("m{i}")).display()))
+                .arg(format!(
+                    "--data-dir={}",
+                    root.join(format!("m{i}")).display()
+                ))
                 .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
                 .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
                 .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-                .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+                .arg(format!(
+                    "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+                ))
                 .arg(format!("--initial-cluster={cluster}"))
                 .arg("--initial-cluster-state=new")
                 .arg("--initial-cluster-token=zsl-bench")
@@ -648,7 +684,9 @@ mod etcd {
         for e in etcd.endpoints.clone() {
             loop {
                 let ok = async {
-                    let mut c = etcd_client::Client::connect([e.as_str()], None).await.ok()?;
+                    let mut c = etcd_client::Client::connect([e.as_str()], None)
+                        .await
+                        .ok()?;
                     c.put("ready", "1", None).await.ok()
                 }
                 .await
@@ -666,13 +704,22 @@ mod etcd {
     }
 
     /// `clients` closed-loop clients putting distinct keys with `value_size`-byte values.
-    pub async fn drive(etcd: &Etcd, run: usize, clients: usize, value_size: usize, secs: f64) -> Result<(Tally, f64), String> {
+    pub async fn drive(
+        etcd: &Etcd,
+        run: usize,
+        clients: usize,
+        value_size: usize,
+        secs: f64,
+    ) -> Result<(Tally, f64), String> {
         let conns = clients.div_ceil(10).clamp(1, 100);
         let mut kvs = Vec::with_capacity(conns);
         for i in 0..conns {
-            let c = etcd_client::Client::connect([etcd.endpoints[i % etcd.endpoints.len()].as_str()], None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let c = etcd_client::Client::connect(
+                [etcd.endpoints[i % etcd.endpoints.len()].as_str()],
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             kvs.push(c.kv_client());
         }
         let value = vec![b'v'; value_size];
@@ -726,7 +773,9 @@ fn main() {
         .expect("runtime");
 
     // `ZSL_BENCH_NODE_CONFIG`: more TOML for every node (trying levers).
-    let extra = std::env::var("ZSL_BENCH_NODE_CONFIG").unwrap_or_default().replace("\\n", "\n");
+    let extra = std::env::var("ZSL_BENCH_NODE_CONFIG")
+        .unwrap_or_default()
+        .replace("\\n", "\n");
     let mut cluster = TestCluster::start_with(3, &format!("[api]\nrate_limit_per_s = 0\n{extra}"));
     let leader = cluster.leader(60_000);
     let ids = cluster.ids();
@@ -737,7 +786,8 @@ fn main() {
     let mk = |kind: &str, n: usize| -> Vec<Subject> {
         (0..n)
             .map(|i| {
-                let id = zsl_tests::uscc(DISTRICT, (if kind == "p" { 0 } else { 1_000 } + i) as u32);
+                let id =
+                    zsl_tests::uscc(DISTRICT, (if kind == "p" { 0 } else { 1_000 } + i) as u32);
                 Subject {
                     key: zsl_tests::test_key(&format!("bench/{id}")),
                     id,
@@ -771,10 +821,20 @@ fn main() {
     };
     let mut txs = Vec::new();
     for s in &w.producers {
-        txs.push(w.signer.sign(&root, &root_id, "subject.register", &reg(s, SubjectKind::Producer)));
+        txs.push(w.signer.sign(
+            &root,
+            &root_id,
+            "subject.register",
+            &reg(s, SubjectKind::Producer),
+        ));
     }
     for s in &w.receivers {
-        txs.push(w.signer.sign(&root, &root_id, "subject.register", &reg(s, SubjectKind::Supermarket)));
+        txs.push(w.signer.sign(
+            &root,
+            &root_id,
+            "subject.register",
+            &reg(s, SubjectKind::Supermarket),
+        ));
     }
     setup(&leader_api, std::mem::take(&mut txs));
     for s in &w.producers {
@@ -810,9 +870,19 @@ fn main() {
         let mut out = Vec::new();
         for i in 0..5 {
             let last: LastCommit = Arc::default();
-            let stream = w.stream(5_000 + i, 1).into_iter().take(1).collect::<Vec<_>>();
+            let stream = w
+                .stream(5_000 + i, 1)
+                .into_iter()
+                .take(1)
+                .collect::<Vec<_>>();
             closed_loop(&apis[..1], vec![stream], 30.0, None, Some(last.clone())).await;
-            let s = sealing_sampler(apis[0].clone(), last, Duration::from_millis(1), Instant::now() + Duration::from_millis(5)).await;
+            let s = sealing_sampler(
+                apis[0].clone(),
+                last,
+                Duration::from_millis(1),
+                Instant::now() + Duration::from_millis(5),
+            )
+            .await;
             out.extend(s.into_iter().map(|us| us as f64 / 1000.0));
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -826,14 +896,26 @@ fn main() {
     let mut first_client = 0usize;
     // `ZSL_BENCH_QUICK=N`: one closed-loop run of N clients and its CPU per
     // node, nothing else (for trying a lever; not what scripts/bench reports).
-    if let Some(clients) = std::env::var("ZSL_BENCH_QUICK").ok().and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(clients) = std::env::var("ZSL_BENCH_QUICK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         let streams = sign_streams(&w, 0, clients, (budget / clients).max(GROUP));
-        let cpu0: Vec<f64> = ids.iter().map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0).collect();
+        let cpu0: Vec<f64> = ids
+            .iter()
+            .map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0)
+            .collect();
         let (mut t, run_secs) = rt.block_on(closed_loop(&apis, streams, secs, None, None));
         let cpu: Vec<String> = ids
             .iter()
             .zip(&cpu0)
-            .map(|(&id, c0)| format!("{:.0}", (proc_usage(cluster.pid(id).expect("pid"), ticks).0 - c0) * 1e6 / t.committed.max(1) as f64))
+            .map(|(&id, c0)| {
+                format!(
+                    "{:.0}",
+                    (proc_usage(cluster.pid(id).expect("pid"), ticks).0 - c0) * 1e6
+                        / t.committed.max(1) as f64
+                )
+            })
             .collect();
         println!(
             "quick: {clients} clients, {:.0} tx/s, p50 {:.1} ms, p99 {:.1} ms, CPU µs/tx per node {} ({})",
@@ -847,7 +929,11 @@ fn main() {
     }
     for clients in CLIENT_COUNTS {
         settle(&cluster, 30);
-        let per_client = if clients == 1 { 3_000 } else { (budget / clients).max(GROUP) };
+        let per_client = if clients == 1 {
+            3_000
+        } else {
+            (budget / clients).max(GROUP)
+        };
         let t_sign = Instant::now();
         let streams = sign_streams(&w, first_client, clients, per_client);
         first_client += clients;
@@ -862,7 +948,10 @@ fn main() {
         );
         let term0 = max_term(&cluster);
         let h0 = head_height(&cluster, leader);
-        let cpu0: Vec<f64> = ids.iter().map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0).collect();
+        let cpu0: Vec<f64> = ids
+            .iter()
+            .map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0)
+            .collect();
         let me0 = proc_usage(std::process::id(), ticks).0;
         let last: LastCommit = Arc::default();
         let sampler = (clients == 256).then(|| {
@@ -877,12 +966,19 @@ fn main() {
         if let Some(s) = sampler {
             under_load_seal = rt.block_on(s).unwrap_or_default();
         }
-        let cpu1: Vec<f64> = ids.iter().map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0).collect();
+        let cpu1: Vec<f64> = ids
+            .iter()
+            .map(|&id| proc_usage(cluster.pid(id).expect("pid"), ticks).0)
+            .collect();
         let me1 = proc_usage(std::process::id(), ticks).0;
         let r = RunResult {
             clients,
             secs: run_secs,
-            cpu: ids.iter().zip(cpu0.iter().zip(&cpu1)).map(|(&id, (a, b))| (id, b - a)).collect(),
+            cpu: ids
+                .iter()
+                .zip(cpu0.iter().zip(&cpu1))
+                .map(|(&id, (a, b))| (id, b - a))
+                .collect(),
             client_cpu: me1 - me0,
             term: (term0, max_term(&cluster)),
             heights: (h0 + 1, head_height(&cluster, leader)),
@@ -901,41 +997,79 @@ fn main() {
 
     // Half load: 256 clients paced to half the 256-client peak together.
     settle(&cluster, 30);
-    let peak256 = runs.iter().find(|r| r.clients == 256).map_or(1000.0, |r| r.tps());
+    let peak256 = runs
+        .iter()
+        .find(|r| r.clients == 256)
+        .map_or(1000.0, |r| r.tps());
     let half_rate = peak256 / 2.0;
     let half_secs = secs.max(10.0);
     let pace = Duration::from_secs_f64(256.0 / half_rate.max(1.0));
     let per_client = ((half_rate * half_secs / 256.0).ceil() as usize + GROUP).max(GROUP);
     let streams = sign_streams(&w, first_client, 256, per_client);
     first_client += 256;
-    let (mut half, half_elapsed) = rt.block_on(closed_loop(&apis, streams, half_secs, Some(pace), None));
-    eprintln!("half load: {} committed in {half_elapsed:.1} s, {}", half.committed, half.refused_note());
+    let (mut half, half_elapsed) =
+        rt.block_on(closed_loop(&apis, streams, half_secs, Some(pace), None));
+    eprintln!(
+        "half load: {} committed in {half_elapsed:.1} s, {}",
+        half.committed,
+        half.refused_note()
+    );
 
     // Batch clients (`POST /v1/txs`).
     settle(&cluster, 30);
-    let streams = sign_streams(&w, first_client, BATCH_CLIENTS, (budget / BATCH_CLIENTS).max(BATCH_SIZE));
+    let streams = sign_streams(
+        &w,
+        first_client,
+        BATCH_CLIENTS,
+        (budget / BATCH_CLIENTS).max(BATCH_SIZE),
+    );
     first_client += BATCH_CLIENTS;
     let term_b0 = max_term(&cluster);
     let (mut batch, batch_secs) = rt.block_on(batch_clients(&apis, streams, BATCH_SIZE, secs));
     let term_b1 = max_term(&cluster);
-    eprintln!("batch clients: {} committed in {batch_secs:.1} s, {}", batch.committed, batch.refused_note());
+    eprintln!(
+        "batch clients: {} committed in {batch_secs:.1} s, {}",
+        batch.committed,
+        batch.refused_note()
+    );
 
     // Single client at the leader (the 1-client run above went to node 1).
     settle(&cluster, 30);
     let leader = settle(&cluster, 30).unwrap_or(leader);
     let streams = sign_streams(&w, first_client, 1, 3_000);
-    let (mut one_leader, _) = rt.block_on(closed_loop(&[cluster.api(leader).to_string()], streams, 10.0, None, None));
-    let follower = ids.iter().copied().find(|&id| id != leader).unwrap_or(leader);
+    let (mut one_leader, _) = rt.block_on(closed_loop(
+        &[cluster.api(leader).to_string()],
+        streams,
+        10.0,
+        None,
+        None,
+    ));
+    let follower = ids
+        .iter()
+        .copied()
+        .find(|&id| id != leader)
+        .unwrap_or(leader);
     let streams = sign_streams(&w, first_client + 1, 1, 3_000);
-    let (mut one_follower, _) = rt.block_on(closed_loop(&[cluster.api(follower).to_string()], streams, 10.0, None, None));
+    let (mut one_follower, _) = rt.block_on(closed_loop(
+        &[cluster.api(follower).to_string()],
+        streams,
+        10.0,
+        None,
+        None,
+    ));
 
     let term_end = max_term(&cluster);
-    let tree_size = cluster.status(leader).and_then(|s| s["tree_size"].as_u64()).unwrap_or(0);
-    let (blocks_seen, sig_only) = runs
+    let tree_size = cluster
+        .status(leader)
+        .and_then(|s| s["tree_size"].as_u64())
+        .unwrap_or(0);
+    let (blocks_seen, sig_only) = runs.iter().find(|r| r.clients == 256).map_or((0, 0), |r| {
+        signature_only_blocks(&leader_api, r.heights.0, r.heights.1)
+    });
+    let rss: Vec<(u64, f64)> = ids
         .iter()
-        .find(|r| r.clients == 256)
-        .map_or((0, 0), |r| signature_only_blocks(&leader_api, r.heights.0, r.heights.1));
-    let rss: Vec<(u64, f64)> = ids.iter().map(|&id| (id, proc_usage(cluster.pid(id).expect("pid"), ticks).1)).collect();
+        .map(|&id| (id, proc_usage(cluster.pid(id).expect("pid"), ticks).1))
+        .collect();
     for &id in &ids {
         cluster.stop(id);
     }
@@ -953,7 +1087,10 @@ fn main() {
     println!("| measure | ZSL | etcd (gRPC) | ZSL ÷ etcd |");
     println!("| --- | --- | --- | --- |");
     for r in &mut runs {
-        let e = etcd_runs.as_ref().ok().and_then(|v| v.iter().find(|e| e.0 == r.clients));
+        let e = etcd_runs
+            .as_ref()
+            .ok()
+            .and_then(|v| v.iter().find(|e| e.0 == r.clients));
         let (e_tps, e_p50, e_p99) = e.map_or((f64::NAN, f64::NAN, f64::NAN), |e| (e.1, e.2, e.3));
         let tps = r.tps();
         println!(
@@ -1013,9 +1150,15 @@ fn main() {
             .iter()
             .map(|e| format!("{} clients {:.0}", e.0, e.4 * 1e6 / e.5.max(1) as f64))
             .collect();
-        println!("| etcd: CPU µs per put, all three members together | | {} | |", per.join(" · "));
+        println!(
+            "| etcd: CPU µs per put, all three members together | | {} | |",
+            per.join(" · ")
+        );
     }
-    let terms: Vec<String> = runs.iter().map(|r| format!("{}→{}", r.term.0, r.term.1)).collect();
+    let terms: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{}→{}", r.term.0, r.term.1))
+        .collect();
     println!(
         "| Raft term across runs (1 / 256 / 1,000 clients; batch) | {} ; {term_b0}→{term_b1}; end {term_end} | | a rise means an election |",
         terms.join(" / ")
@@ -1055,7 +1198,11 @@ fn main() {
 
 /// etcd at each client count: (clients, puts/s, p50 ms, p99 ms, CPU s of the members, puts).
 #[cfg(feature = "etcd")]
-async fn etcd_runs(value_size: usize, secs: f64, ticks: f64) -> Result<Vec<(usize, f64, f64, f64, f64, u64)>, String> {
+async fn etcd_runs(
+    value_size: usize,
+    secs: f64,
+    ticks: f64,
+) -> Result<Vec<(usize, f64, f64, f64, f64, u64)>, String> {
     let e = etcd::start().await?;
     let mut out = Vec::new();
     for (run, clients) in CLIENT_COUNTS.into_iter().enumerate() {
@@ -1076,6 +1223,10 @@ async fn etcd_runs(value_size: usize, secs: f64, ticks: f64) -> Result<Vec<(usiz
 }
 
 #[cfg(not(feature = "etcd"))]
-async fn etcd_runs(_value_size: usize, _secs: f64, _ticks: f64) -> Result<Vec<(usize, f64, f64, f64, f64, u64)>, String> {
+async fn etcd_runs(
+    _value_size: usize,
+    _secs: f64,
+    _ticks: f64,
+) -> Result<Vec<(usize, f64, f64, f64, f64, u64)>, String> {
     Err("built without `--features zsl-tests/etcd` (needs protoc)".into())
 }

@@ -11,10 +11,11 @@
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use ledger::block::{BlockProposal, H32};
+use ledger::block::BlockProposal;
 use ledger::evidence;
+use ledger::hash::H32;
+use ledger::history::{read_block, read_head, tree_key};
 use ledger::kv::{KvWrite, Overlay, Space};
-use ledger::machine::{read_block, read_head, tree_key};
 use ledger::record::{build_body, DocumentNotarize, SubjectKind, SubjectRegister};
 use ledger::seal;
 use ledger::SignedTx;
@@ -100,7 +101,7 @@ fn main() {
         let t = Instant::now();
         let mut tree = ledger::merkle::MemoryTree::new();
         for i in 0..prefix {
-            tree.push(&ledger::signing::sha256(&i.to_be_bytes()))
+            tree.push(&ledger::hash::sha256(&i.to_be_bytes()))
                 .expect("push");
         }
         let stored = tree.stored_hashes();
@@ -156,40 +157,42 @@ fn main() {
     };
     // Applies a block with the previous tree-growing block's signatures
     // (validators 1 and 2: the quorum), as the leader does.
-    let mut pending_sigs: Vec<seal::Cosignature> = Vec::new();
+    let mut pending_sigs: Vec<ledger::block::Cosignature> = Vec::new();
     let mut ids: Vec<H32> = Vec::with_capacity(txs as usize);
-    let apply =
-        |wires: Vec<Vec<u8>>, at: i64, ids: &mut Vec<H32>, pending: &mut Vec<seal::Cosignature>| {
-            let applied = ledger
-                .apply(
-                    &BlockProposal {
-                        time_ms: at,
-                        txs: wires,
-                        cosigs: std::mem::take(pending),
-                    },
-                    &[],
-                )
-                .expect("apply");
-            for o in &applied.outcomes {
-                match &o.result {
-                    Ok(_) => ids.push(o.id.expect("id")),
-                    Err(r) => panic!("refused: {r}"),
-                }
+    let apply = |wires: Vec<Vec<u8>>,
+                 at: i64,
+                 ids: &mut Vec<H32>,
+                 pending: &mut Vec<ledger::block::Cosignature>| {
+        let applied = ledger
+            .apply(
+                &BlockProposal {
+                    time_ms: at,
+                    txs: wires,
+                    cosigs: std::mem::take(pending),
+                },
+                &[],
+            )
+            .expect("apply");
+        for o in &applied.outcomes {
+            match &o.result {
+                Ok(_) => ids.push(o.id.expect("id")),
+                Err(r) => panic!("refused: {r}"),
             }
-            let block = applied.block.expect("block");
-            if let Some(cp) = seal::checkpoint_of(&spec, &block) {
-                *pending = validators[..2]
-                    .iter()
-                    .map(|(n, k)| seal::cosign(&cp, n, k))
-                    .collect();
-            }
-        };
+        }
+        let block = applied.block.expect("block");
+        if let Some(cp) = seal::checkpoint_of(&spec, &block) {
+            *pending = validators[..2]
+                .iter()
+                .map(|(n, k)| seal::cosign(&cp, n, k))
+                .collect();
+        }
+    };
 
     let t = Instant::now();
     let subjects: Vec<(String, SigningKey)> = (1..=SUBJECTS)
         .map(|n| {
             let id = ledger::validate::synthetic_uscc(DISTRICT, n);
-            let key = SigningKey::from_bytes(&ledger::signing::sha256(id.as_bytes()));
+            let key = SigningKey::from_bytes(&ledger::hash::sha256(id.as_bytes()));
             (id, key)
         })
         .collect();
@@ -219,7 +222,7 @@ fn main() {
             .map(|i| {
                 let (id, key) = &subjects[(i % SUBJECTS as u64) as usize];
                 let rec = DocumentNotarize {
-                    document_hash: hex::encode(ledger::signing::sha256(&i.to_be_bytes())),
+                    document_hash: hex::encode(ledger::hash::sha256(&i.to_be_bytes())),
                     title: format!("bench document {i}"),
                     media_type: Some("application/pdf".into()),
                     note: None,

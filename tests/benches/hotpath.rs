@@ -31,7 +31,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(label.as_bytes()))
+    SigningKey::from_bytes(&ledger::hash::sha256(label.as_bytes()))
 }
 
 struct Signer {
@@ -41,9 +41,22 @@ struct Signer {
 }
 
 impl Signer {
-    fn sign<T: Serialize>(&mut self, key: &SigningKey, account: &str, kind: &str, rec: &T) -> Vec<u8> {
+    fn sign<T: Serialize>(
+        &mut self,
+        key: &SigningKey,
+        account: &str,
+        kind: &str,
+        rec: &T,
+    ) -> Vec<u8> {
         self.nonce += 1;
-        let body = build_body(kind, &self.chain_id, account, &self.at, &self.nonce.to_string(), rec);
+        let body = build_body(
+            kind,
+            &self.chain_id,
+            account,
+            &self.at,
+            &self.nonce.to_string(),
+            rec,
+        );
         serde_json::to_vec(&SignedTx::sign(body, key).expect("sign").to_json()).expect("json")
     }
 }
@@ -81,14 +94,21 @@ fn main() {
     })
     .expect("spec");
     let now_ms = jiff::Timestamp::now().as_millisecond();
-    let today = ledger::score::local_date(&spec.model, now_ms).expect("date").to_string();
+    let today = ledger::score::local_date(&spec.model, now_ms)
+        .expect("date")
+        .to_string();
     let mut s = Signer {
         chain_id: spec.chain_id.clone(),
         nonce: 0,
-        at: jiff::Timestamp::from_millisecond(now_ms).expect("time").to_string(),
+        at: jiff::Timestamp::from_millisecond(now_ms)
+            .expect("time")
+            .to_string(),
     };
     let subject = |kind: &str, i: usize| {
-        let id = ledger::validate::synthetic_uscc(DISTRICT, (if kind == "p" { 0 } else { 1_000 } + i) as u32);
+        let id = ledger::validate::synthetic_uscc(
+            DISTRICT,
+            (if kind == "p" { 0 } else { 1_000 } + i) as u32,
+        );
         (key(&id), id)
     };
     let producers: Vec<(SigningKey, String)> = (0..PRODUCERS).map(|i| subject("p", i)).collect();
@@ -98,7 +118,11 @@ fn main() {
     for (k, id, kind) in producers
         .iter()
         .map(|(k, id)| (k, id, SubjectKind::Producer))
-        .chain(receivers.iter().map(|(k, id)| (k, id, SubjectKind::Supermarket)))
+        .chain(
+            receivers
+                .iter()
+                .map(|(k, id)| (k, id, SubjectKind::Supermarket)),
+        )
     {
         let reg = SubjectRegister {
             uscc: id.clone(),
@@ -145,7 +169,10 @@ fn main() {
         let mut b = Vec::with_capacity(size);
         let mut made = Vec::new();
         for (r, shipper, sid) in prev.drain(..) {
-            let rec = ShipmentReceive { shipper, shipment_id: sid };
+            let rec = ShipmentReceive {
+                shipper,
+                shipment_id: sid,
+            };
             b.push(s.sign(&receivers[r].0, &receivers[r].1, "shipment.receive", &rec));
         }
         let ships = size * 3 / 10;
@@ -189,7 +216,10 @@ fn main() {
     let all: Vec<&Vec<u8>> = blocks.iter().flatten().collect();
     let bytes: usize = all.iter().map(|w| w.len()).sum();
     let count = all.len();
-    eprintln!("{count} txs, {:.0} bytes each on average, blocks of {block}", bytes as f64 / count as f64);
+    eprintln!(
+        "{count} txs, {:.0} bytes each on average, blocks of {block}",
+        bytes as f64 / count as f64
+    );
 
     if std::env::var_os("ZSL_BENCH_READS").is_some() {
         count_reads(&spec, &setup, &blocks, now_ms);
@@ -204,7 +234,10 @@ fn main() {
             std::hint::black_box(serde_json::from_slice::<Value>(w).expect("json"));
         }
     });
-    let parsed: Vec<SignedTx> = all.iter().map(|w| SignedTx::from_json_bytes(w).expect("tx")).collect();
+    let parsed: Vec<SignedTx> = all
+        .iter()
+        .map(|w| SignedTx::from_json_bytes(w).expect("tx"))
+        .collect();
     let envelope = per_item_us(count, runs_stage, || {
         for w in &all {
             std::hint::black_box(SignedTx::from_json_bytes(w).expect("tx"));
@@ -217,7 +250,7 @@ fn main() {
     });
     let sha = per_item_us(count, runs_stage, || {
         for t in &parsed {
-            std::hint::black_box(ledger::signing::sha256(&t.signed_bytes));
+            std::hint::black_box(ledger::hash::sha256(&t.signed_bytes));
         }
     });
     let record = per_item_us(count, runs_stage, || {
@@ -242,19 +275,27 @@ fn main() {
             std::hint::black_box(ledger::TxFrame::parse(f).expect("frame"));
         }
     });
-    let framed: Vec<ledger::TxFrame> = frames.iter().map(|f| ledger::TxFrame::parse(f).expect("frame")).collect();
+    let framed: Vec<ledger::TxFrame> = frames
+        .iter()
+        .map(|f| ledger::TxFrame::parse(f).expect("frame"))
+        .collect();
     let record_raw = per_item_us(count, runs_stage, || {
         for f in &framed {
             std::hint::black_box(parse_canonical(f.body_json()).expect("record"));
         }
     });
     let frame_refs: Vec<&ledger::TxFrame> = framed.iter().collect();
-    let one_core = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    let one_core = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
     let keys = ledger::signing::KeyCache::default();
     let batch_one_core = per_item_us(count, runs_stage, || {
         one_core.install(|| {
             for c in frame_refs.chunks(block) {
-                assert!(ledger::signing::verify_frames(c, &keys).iter().all(|ok| *ok));
+                assert!(ledger::signing::verify_frames(c, &keys)
+                    .iter()
+                    .all(|ok| *ok));
             }
         })
     });
@@ -272,9 +313,20 @@ fn main() {
         let mut go = |txs: &Vec<Vec<u8>>| {
             at += 1;
             let applied = ledger
-                .apply(&BlockProposal { time_ms: at, txs: txs.clone(), cosigs: Vec::new() }, &[])
+                .apply(
+                    &BlockProposal {
+                        time_ms: at,
+                        txs: txs.clone(),
+                        cosigs: Vec::new(),
+                    },
+                    &[],
+                )
                 .expect("apply");
-            if let Some(r) = applied.outcomes.iter().find_map(|o| o.result.as_ref().err()) {
+            if let Some(r) = applied
+                .outcomes
+                .iter()
+                .find_map(|o| o.result.as_ref().err())
+            {
                 panic!("refused: {r}");
             }
             if std::env::var_os("ZSL_BENCH_WRITES").is_some() {
@@ -285,7 +337,12 @@ fn main() {
                     e.1 += k.len() + v.as_ref().map_or(0, |v| v.len());
                 }
                 let n = txs.len().max(1) as f64;
-                let rows: Vec<String> = by.iter().map(|(cf, (c, b))| format!("{cf}: {:.2} rows {:.0} B", *c as f64 / n, *b as f64 / n)).collect();
+                let rows: Vec<String> = by
+                    .iter()
+                    .map(|(cf, (c, b))| {
+                        format!("{cf}: {:.2} rows {:.0} B", *c as f64 / n, *b as f64 / n)
+                    })
+                    .collect();
                 eprintln!("per tx: {}", rows.join(", "));
             }
         };
@@ -295,17 +352,32 @@ fn main() {
         let whole = t0.elapsed().as_secs_f64() * 1e6 / count as f64;
         (whole, 0.0)
     };
-    let (apply_us, _) = if only_apply { (f64::INFINITY, 0.0) } else { apply(&setup, &blocks) };
+    let (apply_us, _) = if only_apply {
+        (f64::INFINITY, 0.0)
+    } else {
+        apply(&setup, &blocks)
+    };
     // As proposals carry them: frames of the canonical signed bytes.
     let frame_blocks: Vec<Vec<Vec<u8>>> = blocks
         .iter()
-        .map(|b| b.iter().map(|w| ledger::TxFrame::from_proposed(w).expect("frame").to_bytes()).collect())
+        .map(|b| {
+            b.iter()
+                .map(|w| ledger::TxFrame::from_proposed(w).expect("frame").to_bytes())
+                .collect()
+        })
         .collect();
     let (frames_us, _) = apply(&setup, &frame_blocks);
-    let (frames_us2, _) = if only_apply { (f64::INFINITY, 0.0) } else { apply(&setup, &frame_blocks) };
+    let (frames_us2, _) = if only_apply {
+        (f64::INFINITY, 0.0)
+    } else {
+        apply(&setup, &frame_blocks)
+    };
     let frames_us = frames_us.min(frames_us2);
 
-    println!("| stage (one core, {count} txs of the bench mix, {:.0} B avg) | µs per tx |", bytes as f64 / count as f64);
+    println!(
+        "| stage (one core, {count} txs of the bench mix, {:.0} B avg) | µs per tx |",
+        bytes as f64 / count as f64
+    );
     println!("| --- | --- |");
     println!("| JSON parse of the wire into a `Value` | {parse_value:.2} |");
     println!("| envelope: parse + RFC 8785 canonical body + SHA-256 id (`SignedTx::from_json_bytes`) | {envelope:.2} |");
@@ -314,7 +386,9 @@ fn main() {
     println!("| record parse (`record::parse_body`) | {record:.2} |");
     println!("| Ed25519 verify_strict, one at a time | {single:.2} |");
     println!("| Ed25519 batch verification (`verify_many`, blocks of {block}) | {batch_us:.2} |");
-    println!("| frame read: canonical-form check + SHA-256 id (`TxFrame::parse`) | {frame_parse:.2} |");
+    println!(
+        "| frame read: canonical-form check + SHA-256 id (`TxFrame::parse`) | {frame_parse:.2} |"
+    );
     println!("| record parse from canonical bytes (`record::parse_canonical`) | {record_raw:.2} |");
     println!("| Ed25519 batch verification of frames on one core (`verify_frames`, cached keys) | {batch_one_core:.2} |");
     println!("| wire re-serialisation (`to_json` → bytes) | {wire_out:.2} |");
@@ -331,36 +405,90 @@ struct CountingKv {
 impl ledger::kv::KvRead for CountingKv {
     fn get(&self, space: ledger::kv::Space, key: &[u8]) -> ledger::kv::KvResult<Option<Vec<u8>>> {
         let v = self.inner.get(space, key)?;
-        let prefix: String = String::from_utf8_lossy(key).chars().take_while(|c| *c != '/').take(8).collect();
+        let prefix: String = String::from_utf8_lossy(key)
+            .chars()
+            .take_while(|c| *c != '/')
+            .take(8)
+            .collect();
         let mut r = self.reads.borrow_mut();
-        let e = r.entry(format!("{}:{}", space.cf_name(), if space == ledger::kv::Space::Tree || space == ledger::kv::Space::Txs { "" } else { &prefix })).or_default();
-        if v.is_some() { e.0 += 1 } else { e.1 += 1 }
+        let e = r
+            .entry(format!(
+                "{}:{}",
+                space.cf_name(),
+                if space == ledger::kv::Space::Tree || space == ledger::kv::Space::Txs {
+                    ""
+                } else {
+                    &prefix
+                }
+            ))
+            .or_default();
+        if v.is_some() {
+            e.0 += 1
+        } else {
+            e.1 += 1
+        }
         Ok(v)
     }
-    fn scan(&self, space: ledger::kv::Space, from: &[u8], to: &[u8], limit: usize) -> ledger::kv::KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        *self.reads.borrow_mut().entry(format!("scan {}", space.cf_name())).or_default() = (0, 0);
+    fn scan(
+        &self,
+        space: ledger::kv::Space,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> ledger::kv::KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        *self
+            .reads
+            .borrow_mut()
+            .entry(format!("scan {}", space.cf_name()))
+            .or_default() = (0, 0);
         self.inner.scan(space, from, to, limit)
     }
 }
 
 #[allow(dead_code)]
-fn count_reads(spec: &ledger::ChainSpec, setup: &[Vec<Vec<u8>>], blocks: &[Vec<Vec<u8>>], now_ms: i64) {
+fn count_reads(
+    spec: &ledger::ChainSpec,
+    setup: &[Vec<Vec<u8>>],
+    blocks: &[Vec<Vec<u8>>],
+    now_ms: i64,
+) {
     let mut m = ledger::MemoryLedger::new(spec.clone()).expect("ledger");
     let mut at = now_ms;
     for b in setup {
         at += 1;
-        m.apply(&BlockProposal { time_ms: at, txs: b.clone(), cosigs: Vec::new() }).expect("apply");
+        m.apply(&BlockProposal {
+            time_ms: at,
+            txs: b.clone(),
+            cosigs: Vec::new(),
+        })
+        .expect("apply");
     }
-    let kv = CountingKv { inner: m.kv.clone(), reads: Default::default() };
+    let kv = CountingKv {
+        inner: m.kv.clone(),
+        reads: Default::default(),
+    };
     let mut kv = kv;
     let mut n = 0usize;
     for b in blocks.iter().take(5) {
         at += 1;
-        let a = ledger::machine::apply_block(&kv, spec, &BlockProposal { time_ms: at, txs: b.clone(), cosigs: Vec::new() }).expect("apply");
+        let a = ledger::machine::apply_block(
+            &kv,
+            spec,
+            &BlockProposal {
+                time_ms: at,
+                txs: b.clone(),
+                cosigs: Vec::new(),
+            },
+        )
+        .expect("apply");
         kv.inner.apply(&a.changes);
         n += b.len();
     }
     for (k, (hit, miss)) in kv.reads.borrow().iter() {
-        eprintln!("reads per tx {k}: {:.2} found, {:.2} absent", *hit as f64 / n as f64, *miss as f64 / n as f64);
+        eprintln!(
+            "reads per tx {k}: {:.2} found, {:.2} absent",
+            *hit as f64 / n as f64,
+            *miss as f64 / n as f64
+        );
     }
 }

@@ -22,7 +22,7 @@ const YEAR_START_MS: i64 = 1_704_038_400_000; // 2024-01-01T00:00:00+08:00
 const DAY_MS: i64 = 86_400_000;
 
 fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(label.as_bytes()))
+    SigningKey::from_bytes(&ledger::hash::sha256(label.as_bytes()))
 }
 
 struct Signer {

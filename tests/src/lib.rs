@@ -250,7 +250,7 @@ pub fn sign<T: Serialize>(
 
 /// A deterministic key for a test actor.
 pub fn test_key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::signing::sha256(
+    SigningKey::from_bytes(&ledger::hash::sha256(
         format!("zsl-test/{label}").as_bytes(),
     ))
 }
@@ -340,7 +340,7 @@ impl TestCluster {
     /// transaction that commits, for load and liveness checks.
     pub fn notarize(&self, label: &str) -> Value {
         let doc = record::DocumentNotarize {
-            document_hash: hex::encode(ledger::signing::sha256(label.as_bytes())),
+            document_hash: hex::encode(ledger::hash::sha256(label.as_bytes())),
             title: label.into(),
             media_type: None,
             note: None,

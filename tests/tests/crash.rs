@@ -35,7 +35,7 @@ fn sigkill_loses_nothing_acknowledged() {
             while !stop.load(Ordering::Relaxed) && n < 10_000 {
                 n += 1;
                 let doc = DocumentNotarize {
-                    document_hash: hex::encode(ledger::signing::sha256(
+                    document_hash: hex::encode(ledger::hash::sha256(
                         format!("doc {w} {n}").as_bytes(),
                     )),
                     title: format!("worker {w} doc {n}"),

@@ -104,7 +104,7 @@ fn a_notarized_document_verifies_offline_and_a_tampered_bundle_does_not() {
         .expect("POST");
     assert_eq!(r.status().as_u16(), 200);
     let hashed: Value = r.json().expect("json");
-    let hash = hex::encode(ledger::signing::sha256(&doc));
+    let hash = hex::encode(ledger::hash::sha256(&doc));
     assert_eq!(hashed["document_hash"], hash.as_str());
     assert_eq!(hashed["body"]["type"], "document.notarize");
     assert_eq!(hashed["body"]["media_type"], "application/pdf");
@@ -215,7 +215,7 @@ fn a_notarized_document_verifies_offline_and_a_tampered_bundle_does_not() {
     assert_eq!(status, 200, "{old}");
     assert_eq!(old["note"].as_str(), Some(old_note.as_str()));
     let rec2 = DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(b"second")),
+        document_hash: hex::encode(ledger::hash::sha256(b"second")),
         title: "second".into(),
         media_type: None,
         note: None,
@@ -283,7 +283,7 @@ fn a_bundle_from_a_three_node_cluster_verifies_offline() {
     let leader = c.leader(READY_TIMEOUT_MS);
     let root = c.root_key();
     let rec = DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(b"cluster document")),
+        document_hash: hex::encode(ledger::hash::sha256(b"cluster document")),
         title: "三节点 cluster".into(),
         media_type: None,
         note: None,

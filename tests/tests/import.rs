@@ -191,7 +191,7 @@ fn pynacl_signed_transaction_is_committed() {
         "account": node.root.account,
         "created_at": jiff::Timestamp::now().to_string(),
         "nonce": "pynacl-1",
-        "document_hash": hex::encode(ledger::signing::sha256(b"rapid test sheet 2024-03")),
+        "document_hash": hex::encode(ledger::hash::sha256(b"rapid test sheet 2024-03")),
         "title": "快检记录 rapid test sheet",
     });
     let body_path = node.dir.path().join("body.json");

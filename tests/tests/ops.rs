@@ -11,7 +11,7 @@ use zsl_tests::*;
 
 fn notarize(node: &TestNode, n: u32) -> Value {
     let doc = DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(format!("doc {n}").as_bytes())),
+        document_hash: hex::encode(ledger::hash::sha256(format!("doc {n}").as_bytes())),
         title: format!("report {n}"),
         media_type: None,
         note: None,

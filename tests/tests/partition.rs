@@ -267,7 +267,7 @@ fn a_one_validator_node_serves_linearizable_reads() {
         &node.root.account,
         "document.notarize",
         &DocumentNotarize {
-            document_hash: hex::encode(ledger::signing::sha256(b"alone")),
+            document_hash: hex::encode(ledger::hash::sha256(b"alone")),
             title: "alone".into(),
             media_type: None,
             note: None,

@@ -14,7 +14,7 @@ fn python_signed_transaction_is_committed() {
         "account": node.root.account,
         "created_at": jiff::Timestamp::now().to_string(),
         "nonce": "python-1",
-        "document_hash": hex::encode(ledger::signing::sha256(b"inspection report 2024-03")),
+        "document_hash": hex::encode(ledger::hash::sha256(b"inspection report 2024-03")),
         "title": "检查报告 inspection report",
     });
     let body_path = node.dir.path().join("body.json");

@@ -87,7 +87,7 @@ pub fn open_ledger(dir: &Path, spec: ChainSpec, sync: bool) -> Arc<Ledger> {
 /// A `document.notarize` by the root regulator, created now.
 pub fn notarize(root: &KeyFile, nonce: &str) -> SignedTx {
     let record = DocumentNotarize {
-        document_hash: hex::encode(ledger::signing::sha256(nonce.as_bytes())),
+        document_hash: hex::encode(ledger::hash::sha256(nonce.as_bytes())),
         title: format!("document {nonce}"),
         media_type: None,
         note: None,

@@ -6,9 +6,10 @@ use serde::Serialize;
 
 use super::*;
 use crate::error::RefusalCode;
+use crate::history::{read_block, read_tx};
 use crate::kv::MemoryKv;
-use crate::signing::SignedTx;
 use crate::record::*;
+use crate::signing::SignedTx;
 use crate::spec::{District, Region, RootRegulator};
 
 const T0: i64 = 1_709_254_800_000; // 2024-03-01T09:00:00+08:00
@@ -698,7 +699,8 @@ mod props {
 
 mod sealing {
     use super::*;
-    use crate::seal::{self, Cosignature};
+    use crate::block::Cosignature;
+    use crate::seal;
     use crate::spec::Validator;
 
     fn validator_keys() -> Vec<(String, SigningKey)> {
