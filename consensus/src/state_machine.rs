@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ledger::kv::{ChangeSet, KvWrite, MemoryKv, Space};
-use ledger::machine::BLOCK_TXS_MAX;
 use ledger::store::{ExtraWrite, CF_RAFT_META};
 use ledger::{Ledger, RefusalCode};
 use openraft::storage::RaftStateMachine;
@@ -160,25 +159,6 @@ fn apply_entries(
                     .commit(&ChangeSet::default(), &[applied, membership])
                     .map_err(|e| apply_err(&e))?;
                 responses.push(ApplyResponse::default());
-            }
-            EntryPayload::Normal(proposal) if proposal.txs.len() > BLOCK_TXS_MAX => {
-                // The ledger rejects such a proposal as a whole. That is a
-                // property of the entry alone, the same on every node, so it
-                // is answered, not treated as a storage failure that would
-                // halt Raft on a committed entry forever.
-                ledger
-                    .store
-                    .commit(&ChangeSet::default(), &[applied])
-                    .map_err(|e| apply_err(&e))?;
-                let message =
-                    format!("the block proposal has more than {BLOCK_TXS_MAX} transactions");
-                let outcomes = proposal.txs.iter().map(|_| {
-                    TxOutcomeResponse::refused(None, RefusalCode::LimitExceeded, &message)
-                });
-                responses.push(ApplyResponse {
-                    block: None,
-                    outcomes: outcomes.collect(),
-                });
             }
             EntryPayload::Normal(proposal) => {
                 let result = ledger

@@ -232,7 +232,7 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
         .position(|w| w == b"b2\"")
         .expect("nonce in wire");
     loc.wire[at + 1] = b'3';
-    row.1 = ledger::state::encode(&loc);
+    row.1 = ledger::state::encode(&loc).unwrap();
     let tx_byte = pack(&p);
 
     // Block 2's header: a later time, re-hashed so the block looks whole.
@@ -246,7 +246,7 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
     let mut block: ledger::Block = ledger::state::decode(&row.0, &row.1).expect("block decodes");
     block.header.time_ms += 1;
     block.hash = block.header.hash();
-    row.1 = ledger::state::encode(&block);
+    row.1 = ledger::state::encode(&block).unwrap();
     let header = pack(&p);
 
     // One stored tree hash: the root of the four-leaf tree.

@@ -29,3 +29,41 @@ pub enum LedgerError {
 }
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
+
+/// Why a record rule did not apply a transaction: the transaction is refused
+/// (the block goes on without it) or the ledger failed (the block must not be
+/// cut). Rules return this instead of a result nested in a result, so `?`
+/// carries both.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Fatal(#[from] LedgerError),
+}
+
+pub type ApplyResult<T> = std::result::Result<T, ApplyError>;
+
+impl From<Refusal> for ApplyError {
+    fn from(r: Refusal) -> Self {
+        ApplyError::Refused(r)
+    }
+}
+
+impl From<KvError> for ApplyError {
+    fn from(e: KvError) -> Self {
+        ApplyError::Fatal(e.into())
+    }
+}
+
+impl From<crate::score::ScoreError> for ApplyError {
+    fn from(e: crate::score::ScoreError) -> Self {
+        ApplyError::Fatal(e.into())
+    }
+}
+
+impl From<crate::merkle::MerkleError> for ApplyError {
+    fn from(e: crate::merkle::MerkleError) -> Self {
+        ApplyError::Fatal(e.into())
+    }
+}

@@ -1887,7 +1887,11 @@ mod tests {
         let mut head = read_head(&c.kv).unwrap().unwrap();
         head.tree_size = n;
         head.tree_root = H32(tree.root().unwrap());
-        c.kv.put(Space::Blocks, b"head".to_vec(), state::encode(&head));
+        c.kv.put(
+            Space::Blocks,
+            b"head".to_vec(),
+            state::encode(&head).unwrap(),
+        );
         (c, sample)
     }
 

@@ -60,6 +60,8 @@ pub enum KvError {
     Read(String),
     #[error("stored value under {key} does not decode: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("a value does not encode: {0}")]
+    Encode(String),
 }
 
 pub type KvResult<T> = std::result::Result<T, KvError>;

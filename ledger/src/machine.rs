@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use serde_json::Number;
 
 use crate::block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation};
-use crate::error::{refuse, LedgerError, Refusal, RefusalCode as C, Result};
+use crate::error::{
+    refuse, ApplyError, ApplyResult, LedgerError, Refusal, RefusalCode as C, Result,
+};
 use crate::hash::sha256;
 use crate::hash::H32;
 use crate::history::{block_key, read_head, tree_key, TreeReader, HEAD_KEY};
@@ -80,11 +82,11 @@ pub fn genesis(spec: &ChainSpec) -> Result<(ChangeSet, Block)> {
             registered: None,
             registered_by: None,
         };
-        put(&mut ov, Space::State, &account_key(&r.id), &account);
-        put(&mut ov, Space::State, &key_owner_key(&r.public_key), &r.id);
+        put(&mut ov, Space::State, &account_key(&r.id), &account)?;
+        put(&mut ov, Space::State, &key_owner_key(&r.public_key), &r.id)?;
     }
-    put(&mut ov, Space::State, VARIETIES_KEY, &spec.key_varieties);
-    seal::put_validator_set(&mut ov, 0, &spec.validators);
+    put(&mut ov, Space::State, VARIETIES_KEY, &spec.key_varieties)?;
+    seal::put_validator_set(&mut ov, 0, &spec.validators)?;
     let state_hash = H32(sha256(&ov.changes().digest_input()));
     let header = BlockHeader {
         chain_id: spec.chain_id.clone(),
@@ -110,8 +112,8 @@ pub fn genesis(spec: &ChainSpec) -> Result<(ChangeSet, Block)> {
         tree_size: 0,
         tree_root: block.header.tree_root,
     };
-    ov.put(Space::Blocks, block_key(0), encode(&block));
-    ov.put(Space::Blocks, HEAD_KEY.to_vec(), encode(&head));
+    ov.put(Space::Blocks, block_key(0), encode(&block)?);
+    ov.put(Space::Blocks, HEAD_KEY.to_vec(), encode(&head)?);
     Ok((ov.into_changes(), block))
 }
 
@@ -141,11 +143,24 @@ pub fn apply_block_with(
 ) -> Result<AppliedBlock> {
     let head =
         read_head(kv)?.ok_or_else(|| LedgerError::Block("the store has no genesis".into()))?;
-    if proposal.txs.len() > BLOCK_TXS_MAX {
-        return Err(LedgerError::Block(format!(
-            "proposal has {} transactions; the limit is {BLOCK_TXS_MAX}",
-            proposal.txs.len()
-        )));
+    if let Some(limit) = proposal_over_limits(proposal) {
+        // A property of the committed entry alone, the same on every node:
+        // every transaction is refused and no block is cut. An error here
+        // would halt every replica on that entry forever.
+        let outcomes = proposal
+            .txs
+            .iter()
+            .map(|_| TxOutcome {
+                id: None,
+                result: Err(refuse(C::LimitExceeded, limit.clone())),
+            })
+            .collect();
+        return Ok(AppliedBlock {
+            block: None,
+            head,
+            outcomes,
+            changes: ChangeSet::default(),
+        });
     }
     let height = head.height + 1;
     let time_ms = block_time(&head, proposal.time_ms);
@@ -182,9 +197,10 @@ pub fn apply_block_with(
         };
         let attempt = {
             let mut tx_ov = Overlay::new(&block_ov);
-            match apply_tx(&mut tx_ov, &ctx, tx, sig_ok)? {
+            match apply_tx(&mut tx_ov, &ctx, tx, sig_ok) {
                 Ok(ok) => Ok((ok, tx_ov.into_changes())),
-                Err(r) => Err(r),
+                Err(ApplyError::Refused(r)) => Err(r),
+                Err(ApplyError::Fatal(e)) => return Err(e),
             }
         };
         match attempt {
@@ -201,7 +217,7 @@ pub fn apply_block_with(
                     account: common.account.clone(),
                     wire: tx.wire_json(),
                 };
-                block_ov.put(Space::Txs, tx.id.to_vec(), encode(&loc));
+                block_ov.put(Space::Txs, tx.id.to_vec(), encode(&loc)?);
                 block_ov.put(
                     Space::Index,
                     account_records_key(&common.account, height, ctx.index).into_bytes(),
@@ -223,13 +239,6 @@ pub fn apply_block_with(
 
     // Signatures over earlier checkpoints; invalid ones are dropped, the same
     // way on every node (the leader checked them already, so this is rare).
-    if proposal.cosigs.len() > seal::COSIGNATURES_PER_BLOCK_MAX {
-        return Err(LedgerError::Block(format!(
-            "proposal has {} checkpoint signatures; the limit is {}",
-            proposal.cosigs.len(),
-            seal::COSIGNATURES_PER_BLOCK_MAX
-        )));
-    }
     let mut cosigs = Vec::new();
     for c in &proposal.cosigs {
         match seal::check_cosignature(&block_ov, spec, c)? {
@@ -278,14 +287,33 @@ pub fn apply_block_with(
         tx_ids,
         cosigs,
     };
-    block_ov.put(Space::Blocks, block_key(height), encode(&block));
-    block_ov.put(Space::Blocks, HEAD_KEY.to_vec(), encode(&new_head));
+    block_ov.put(Space::Blocks, block_key(height), encode(&block)?);
+    block_ov.put(Space::Blocks, HEAD_KEY.to_vec(), encode(&new_head)?);
     Ok(AppliedBlock {
         block: Some(block),
         head: new_head,
         outcomes,
         changes: block_ov.into_changes(),
     })
+}
+
+/// Why a proposal is refused as a whole, if it is: more transactions or
+/// checkpoint signatures than a block may carry.
+pub fn proposal_over_limits(proposal: &BlockProposal) -> Option<String> {
+    if proposal.txs.len() > BLOCK_TXS_MAX {
+        return Some(format!(
+            "the block proposal has {} transactions; the limit is {BLOCK_TXS_MAX}",
+            proposal.txs.len()
+        ));
+    }
+    if proposal.cosigs.len() > seal::COSIGNATURES_PER_BLOCK_MAX {
+        return Some(format!(
+            "the block proposal has {} checkpoint signatures; the limit is {}",
+            proposal.cosigs.len(),
+            seal::COSIGNATURES_PER_BLOCK_MAX
+        ));
+    }
+    None
 }
 
 /// The block-level facts a transaction is applied under.
@@ -296,8 +324,6 @@ pub struct TxContext<'a> {
     pub index: u32,
 }
 
-type TxResult = std::result::Result<(Common, String), Refusal>;
-
 /// Applies one transaction into `kv` (a per-transaction overlay the caller
 /// discards on refusal). The outer error is a storage failure; the inner one a refusal.
 pub fn apply_tx(
@@ -305,25 +331,22 @@ pub fn apply_tx(
     ctx: &TxContext<'_>,
     tx: &TxFrame,
     sig_ok: bool,
-) -> Result<TxResult> {
-    let (common, record) = match record::parse_canonical(tx.body_json()) {
-        Ok(x) => x,
-        Err(r) => return Ok(Err(r)),
-    };
+) -> ApplyResult<(Common, String)> {
+    let (common, record) = record::parse_canonical(tx.body_json())?;
     if !sig_ok {
-        return Ok(Err(refuse(
+        return Err(ApplyError::Refused(refuse(
             C::BadSignature,
             "signature does not verify over the signed bytes",
         )));
     }
     if common.chain_id != ctx.spec.chain_id {
-        return Ok(Err(refuse(
+        return Err(ApplyError::Refused(refuse(
             C::WrongChain,
             format!("this is chain `{}`", ctx.spec.chain_id),
         )));
     }
     if common.created_at_ms < ctx.time_ms - ctx.spec.tx_window_past_ms {
-        return Ok(Err(refuse(
+        return Err(ApplyError::Refused(refuse(
             C::Stale,
             format!(
                 "created_at is more than {} s before the block time",
@@ -332,7 +355,7 @@ pub fn apply_tx(
         )));
     }
     if common.created_at_ms > ctx.time_ms + ctx.spec.tx_window_future_ms {
-        return Ok(Err(refuse(
+        return Err(ApplyError::Refused(refuse(
             C::FromFuture,
             format!(
                 "created_at is more than {} s after the block time",
@@ -341,19 +364,19 @@ pub fn apply_tx(
         )));
     }
     if kv.get(Space::Txs, &tx.id)?.is_some() {
-        return Ok(Err(refuse(
+        return Err(ApplyError::Refused(refuse(
             C::Replayed,
             format!("transaction {} is already committed", tx.id_hex()),
         )));
     }
     let Some(signer) = get::<Account>(kv, Space::State, &account_key(&common.account))? else {
-        return Ok(Err(refuse(
+        return Err(ApplyError::Refused(refuse(
             C::UnknownAccount,
             format!("no account `{}`", common.account),
         )));
     };
     if signer.active_key(&hex::encode(tx.signer)).is_none() {
-        return Ok(Err(refuse(
+        return Err(ApplyError::Refused(refuse(
             C::KeyNotActive,
             format!("the signing key is not an active key of `{}`", signer.id),
         )));
@@ -370,10 +393,8 @@ pub fn apply_tx(
         origin,
     };
     let kind = record.type_name().to_string();
-    match a.record(record)? {
-        Ok(()) => Ok(Ok((common, kind))),
-        Err(r) => Ok(Err(r)),
-    }
+    a.record(record)?;
+    Ok((common, kind))
 }
 
 struct Apply<'a, 'c, K: KvWrite> {
@@ -383,21 +404,13 @@ struct Apply<'a, 'c, K: KvWrite> {
     origin: Origin,
 }
 
-/// Inner result: `Ok(Err(refusal))` is a rule violation.
-type R = Result<std::result::Result<(), Refusal>>;
+/// A rule's outcome: applied, refused, or a storage failure.
+type R = ApplyResult<()>;
 
 macro_rules! ensure {
     ($cond:expr, $code:expr, $($msg:tt)+) => {
         if !$cond {
-            return Ok(Err(refuse($code, format!($($msg)+))));
-        }
-    };
-}
-
-macro_rules! check {
-    ($e:expr) => {
-        if let Err(r) = $e {
-            return Ok(Err(r));
+            return Err(ApplyError::Refused(refuse($code, format!($($msg)+))));
         }
     };
 }
@@ -487,8 +500,8 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         Ok(get(&*self.kv, Space::State, key)?)
     }
 
-    fn put<T: serde::Serialize>(&mut self, key: &str, value: &T) {
-        put(self.kv, Space::State, key, value);
+    fn put<T: serde::Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
+        Ok(put(self.kv, Space::State, key, value)?)
     }
 
     fn index(&mut self, key: String, value: &[u8]) {
@@ -534,42 +547,42 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         Ok(())
     }
 
-    fn subject_signer(&self) -> Result<std::result::Result<Subject, Refusal>> {
+    fn subject_signer(&self) -> ApplyResult<Subject> {
         if !self.is_role(AccountRole::Subject) {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::NoRole,
                 format!("`{}` is not a registered subject", self.signer.id),
             )));
         }
         match self.get::<Subject>(&subject_key(&self.signer.id))? {
-            Some(s) => Ok(Ok(s)),
-            None => Err(LedgerError::Corrupt(format!(
+            Some(s) => Ok(s),
+            None => Err(ApplyError::Fatal(LedgerError::Corrupt(format!(
                 "subject account `{}` has no subject record",
                 self.signer.id
-            ))),
+            )))),
         }
     }
 
-    fn subject(&self, uscc: &str) -> Result<std::result::Result<Subject, Refusal>> {
+    fn subject(&self, uscc: &str) -> ApplyResult<Subject> {
         Ok(self
             .get::<Subject>(&subject_key(uscc))?
-            .ok_or_else(|| refuse(C::UnknownSubject, format!("no subject `{uscc}`"))))
+            .ok_or_else(|| refuse(C::UnknownSubject, format!("no subject `{uscc}`")))?)
     }
 
-    fn batch(&self, trace: &str) -> Result<std::result::Result<Batch, Refusal>> {
+    fn batch(&self, trace: &str) -> ApplyResult<Batch> {
         Ok(self.get::<Batch>(&batch_key(trace))?.ok_or_else(|| {
             refuse(
                 C::UnknownBatch,
                 format!("no batch with trace code `{trace}`"),
             )
-        }))
+        })?)
     }
 
     fn holding(&self, trace: &str, holder: &str) -> Result<u64> {
         Ok(self.get::<u64>(&holding_key(trace, holder))?.unwrap_or(0))
     }
 
-    fn set_holding(&mut self, trace: &str, holder: &str, qty: u64) {
+    fn set_holding(&mut self, trace: &str, holder: &str, qty: u64) -> Result<()> {
         if qty == 0 {
             self.kv
                 .delete(Space::State, holding_key(trace, holder).into_bytes());
@@ -578,26 +591,25 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 holdings_by_subject_key(holder, trace).into_bytes(),
             );
         } else {
-            self.put(&holding_key(trace, holder), &qty);
+            self.put(&holding_key(trace, holder), &qty)?;
             self.index(holdings_by_subject_key(holder, trace), b"");
         }
+        Ok(())
     }
 
-    fn new_key(&mut self, public_key: &str) -> Result<std::result::Result<KeyEntry, Refusal>> {
-        if let Err(r) = check_public_key(public_key) {
-            return Ok(Err(r));
-        }
+    fn new_key(&mut self, public_key: &str) -> ApplyResult<KeyEntry> {
+        check_public_key(public_key)?;
         if self.get::<String>(&key_owner_key(public_key))?.is_some() {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::KeyInUse,
                 "that public key is already bound to an account",
             )));
         }
-        Ok(Ok(KeyEntry {
+        Ok(KeyEntry {
             public_key: public_key.to_string(),
             bound: self.origin.clone(),
             revoked: None,
-        }))
+        })
     }
 
     fn activity(&mut self, subject: &Subject) -> Result<()> {
@@ -626,7 +638,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             Record::ShipmentCreate(r) => self.shipment_create(r),
             Record::ShipmentReceive(r) => self.shipment_answer(r.shipper, r.shipment_id, None),
             Record::ShipmentReject(r) => {
-                check!(opt_text("note", &r.note, NOTE_CHARS_MAX));
+                opt_text("note", &r.note, NOTE_CHARS_MAX)?;
                 self.shipment_answer(r.shipper, r.shipment_id, Some((r.reason, r.note)))
             }
             Record::CertificateIssue(r) => self.certificate_issue(r),
@@ -649,13 +661,13 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     }
 
     fn validator_add(&mut self, r: record::ValidatorAdd) -> R {
-        check!(self.provincial());
+        self.provincial()?;
         ensure!(
             crate::validate::valid_key_name(&r.name) && r.name.chars().count() <= 64,
             C::InvalidField,
             "`name` must be 1-64 characters without spaces or `+`"
         );
-        check!(check_public_key(&r.public_key));
+        check_public_key(&r.public_key)?;
         ensure!(
             !r.address.is_empty() && r.address.len() <= 512,
             C::InvalidField,
@@ -673,7 +685,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             .iter()
             .find(|v| v.node_id == r.node_id || v.name == r.name || v.public_key == r.public_key)
         {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::ValidatorExists,
                 format!(
                     "validator {} `{}` already has that node id, name or key",
@@ -687,13 +699,13 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             public_key: r.public_key,
         });
         set.sort_by_key(|v| v.node_id);
-        seal::put_validator_set(self.kv, self.ctx.height + 1, &set);
-        self.put(&seal::validator_address_key(r.node_id), &r.address);
-        Ok(Ok(()))
+        seal::put_validator_set(self.kv, self.ctx.height + 1, &set)?;
+        self.put(&seal::validator_address_key(r.node_id), &r.address)?;
+        Ok(())
     }
 
     fn validator_remove(&mut self, r: record::ValidatorRemove) -> R {
-        check!(self.provincial());
+        self.provincial()?;
         let mut set = self.next_validator_set()?;
         let before = set.len();
         set.retain(|v| v.node_id != r.node_id);
@@ -708,13 +720,13 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             C::LimitExceeded,
             "the last validator cannot be removed"
         );
-        seal::put_validator_set(self.kv, self.ctx.height + 1, &set);
-        Ok(Ok(()))
+        seal::put_validator_set(self.kv, self.ctx.height + 1, &set)?;
+        Ok(())
     }
 
     fn account_register(&mut self, r: record::AccountRegister) -> R {
-        check!(check_client_id("id", &r.id));
-        check!(check_text("name", &r.name, NAME_CHARS_MAX));
+        check_client_id("id", &r.id)?;
+        check_text("name", &r.name, NAME_CHARS_MAX)?;
         ensure!(
             self.is_role(AccountRole::Regulator),
             C::NoRole,
@@ -741,10 +753,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             "account `{}` exists",
             r.id
         );
-        let key = match self.new_key(&r.public_key)? {
-            Ok(k) => k,
-            Err(e) => return Ok(Err(e)),
-        };
+        let key = self.new_key(&r.public_key)?;
         let account = Account {
             id: r.id.clone(),
             role: r.role.into(),
@@ -754,21 +763,21 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             registered: Some(self.origin.clone()),
             registered_by: Some(self.signer.id.clone()),
         };
-        self.put(&key_owner_key(&r.public_key), &r.id);
-        self.put(&account_key(&r.id), &account);
-        Ok(Ok(()))
+        self.put(&key_owner_key(&r.public_key), &r.id)?;
+        self.put(&account_key(&r.id), &account)?;
+        Ok(())
     }
 
     fn subject_register(&mut self, r: record::SubjectRegister) -> R {
-        check!(check_uscc(&r.uscc));
-        check!(check_text("name", &r.name, NAME_CHARS_MAX));
+        check_uscc(&r.uscc)?;
+        check_text("name", &r.name, NAME_CHARS_MAX)?;
         ensure!(
             self.spec().district(&r.district).is_some(),
             C::UnknownDistrict,
             "district `{}` is not in the region table",
             r.district
         );
-        check!(self.regulator_over(&r.district));
+        self.regulator_over(&r.district)?;
         ensure!(
             self.get::<Account>(&account_key(&r.uscc))?.is_none(),
             C::SubjectExists,
@@ -781,20 +790,14 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 C::InvalidField,
                 "only a market_operator names a market"
             );
-            let market = match self.subject(m)? {
-                Ok(s) => s,
-                Err(e) => return Ok(Err(e)),
-            };
+            let market = self.subject(m)?;
             ensure!(
                 market.kind.is_market(),
                 C::InvalidField,
                 "`{m}` is not a market"
             );
         }
-        let key = match self.new_key(&r.public_key)? {
-            Ok(k) => k,
-            Err(e) => return Ok(Err(e)),
-        };
+        let key = self.new_key(&r.public_key)?;
         let account = Account {
             id: r.uscc.clone(),
             role: AccountRole::Subject,
@@ -815,9 +818,9 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             registered: self.origin.clone(),
             updated: None,
         };
-        self.put(&key_owner_key(&r.public_key), &r.uscc);
-        self.put(&account_key(&r.uscc), &account);
-        self.put(&subject_key(&r.uscc), &subject);
+        self.put(&key_owner_key(&r.public_key), &r.uscc)?;
+        self.put(&account_key(&r.uscc), &account)?;
+        self.put(&subject_key(&r.uscc), &subject)?;
         if r.key_subject {
             score::on_key_subject(self.kv, &r.uscc, &r.district, true, self.ctx.time_ms)?;
         }
@@ -842,17 +845,14 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 },
             )?;
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn subject_update(&mut self, r: record::SubjectUpdate) -> R {
-        let mut s = match self.subject(&r.uscc)? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        check!(self.regulator_over(&s.district));
+        let mut s = self.subject(&r.uscc)?;
+        self.regulator_over(&s.district)?;
         if let Some(name) = &r.name {
-            check!(check_text("name", name, NAME_CHARS_MAX));
+            check_text("name", name, NAME_CHARS_MAX)?;
             s.name = name.clone();
         }
         if let Some(kind) = r.kind {
@@ -870,7 +870,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 C::UnknownDistrict,
                 "district `{d}` is not in the region table"
             );
-            check!(self.regulator_over(d));
+            self.regulator_over(d)?;
             s.district = d.clone();
         }
         let was_key = s.key_subject;
@@ -887,10 +887,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         if let Some(mut acct) = self.get::<Account>(&account_key(&s.uscc))? {
             acct.jurisdiction = s.district.clone();
             acct.name = s.name.clone();
-            self.put(&account_key(&s.uscc), &acct);
+            self.put(&account_key(&s.uscc), &acct)?;
         }
-        self.put(&subject_key(&s.uscc), &s);
-        Ok(Ok(()))
+        self.put(&subject_key(&s.uscc), &s)?;
+        Ok(())
     }
 
     /// The signer may change `target`'s keys: it is the target, or a regulator over it.
@@ -916,35 +916,32 @@ impl<K: KvWrite> Apply<'_, '_, K> {
 
     fn key_bind(&mut self, r: record::KeyChange) -> R {
         let Some(mut target) = self.get::<Account>(&account_key(&r.target))? else {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::UnknownAccount,
                 format!("no account `{}`", r.target),
             )));
         };
-        check!(self.key_authority(&target));
+        self.key_authority(&target)?;
         ensure!(
             target.active_key_count() < ACCOUNT_KEYS_MAX,
             C::LimitExceeded,
             "an account has at most {ACCOUNT_KEYS_MAX} active keys"
         );
-        let key = match self.new_key(&r.public_key)? {
-            Ok(k) => k,
-            Err(e) => return Ok(Err(e)),
-        };
+        let key = self.new_key(&r.public_key)?;
         target.keys.push(key);
-        self.put(&key_owner_key(&r.public_key), &target.id);
-        self.put(&account_key(&target.id), &target);
-        Ok(Ok(()))
+        self.put(&key_owner_key(&r.public_key), &target.id)?;
+        self.put(&account_key(&target.id), &target)?;
+        Ok(())
     }
 
     fn key_revoke(&mut self, r: record::KeyChange) -> R {
         let Some(mut target) = self.get::<Account>(&account_key(&r.target))? else {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::UnknownAccount,
                 format!("no account `{}`", r.target),
             )));
         };
-        check!(self.key_authority(&target));
+        self.key_authority(&target)?;
         ensure!(
             target.active_key(&r.public_key).is_some(),
             C::KeyNotActive,
@@ -966,19 +963,16 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             // Signatures made before this stay valid: they were checked at their commit.
             k.revoked = Some(origin.clone());
         }
-        self.put(&account_key(&target.id), &target);
-        Ok(Ok(()))
+        self.put(&account_key(&target.id), &target)?;
+        Ok(())
     }
 
     fn product_register(&mut self, r: record::ProductRegister) -> R {
-        let owner = match self.subject_signer()? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        check!(check_client_id("product_id", &r.product_id));
-        check!(check_text("name", &r.name, NAME_CHARS_MAX));
+        let owner = self.subject_signer()?;
+        check_client_id("product_id", &r.product_id)?;
+        check_text("name", &r.name, NAME_CHARS_MAX)?;
         if let Some(g) = &r.gtin {
-            check!(check_gtin(g));
+            check_gtin(g)?;
         }
         ensure!(
             (1..=SHELF_LIFE_DAYS_MAX).contains(&r.shelf_life_days),
@@ -1012,30 +1006,21 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             shelf_life_days: r.shelf_life_days,
             registered: self.origin.clone(),
         };
-        self.put(&key, &p);
-        Ok(Ok(()))
+        self.put(&key, &p)?;
+        Ok(())
     }
 
     fn batch_code(&mut self, r: record::BatchCode) -> R {
-        let coder = match self.subject_signer()? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        check!(check_client_id("batch_id", &r.batch_id));
-        check!(check_text("unit", &r.unit, 16));
+        let coder = self.subject_signer()?;
+        check_client_id("batch_id", &r.batch_id)?;
+        check_text("unit", &r.unit, 16)?;
         ensure!(
             (1..=QUANTITY_MAX).contains(&r.quantity),
             C::InvalidField,
             "`quantity` must be 1-{QUANTITY_MAX}"
         );
-        let production = match parse_date("production_date", &r.production_date) {
-            Ok(d) => d,
-            Err(e) => return Ok(Err(e)),
-        };
-        let expiry = match parse_date("expiry_date", &r.expiry_date) {
-            Ok(d) => d,
-            Err(e) => return Ok(Err(e)),
-        };
+        let production = parse_date("production_date", &r.production_date)?;
+        let expiry = parse_date("expiry_date", &r.expiry_date)?;
         ensure!(
             production <= expiry,
             C::InvalidDates,
@@ -1059,7 +1044,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             "at most {BATCH_REFERENCES_MAX} certificates and rapid tests"
         );
         let Some(product) = self.get::<Product>(&product_key(&coder.uscc, &r.product_id))? else {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::UnknownProduct,
                 format!("`{}` has no product `{}`", coder.uscc, r.product_id),
             )));
@@ -1087,10 +1072,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                     C::InvalidField,
                     "a subject is not its own upstream"
                 );
-                let up = match self.subject(&subject)? {
-                    Ok(s) => s,
-                    Err(e) => return Ok(Err(e)),
-                };
+                let up = self.subject(&subject)?;
                 (
                     Some(UpstreamInfo::Registered {
                         uscc: up.uscc.clone(),
@@ -1103,9 +1085,9 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 )
             }
             Some(Upstream::Unregistered { name, uscc, region }) => {
-                check!(check_text("upstream.name", &name, NAME_CHARS_MAX));
+                check_text("upstream.name", &name, NAME_CHARS_MAX)?;
                 if let Some(u) = &uscc {
-                    check!(check_uscc(u));
+                    check_uscc(u)?;
                 }
                 ensure!(
                     is_region_code(&region),
@@ -1138,7 +1120,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         }
         for t in &r.rapid_tests {
             let Some(test) = self.get::<RapidTest>(&test_key(t))? else {
-                return Ok(Err(refuse(C::UnknownTest, format!("no rapid test `{t}`"))));
+                return Err(ApplyError::Refused(refuse(
+                    C::UnknownTest,
+                    format!("no rapid test `{t}`"),
+                )));
             };
             match test.result {
                 TestResult::Pass => green = true,
@@ -1173,9 +1158,9 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             recall: None,
             shipments: Vec::new(),
         };
-        self.put(&id_key, &trace);
-        self.put(&batch_key(&trace), &batch);
-        self.set_holding(&trace, &coder.uscc, batch.quantity);
+        self.put(&id_key, &trace)?;
+        self.put(&batch_key(&trace), &batch)?;
+        self.set_holding(&trace, &coder.uscc, batch.quantity)?;
         self.index(batches_by_coder_key(&coder.uscc, &trace), b"");
         score::on_coded(
             self.kv,
@@ -1191,15 +1176,12 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             },
         )?;
         self.activity(&coder)?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn shipment_create(&mut self, r: record::ShipmentCreate) -> R {
-        let shipper = match self.subject_signer()? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        check!(check_client_id("shipment_id", &r.shipment_id));
+        let shipper = self.subject_signer()?;
+        check_client_id("shipment_id", &r.shipment_id)?;
         ensure!(
             !r.lines.is_empty(),
             C::InvalidField,
@@ -1215,10 +1197,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             C::SelfShipment,
             "a subject does not ship to itself"
         );
-        let receiver = match self.subject(&r.to)? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
+        let receiver = self.subject(&r.to)?;
         let skey = shipment_key(&shipper.uscc, &r.shipment_id);
         ensure!(
             self.get::<Shipment>(&skey)?.is_none(),
@@ -1242,10 +1221,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 C::InvalidField,
                 "line quantity must be 1-{QUANTITY_MAX}"
             );
-            let batch = match self.batch(&line.trace_code)? {
-                Ok(b) => b,
-                Err(e) => return Ok(Err(e)),
-            };
+            let batch = self.batch(&line.trace_code)?;
             ensure!(
                 batch.recall.is_none(),
                 C::BatchRecalled,
@@ -1260,7 +1236,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             );
             let expiry = match parse_date("expiry_date", &batch.expiry_date) {
                 Ok(d) => d,
-                Err(e) => return Err(LedgerError::Corrupt(e.message)),
+                Err(e) => return Err(LedgerError::Corrupt(e.message).into()),
             };
             ensure!(
                 today <= expiry,
@@ -1278,7 +1254,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 batch.trace_code,
                 line.quantity
             );
-            self.set_holding(&line.trace_code, &shipper.uscc, held - line.quantity);
+            self.set_holding(&line.trace_code, &shipper.uscc, held - line.quantity)?;
             if batch.key_variety {
                 key_variety_lines += 1;
             }
@@ -1317,14 +1293,14 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 key_variety_lines,
             },
         )?;
-        self.put(&skey, &shipment);
+        self.put(&skey, &shipment)?;
         self.index(shipments_out_key(&shipper.uscc, &r.shipment_id), b"");
         self.index(
             shipments_in_key(&receiver.uscc, &shipper.uscc, &r.shipment_id),
             b"",
         );
         self.activity(&shipper)?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn shipment_answer(
@@ -1333,13 +1309,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         shipment_id: String,
         rejection: Option<(record::RejectionReason, Option<String>)>,
     ) -> R {
-        let me = match self.subject_signer()? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
+        let me = self.subject_signer()?;
         let skey = shipment_key(&shipper, &shipment_id);
         let Some(mut shipment) = self.get::<Shipment>(&skey)? else {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::UnknownShipment,
                 format!("no shipment `{shipment_id}` from `{shipper}`"),
             )));
@@ -1369,7 +1342,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             let total = held.checked_add(line.quantity).ok_or_else(|| {
                 LedgerError::Corrupt(format!("holding overflow on {}", line.trace_code))
             })?;
-            self.set_holding(&line.trace_code, &holder, total);
+            self.set_holding(&line.trace_code, &holder, total)?;
             if let Some(b) = self.get::<Batch>(&batch_key(&line.trace_code))? {
                 if b.key_variety {
                     key_variety_lines += 1;
@@ -1404,20 +1377,17 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 key_variety_lines,
             },
         )?;
-        self.put(&skey, &shipment);
+        self.put(&skey, &shipment)?;
         self.activity(&me)?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn certificate_issue(&mut self, r: record::CertificateIssue) -> R {
-        check!(check_client_id("certificate_id", &r.certificate_id));
-        check!(check_text("product_name", &r.product_name, NAME_CHARS_MAX));
-        check!(opt_text("unit", &r.unit, 16));
-        let subject = match self.subject(&r.subject)? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        check!(self.authority_over(&[AccountRole::AgricultureAuthority], &subject.district));
+        check_client_id("certificate_id", &r.certificate_id)?;
+        check_text("product_name", &r.product_name, NAME_CHARS_MAX)?;
+        opt_text("unit", &r.unit, 16)?;
+        let subject = self.subject(&r.subject)?;
+        self.authority_over(&[AccountRole::AgricultureAuthority], &subject.district)?;
         let key = certificate_key(&r.certificate_id);
         ensure!(
             self.get::<Certificate>(&key)?.is_none(),
@@ -1433,13 +1403,10 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             );
         }
         if let Some(trace) = &r.trace_code {
-            let mut b = match self.batch(trace)? {
-                Ok(b) => b,
-                Err(e) => return Ok(Err(e)),
-            };
+            let mut b = self.batch(trace)?;
             b.certificates.push(r.certificate_id.clone());
             b.green = !b.blocked;
-            self.put(&batch_key(trace), &b);
+            self.put(&batch_key(trace), &b)?;
         }
         let cert = Certificate {
             certificate_id: r.certificate_id,
@@ -1451,18 +1418,15 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             unit: r.unit,
             issued: self.origin.clone(),
         };
-        self.put(&key, &cert);
-        Ok(Ok(()))
+        self.put(&key, &cert)?;
+        Ok(())
     }
 
     fn rapid_test(&mut self, r: record::RapidTestRecord) -> R {
-        check!(check_client_id("test_id", &r.test_id));
-        check!(check_text("item", &r.item, NAME_CHARS_MAX));
-        check!(opt_text("note", &r.note, NOTE_CHARS_MAX));
-        let mut b = match self.batch(&r.trace_code)? {
-            Ok(b) => b,
-            Err(e) => return Ok(Err(e)),
-        };
+        check_client_id("test_id", &r.test_id)?;
+        check_text("item", &r.item, NAME_CHARS_MAX)?;
+        opt_text("note", &r.note, NOTE_CHARS_MAX)?;
+        let mut b = self.batch(&r.trace_code)?;
         ensure!(
             matches!(
                 self.signer.role,
@@ -1486,7 +1450,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             }
         }
         b.rapid_tests.push(r.test_id.clone());
-        self.put(&batch_key(&r.trace_code), &b);
+        self.put(&batch_key(&r.trace_code), &b)?;
         let t = RapidTest {
             test_id: r.test_id,
             tester: self.signer.id.clone(),
@@ -1496,26 +1460,23 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             note: r.note,
             tested: self.origin.clone(),
         };
-        self.put(&key, &t);
-        Ok(Ok(()))
+        self.put(&key, &t)?;
+        Ok(())
     }
 
     fn finding_record(&mut self, r: record::FindingRecord) -> R {
-        check!(check_client_id("finding_id", &r.finding_id));
-        check!(opt_text("note", &r.note, NOTE_CHARS_MAX));
+        check_client_id("finding_id", &r.finding_id)?;
+        opt_text("note", &r.note, NOTE_CHARS_MAX)?;
         if let Some(h) = &r.document_hash {
-            check!(check_hash_hex("document_hash", h));
+            check_hash_hex("document_hash", h)?;
         }
         ensure!(
             (1..=FINDING_BATCHES_MAX).contains(&r.batches),
             C::InvalidField,
             "`batches` must be 1-{FINDING_BATCHES_MAX}"
         );
-        let subject = match self.subject(&r.subject)? {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        check!(self.authority_over(&[AccountRole::Inspector], &subject.district));
+        let subject = self.subject(&r.subject)?;
+        self.authority_over(&[AccountRole::Inspector], &subject.district)?;
         let key = finding_key(&r.finding_id);
         ensure!(
             self.get::<Finding>(&key)?.is_none(),
@@ -1551,24 +1512,24 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 batches: r.batches,
             },
         )?;
-        self.put(&key, &f);
+        self.put(&key, &f)?;
         self.index(findings_by_subject_key(&subject.uscc, &r.finding_id), b"");
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn finding_rectify(&mut self, r: record::FindingRectify) -> R {
-        check!(opt_text("note", &r.note, NOTE_CHARS_MAX));
+        opt_text("note", &r.note, NOTE_CHARS_MAX)?;
         let key = finding_key(&r.finding_id);
         let Some(mut f) = self.get::<Finding>(&key)? else {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::UnknownFinding,
                 format!("no finding `{}`", r.finding_id),
             )));
         };
-        check!(self.authority_over(
+        self.authority_over(
             &[AccountRole::Inspector, AccountRole::Regulator],
-            &f.district
-        ));
+            &f.district,
+        )?;
         ensure!(
             f.kind != FindingKind::OffChain,
             C::NotRectifiable,
@@ -1598,18 +1559,15 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 },
             )?;
         }
-        self.put(&key, &f);
-        Ok(Ok(()))
+        self.put(&key, &f)?;
+        Ok(())
     }
 
     fn recall(&mut self, r: record::RecallIssue) -> R {
-        check!(check_text("reason", &r.reason, NOTE_CHARS_MAX));
-        let mut b = match self.batch(&r.trace_code)? {
-            Ok(b) => b,
-            Err(e) => return Ok(Err(e)),
-        };
+        check_text("reason", &r.reason, NOTE_CHARS_MAX)?;
+        let mut b = self.batch(&r.trace_code)?;
         if self.signer.id != b.coder {
-            check!(self.regulator_over(&b.coder_district));
+            self.regulator_over(&b.coder_district)?;
         }
         ensure!(
             b.recall.is_none(),
@@ -1641,21 +1599,21 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             origin: self.origin.clone(),
             affected: affected.into_iter().collect(),
         });
-        self.put(&batch_key(&b.trace_code), &b);
-        Ok(Ok(()))
+        self.put(&batch_key(&b.trace_code), &b)?;
+        Ok(())
     }
 
     fn adjustment(&mut self, r: record::AdjustmentRecord) -> R {
-        check!(check_text("reason", &r.reason, NOTE_CHARS_MAX));
+        check_text("reason", &r.reason, NOTE_CHARS_MAX)?;
         ensure!(
             self.spec().district(&r.district).is_some(),
             C::UnknownDistrict,
             "district `{}` is not in the region table",
             r.district
         );
-        check!(self.regulator_over(&r.district));
+        self.regulator_over(&r.district)?;
         let Some(points) = points_hundredths(&r.points) else {
-            return Ok(Err(refuse(
+            return Err(ApplyError::Refused(refuse(
                 C::InvalidField,
                 "`points` must be a number with at most two decimals",
             )));
@@ -1680,14 +1638,14 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 points_hundredths: points,
             },
         )?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn notarize(&mut self, r: record::DocumentNotarize) -> R {
-        check!(check_hash_hex("document_hash", &r.document_hash));
-        check!(check_text("title", &r.title, NAME_CHARS_MAX));
-        check!(opt_text("media_type", &r.media_type, 100));
-        check!(opt_text("note", &r.note, NOTE_CHARS_MAX));
+        check_hash_hex("document_hash", &r.document_hash)?;
+        check_text("title", &r.title, NAME_CHARS_MAX)?;
+        opt_text("media_type", &r.media_type, 100)?;
+        opt_text("note", &r.note, NOTE_CHARS_MAX)?;
         let n = Notarization {
             document_hash: r.document_hash.clone(),
             title: r.title,
@@ -1701,8 +1659,8 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             Space::Index,
             &documents_key(&r.document_hash, &self.origin.tx),
             &n,
-        );
-        Ok(Ok(()))
+        )?;
+        Ok(())
     }
 
     fn provincial(&self) -> std::result::Result<(), Refusal> {
@@ -1722,7 +1680,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     }
 
     fn key_subjects(&mut self, r: record::KeySubjectsUpdate) -> R {
-        check!(self.provincial());
+        self.provincial()?;
         ensure!(
             r.add.len() + r.remove.len() <= CATALOGUE_CHANGES_MAX,
             C::LimitExceeded,
@@ -1735,23 +1693,20 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         );
         for (list, flag) in [(&r.add, true), (&r.remove, false)] {
             for uscc in list {
-                let mut s = match self.subject(uscc)? {
-                    Ok(s) => s,
-                    Err(e) => return Ok(Err(e)),
-                };
+                let mut s = self.subject(uscc)?;
                 if s.key_subject != flag {
                     s.key_subject = flag;
                     s.updated = Some(self.origin.clone());
                     score::on_key_subject(self.kv, &s.uscc, &s.district, flag, self.ctx.time_ms)?;
-                    self.put(&subject_key(uscc), &s);
+                    self.put(&subject_key(uscc), &s)?;
                 }
             }
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn key_varieties(&mut self, r: record::KeyVarietiesUpdate) -> R {
-        check!(self.provincial());
+        self.provincial()?;
         let current: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue {
             version: 0,
             varieties: vec![],
@@ -1770,8 +1725,8 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         );
         let mut codes = BTreeSet::new();
         for v in &r.varieties {
-            check!(check_client_id("varieties.code", &v.code));
-            check!(check_text("varieties.name", &v.name, NAME_CHARS_MAX));
+            check_client_id("varieties.code", &v.code)?;
+            check_text("varieties.name", &v.name, NAME_CHARS_MAX)?;
             ensure!(
                 v.code != VARIETY_OTHER,
                 C::InvalidField,
@@ -1790,8 +1745,8 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 version: r.version,
                 varieties: r.varieties,
             },
-        );
-        Ok(Ok(()))
+        )?;
+        Ok(())
     }
 }
 

@@ -77,8 +77,13 @@ pub fn quorum(spec: &ChainSpec, set: &[Validator]) -> usize {
 }
 
 /// Records the validator set in force from `height` on.
-pub fn put_validator_set(kv: &mut impl KvWrite, height: u64, set: &[Validator]) {
-    state::put(kv, Space::State, &validators_key(height), &set.to_vec());
+pub fn put_validator_set(kv: &mut impl KvWrite, height: u64, set: &[Validator]) -> Result<()> {
+    Ok(state::put(
+        kv,
+        Space::State,
+        &validators_key(height),
+        &set.to_vec(),
+    )?)
 }
 
 /// The validator set in force at `height`: the last one recorded at or below it.
@@ -209,10 +214,14 @@ pub fn record_cosignature(
     if signed.len() < quorum(spec, set) {
         return Ok(false);
     }
-    kv.put(Space::State, sealed_key.into_bytes(), encode(&cp.tree_size));
+    kv.put(
+        Space::State,
+        sealed_key.into_bytes(),
+        encode(&cp.tree_size)?,
+    );
     let prev = latest_sealed_height(kv)?;
     if prev.is_none_or(|h| h < c.height) {
-        state::put(kv, Space::State, SEALED_HEAD_KEY, &c.height);
+        state::put(kv, Space::State, SEALED_HEAD_KEY, &c.height)?;
     }
     Ok(true)
 }

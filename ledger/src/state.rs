@@ -14,10 +14,11 @@ use crate::record::{
     TestResult,
 };
 
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Encoding plain structs into a Vec cannot fail; an empty value would be
-    // caught on decode as corruption, never silently accepted.
-    bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default()
+/// A stored value's bytes. A failure is an error, never empty bytes: those
+/// would enter the state hash on every node.
+pub fn encode<T: Serialize>(value: &T) -> KvResult<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| KvError::Encode(e.to_string()))
 }
 
 pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> KvResult<T> {
@@ -40,8 +41,14 @@ pub fn get<T: DeserializeOwned>(
     }
 }
 
-pub fn put<T: Serialize>(kv: &mut impl KvWrite, space: Space, key: &str, value: &T) {
-    kv.put(space, key.as_bytes().to_vec(), encode(value));
+pub fn put<T: Serialize>(
+    kv: &mut impl KvWrite,
+    space: Space,
+    key: &str,
+    value: &T,
+) -> KvResult<()> {
+    kv.put(space, key.as_bytes().to_vec(), encode(value)?);
+    Ok(())
 }
 
 /// All values under a key prefix, decoded, in key order.
@@ -399,7 +406,7 @@ mod tests {
             height: 3,
             at_ms: -5,
         };
-        put(&mut kv, Space::State, "x", &o);
+        put(&mut kv, Space::State, "x", &o).unwrap();
         assert_eq!(get::<Origin>(&kv, Space::State, "x").unwrap(), Some(o));
         kv.put(Space::State, b"y".to_vec(), vec![0xff]);
         assert!(matches!(
@@ -421,14 +428,14 @@ mod tests {
             note: None,
         };
         let bytes = encode(&s);
-        assert_eq!(decode::<ShipmentStatus>(b"k", &bytes).unwrap(), s);
+        assert_eq!(decode::<ShipmentStatus>(b"k", &bytes.unwrap()).unwrap(), s);
         let u = Some(UpstreamInfo::Unregistered {
             name: "n".into(),
             uscc: None,
             region: "340100".into(),
         });
         assert_eq!(
-            decode::<Option<UpstreamInfo>>(b"k", &encode(&u)).unwrap(),
+            decode::<Option<UpstreamInfo>>(b"k", &encode(&u).unwrap()).unwrap(),
             u
         );
     }

@@ -127,7 +127,7 @@ fn main() {
         ov.put(
             Space::Blocks,
             b"head".to_vec(),
-            ledger::state::encode(&head),
+            ledger::state::encode(&head).unwrap(),
         );
         ledger
             .store

@@ -304,6 +304,43 @@ fn refused_transactions_change_nothing_and_cut_no_block() {
 }
 
 #[test]
+fn proposals_over_the_block_limits_are_refused_whole_not_an_error() {
+    let mut c = Chain::new();
+    let p = c.register(1, D1, SubjectKind::Producer);
+    c.product(&p);
+    let head = read_head(&c.kv).unwrap().unwrap();
+    let good = c.code(&p, "B1", 10, "2024-12-31");
+    let cosig = crate::block::Cosignature {
+        height: 1,
+        name: "v1".into(),
+        sig: vec![0; 64],
+    };
+    let too_many_cosigs = BlockProposal {
+        time_ms: c.now + 1_000,
+        txs: vec![good.clone()],
+        cosigs: vec![cosig; seal::COSIGNATURES_PER_BLOCK_MAX + 1],
+    };
+    let too_many_txs = BlockProposal {
+        time_ms: c.now + 1_000,
+        txs: vec![good.clone(); BLOCK_TXS_MAX + 1],
+        cosigs: Vec::new(),
+    };
+    for proposal in [too_many_cosigs, too_many_txs] {
+        let applied = apply_block(&c.kv, &c.spec, &proposal).expect("a refusal, not an error");
+        assert!(applied.block.is_none());
+        assert!(applied.changes.is_empty());
+        assert_eq!(applied.head, head);
+        assert_eq!(applied.outcomes.len(), proposal.txs.len());
+        assert!(applied
+            .outcomes
+            .iter()
+            .all(|o| o.result.as_ref().unwrap_err().code == RefusalCode::LimitExceeded));
+    }
+    // The same transaction in a proposal within the limits applies.
+    assert_eq!(c.one(good), None);
+}
+
+#[test]
 fn a_block_keeps_the_good_and_drops_the_bad() {
     let mut c = Chain::new();
     let p = c.register(1, D1, SubjectKind::Producer);
