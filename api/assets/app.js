@@ -454,7 +454,7 @@ async function explorerBlock(h) {
 async function explorerTx(id) {
   const x = await api(`/v1/tx/${encodeURIComponent(id)}`);
   const body = x.tx && x.tx.body ? x.tx.body : x.tx;
-  const tc = body && (body.trace_code || (body.batch_id && null));
+  const tc = x.trace_code;
   return `<div class="card" id="tx"><h3>${t("tx")}</h3>${kv([["ID", `<code>${esc(x.tx_id)}</code>`], [t("status"), `<span class="ok">${esc(x.status)}</span>`],
       [t("type"), `<b id="tx-type">${esc(x.type)}</b>`], [t("account"), /^[0-9A-Z]{18}$/.test(x.account) ? subjLink(x.account) : esc(x.account)],
       [t("block"), `<a href="/explorer?block=${x.height}">${x.height}</a> · ${t("index")} ${x.index} · ${t("leaf")} ${x.leaf_index}`],

@@ -289,10 +289,9 @@ pub(crate) async fn hash_upload(
 pub(crate) async fn certificate(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let b = bundle_of(&state, &id)?;
-    let verify_url = format!("{}/verify?tx={}", origin(&headers), b.tx_id);
+    let verify_url = format!("{}/verify?tx={}", state.public_url, b.tx_id);
     let qr = qrcode::QrCode::with_error_correction_level(verify_url.as_bytes(), qrcode::EcLevel::M)
         .map_err(ApiError::internal)?
         .render::<qrcode::render::svg::Color<'_>>()
@@ -310,21 +309,33 @@ pub(crate) async fn certificate(
         .into_response())
 }
 
-/// `http://host` from the request's Host header when it looks like a host
-/// name, else empty (a relative link): the header is client input.
-fn origin(headers: &HeaderMap) -> String {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c))
-        })
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_default()
+/// A node's public URL as configured, checked and without a trailing `/`:
+/// `http` or `https`, a host (and port), an optional path; nothing that could
+/// break out of an HTML attribute. Never taken from a request (a client's
+/// Host header would otherwise choose where an inspector's QR code points).
+pub fn public_url(text: &str) -> std::result::Result<String, &'static str> {
+    let url = text.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if url.len() > URL_BYTES_MAX {
+        return Err("is longer than 255 bytes");
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    if !url
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b".-:[]/_~%".contains(&c))
+    {
+        return Err("may hold only letters, digits and . - : [ ] / _ ~ %");
+    }
+    Ok(url.to_string())
 }
+
+const URL_BYTES_MAX: usize = 255;
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -452,15 +463,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn html_is_escaped_and_origin_is_filtered() {
+    fn html_is_escaped_and_public_urls_are_checked() {
         assert_eq!(
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(origin(&h), "http://127.0.0.1:8080");
-        h.insert(header::HOST, "evil\"><script>".parse().unwrap());
-        assert_eq!(origin(&h), "");
+        assert_eq!(
+            public_url("https://ledger.example.org/").unwrap(),
+            "https://ledger.example.org"
+        );
+        assert_eq!(
+            public_url("http://127.0.0.1:8080/zsl").unwrap(),
+            "http://127.0.0.1:8080/zsl"
+        );
+        assert!(public_url("ledger.example.org").is_err());
+        assert!(public_url("https://").is_err());
+        assert!(public_url("https://evil\"><script>").is_err());
+        assert!(public_url(&format!("https://{}", "a".repeat(300))).is_err());
     }
 }

@@ -7,6 +7,7 @@
 
 mod error;
 mod evidence;
+pub use evidence::public_url;
 pub mod limits;
 mod metrics;
 mod openapi;
@@ -134,6 +135,9 @@ pub trait TxSink: Send + Sync + 'static {
 pub struct AppState {
     pub ledger: Arc<Ledger>,
     pub sink: Arc<dyn TxSink>,
+    /// Where people reach this API (`[api] public_url`, checked by
+    /// [`evidence::public_url`]); empty: links stay relative.
+    pub public_url: String,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -557,8 +561,22 @@ async fn tx_status(
         .ok_or_else(|| ApiError::not_found("committed transaction", &id))?;
     let tx: Value = serde_json::from_slice(&loc.wire).map_err(ApiError::internal)?;
     let block = history::read_block(&state.ledger.store, loc.height)?;
+    // The trace code a coding yields is derived, not in the body; the
+    // explorer links it like the trace codes other records name.
+    let body = tx.get("body").unwrap_or(&tx);
+    let trace_code = match (
+        loc.kind.as_str(),
+        body.get("batch_id").and_then(Value::as_str),
+    ) {
+        ("batch.code", Some(batch_id)) => Some(ledger::machine::trace_code(&loc.account, batch_id)),
+        _ => body
+            .get("trace_code")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
     Ok(Json(json!({
         "tx_id": h,
+        "trace_code": trace_code,
         "status": "committed",
         "height": loc.height,
         "index": loc.index,

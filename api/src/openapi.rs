@@ -74,6 +74,7 @@ const OPERATIONS: &[Op] = &[
     Op { method: "post", path: "/v1/tx", tag: "submit", summary: "Submit one signed transaction (docs/signing.md)", query: WAIT, body: Some("SignedTx"), ok: (200, Answer::Json("SubmitResult")), errors: &[400, 403, 409, 413, 422, 503, 504] },
     Op { method: "post", path: "/v1/txs", tag: "submit", summary: "Submit up to 1,000 signed transactions; one result per transaction, in order", query: WAIT, body: Some("SignedTxList"), ok: (200, Answer::Json("BatchResults")), errors: &[400, 413] },
     // ---- reading ----
+    Op { method: "get", path: "/v1/internal/read-index", tag: "chain", summary: "Validators only: the leader's committed index after a quorum confirmed its leadership (what a follower's linearizable read waits for); other nodes answer 503 not_leader", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[503] },
     Op { method: "get", path: "/v1/status", tag: "chain", summary: "Chain id, head, Raft role and term, validators", query: &[], body: None, ok: (200, Answer::Json("Status")), errors: &[500] },
     Op { method: "get", path: "/v1/genesis", tag: "chain", summary: "This node's genesis file (chain spec) as `zsl genesis init` wrote it; a verifier should use the copy it keeps", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[] },
     Op { method: "get", path: "/v1/tx/{id}", tag: "chain", summary: "A committed transaction by tx id (64 hex)", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },

@@ -54,6 +54,7 @@ fn setup() -> (tempfile::TempDir, Arc<Follower>, axum::Router, String) {
     let sink = Arc::new(Follower::default());
     let router = api::router(AppState {
         ledger: Arc::new(ledger),
+        public_url: String::new(),
         sink: sink.clone(),
     });
     (dir, sink, router, chain)

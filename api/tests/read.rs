@@ -87,6 +87,7 @@ fn app(sink: Arc<Follower>) -> (tempfile::TempDir, axum::Router) {
     .expect("ledger");
     let router = api::router(AppState {
         ledger: Arc::new(ledger),
+        public_url: String::new(),
         sink,
     });
     (dir, router)

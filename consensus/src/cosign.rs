@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use ledger::block::Cosignature;
@@ -133,13 +133,6 @@ impl CosignInbox {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn load_signer_state(ledger: &Ledger) -> SignerState {
     ledger
         .store
@@ -174,7 +167,12 @@ fn sign_block(
     let set = seal::validator_set_at(&ledger.store, height).ok()?;
     let me = hex::encode(signer.key.verifying_key().to_bytes());
     let name = set.iter().find(|v| v.public_key == me)?.name.clone();
-    if let Err(why) = may_sign(state, &cp, now_ms(), signer.clock_tolerance_ms) {
+    if let Err(why) = may_sign(
+        state,
+        &cp,
+        crate::clock::now_ms(),
+        signer.clock_tolerance_ms,
+    ) {
         tracing::debug!(height, %why, "not signing a checkpoint");
         return None;
     }

@@ -15,6 +15,7 @@
 //! The HTTP layer calls [`ConsensusNode::submit`] and maps its errors to
 //! status codes; nothing here knows about requests or responses on the wire.
 
+pub mod clock;
 pub mod cosign;
 pub mod error;
 pub mod forward;

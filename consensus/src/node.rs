@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ledger::signing::TX_BYTES_MAX;
 use ledger::{BlockProposal, Ledger, RefusalCode, TxFrame};
@@ -766,15 +766,6 @@ async fn verified(ledger: &Arc<Ledger>, batch: Vec<Pending>) -> Vec<Pending> {
     good
 }
 
-fn now_ms() -> i64 {
-    // The ledger forces block times strictly increasing, so a clock before
-    // 1970 (or one that steps back) cannot break the chain.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Hands the proposal to Raft in order and answers its submitters from a
 /// task of its own once the block is applied; `permit` is the pipeline slot.
 async fn propose(
@@ -789,7 +780,7 @@ async fn propose(
         .unzip();
     let count = txs.len();
     let proposal = BlockProposal {
-        time_ms: now_ms(),
+        time_ms: crate::clock::now_ms(),
         txs,
         cosigs,
     };

@@ -18,11 +18,10 @@
 
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ledger::kv::{ChangeSet, KvWrite, MemoryKv, Space};
 use ledger::store::{ExtraWrite, CF_RAFT_META};
-use ledger::{Ledger, RefusalCode};
+use ledger::Ledger;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
 use rocksdb::{IteratorMode, WriteBatch};
@@ -30,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{
     decode, encode, meta_key, ApplyResponse, Entry, LogId, SnapshotMeta, StorageError,
-    StoredMembership, TxOutcomeResponse, TypeConfig,
+    StoredMembership, TypeConfig,
 };
 
 /// The snapshot format, version 1: every row of every ledger space.
@@ -186,13 +185,6 @@ fn apply_entries(
     Ok(responses)
 }
 
-fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
-}
-
 /// Dumps the ledger spaces and the applied state from one RocksDB snapshot,
 /// so rows, `last_applied` and membership agree even while blocks keep
 /// being applied.
@@ -224,8 +216,8 @@ fn build_snapshot(ledger: &Ledger) -> Result<StoredSnapshot, StorageError> {
     }
     let data = encode(&SnapshotPayload { spaces }).map_err(|e| read_err(&e))?;
     let snapshot_id = match &last_applied {
-        Some(id) => format!("{id}-{}", now_ms()),
-        None => format!("none-{}", now_ms()),
+        Some(id) => format!("{id}-{}", crate::clock::now_ms()),
+        None => format!("none-{}", crate::clock::now_ms()),
     };
     Ok(StoredSnapshot {
         meta: SnapshotMeta {

@@ -2045,16 +2045,4 @@ mod tests {
         let b: Bundle = serde_json::from_value(v["bundle"].clone()).unwrap();
         assert!(verify(&b, &spec).ok());
     }
-
-    #[test]
-    fn verification_is_fast() {
-        let (c, doc, _) = fixture();
-        let b = build(&c.kv, &c.spec, &doc.0).unwrap();
-        let start = std::time::Instant::now();
-        for _ in 0..100 {
-            assert!(verify(&b, &c.spec).ok());
-        }
-        // Generous for a shared, unoptimised CI box; the bench measures properly.
-        assert!(start.elapsed() < std::time::Duration::from_secs(5));
-    }
 }

@@ -58,6 +58,11 @@ pub struct ApiConfig {
     /// Client IPs the rate limiter tracks at most (its memory bound).
     #[serde(default = "default_rate_limit_ips_max")]
     pub rate_limit_ips_max: usize,
+    /// The URL people reach this API at (e.g. `https://ledger.example.org`),
+    /// printed into evidence certificates and their QR codes. Default: the
+    /// scheme and address the API is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// Logging (`[log]`).
@@ -98,6 +103,7 @@ impl Default for ApiConfig {
             rate_limit_per_s: default_rate_limit_per_s(),
             rate_limit_burst: default_rate_limit_burst(),
             rate_limit_ips_max: default_rate_limit_ips_max(),
+            public_url: None,
         }
     }
 }
@@ -209,6 +215,10 @@ impl NodeConfig {
         }
         if !c.api.rate_limit_per_s.is_finite() || c.api.rate_limit_per_s < 0.0 {
             bail!("[api] rate_limit_per_s must be a non-negative number");
+        }
+        if let Some(url) = &mut c.api.public_url {
+            *url =
+                api::public_url(url).map_err(|why| anyhow::anyhow!("[api] public_url: {why}"))?;
         }
         if c.block.txs_max == 0 || c.block.bytes_max == 0 || c.block.queue_txs_max == 0 {
             bail!("block limits must be positive");

@@ -318,8 +318,13 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
         }
     }
     let http = http.build().context("building the forwarding client")?;
+    let public_url = match &config.api.public_url {
+        Some(url) => url.clone(),
+        None => format!("{}://{addr}", if tls.is_some() { "https" } else { "http" }),
+    };
     let state = api::AppState {
         ledger: ledger.clone(),
+        public_url,
         sink: Arc::new(ConsensusSink {
             node: node.clone(),
             node_id: config.node_id,

@@ -133,6 +133,7 @@ async function text(page, sel) {
     check((await text(page, "#tx-type")) === "batch.code", "first custody event is the batch.code record");
     check((await text(page, "#tx-body")).includes(tr.batch.batch_id), "record body shows the batch id");
     check(await page.isVisible(`#tx a[href="/v1/evidence/${tr.batch.coded.tx}/certificate"]`), "record links its evidence certificate");
+    check(await page.isVisible(`#tx a[href="/t/${CODE}"]`), "the coding record links the trace code it yields");
     console.log("ok custody record opens in the explorer");
 
     // 4. Regulator dashboard: table, chart, map, alerts; drill down to a record.

@@ -200,7 +200,12 @@ fn a_notarized_document_verifies_offline_and_a_tampered_bundle_does_not() {
     assert_eq!(status, 200);
     assert!(ctype.starts_with("text/html"), "{ctype}");
     assert!(html.contains("证据证书") && html.contains("<svg"), "{html}");
-    assert!(html.contains(&format!("/verify?tx={tx_id}")));
+    // The QR code and link point at the node's own address (its configured
+    // public URL by default), never at a Host header a client sent.
+    assert!(
+        html.contains(&format!("{}/verify?tx={tx_id}", node.api)),
+        "verify link at the node's address"
+    );
     assert!(html.contains(&hash));
     assert!(
         html.contains("&lt;2024-03&gt;") && !html.contains("<2024-03>"),

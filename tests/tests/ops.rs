@@ -468,12 +468,22 @@ fn backup_restore_verify_chain_keeps_the_head() {
 fn routes_in_source() -> std::collections::BTreeSet<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src");
     let mut routes = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
+    let texts: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("rs"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    // A path given as a constant (`read::READ_INDEX_PATH`) is resolved from
+    // its `const NAME: &str = "...";`, so no route escapes the check.
+    let const_path = |name: &str| -> Option<String> {
+        let decl = format!("const {name}: &str = \"");
+        texts.iter().find_map(|t| {
+            let at = t.find(&decl)? + decl.len();
+            Some(t[at..at + t[at..].find('"')?].to_string())
+        })
+    };
+    for text in &texts {
         let mut rest = text.as_str();
         while let Some(at) = rest.find(".route(") {
             rest = &rest[at + ".route(".len()..];
@@ -492,10 +502,18 @@ fn routes_in_source() -> std::collections::BTreeSet<(String, String)> {
                 .map(|(i, _)| i)
                 .expect("closed .route(");
             let args = &rest[..end];
-            let Some(p) = args.trim_start().strip_prefix('"') else {
-                continue; // not a literal path (e.g. a helper's parameter)
+            let first = args.split(',').next().unwrap_or_default().trim();
+            let route = match first.strip_prefix('"') {
+                Some(p) => p[..p.find('"').unwrap()].to_string(),
+                None => {
+                    let name = first.rsplit("::").next().unwrap_or(first);
+                    if !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') || name.is_empty()
+                    {
+                        continue; // a helper's parameter, not a route
+                    }
+                    const_path(name).unwrap_or_else(|| panic!("route constant {name} not found"))
+                }
             };
-            let route = p[..p.find('"').unwrap()].to_string();
             for m in ["get", "post", "put", "delete", "patch"] {
                 let call = format!("{m}(");
                 if args.match_indices(&call).any(|(i, _)| {

@@ -1,0 +1,14 @@
+//! The node's one wall clock. Time enters the ledger only through block
+//! proposals (`time_ms`) and the cosigner's tolerance check; everything that
+//! reads the clock reads it here.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch. A clock before 1970 reads 0: the ledger
+/// forces block times strictly increasing, so a clock that steps back cannot
+/// break the chain.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
