@@ -5,6 +5,10 @@
 //! May depend on `ledger` for reads and on a [`TxSink`] for writes; it does
 //! not know Raft or libp2p (the node wires the consensus crate in as a sink).
 
+// A dependency this target does not use is an error under clippy's
+// `-D warnings` (scripts/test); test targets see dev-dependencies too.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod error;
 mod evidence;
 pub use evidence::public_url;

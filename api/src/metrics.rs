@@ -4,8 +4,8 @@
 //! Counters are process-wide (one node per process): transactions admitted,
 //! committed and refused by code and stage, the submit→commit latency, and
 //! requests turned away by the rate limit. Gauges are read when scraped:
-//! chain head, Raft state (through [`TxSink::cluster`] and
-//! [`TxSink::metrics_text`]) and RocksDB sizes.
+//! chain head, Raft state (through [`TxSink::cluster`](crate::TxSink::cluster) and
+//! [`TxSink::metrics_text`](crate::TxSink::metrics_text)) and RocksDB sizes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

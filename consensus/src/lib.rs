@@ -15,6 +15,10 @@
 //! The HTTP layer calls [`ConsensusNode::submit`] and maps its errors to
 //! status codes; nothing here knows about requests or responses on the wire.
 
+// A dependency this target does not use is an error under clippy's
+// `-D warnings` (scripts/test); test targets see dev-dependencies too.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod clock;
 pub mod cosign;
 pub mod error;

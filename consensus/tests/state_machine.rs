@@ -106,8 +106,11 @@ async fn blocks_and_applied_state_move_together_and_snapshots_carry_the_ledger()
 /// test can tamper with a snapshot the way a faulty or hostile leader could.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Payload {
-    spaces: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    spaces: Vec<(String, Rows)>,
 }
+
+/// A column family's rows, `(key, value)` in key order.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn unpack(data: &[u8]) -> Payload {
     bincode::serde::decode_from_slice(data, bincode::config::standard())
@@ -119,7 +122,7 @@ fn pack(p: &Payload) -> Vec<u8> {
     bincode::serde::encode_to_vec(p, bincode::config::standard()).expect("snapshot encodes")
 }
 
-fn rows<'a>(p: &'a mut Payload, space: ledger::kv::Space) -> &'a mut Vec<(Vec<u8>, Vec<u8>)> {
+fn rows(p: &mut Payload, space: ledger::kv::Space) -> &mut Vec<(Vec<u8>, Vec<u8>)> {
     &mut p
         .spaces
         .iter_mut()
@@ -130,7 +133,7 @@ fn rows<'a>(p: &'a mut Payload, space: ledger::kv::Space) -> &'a mut Vec<(Vec<u8
 
 /// Every row of every ledger space and of `raft_meta`: the whole store as
 /// the state machine sees it.
-fn dump(ledger: &ledger::Ledger) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn dump(ledger: &ledger::Ledger) -> Vec<(String, Rows)> {
     let db = ledger.store.db();
     let names = ledger::kv::Space::ALL
         .iter()

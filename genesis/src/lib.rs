@@ -6,6 +6,10 @@
 //! May depend on `ledger` only (for the spec types); never on consensus, HTTP
 //! or the node.
 
+// A dependency this target does not use is an error under clippy's
+// `-D warnings` (scripts/test); test targets see dev-dependencies too.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Each signature line is `— <key name> base64(key ID ‖ Ed25519 signature)`
-//! over the text, with key ID = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4].
+//! over the text, with key ID = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`[:4]`.
 
 use std::collections::BTreeMap;
 
@@ -133,7 +133,7 @@ fn parse_decimal(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4].
+/// SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`[:4]`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     let mut input = name.as_bytes().to_vec();
     input.push(b'\n');

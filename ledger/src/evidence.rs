@@ -1648,7 +1648,7 @@ mod tests {
             nonce: 0,
         };
         let mut scalars = Vec::new();
-        leaves(&good, String::new(), &mut scalars);
+        leaves(good, String::new(), &mut scalars);
         let (mut tried, mut parsed) = (0usize, 0usize);
         for (path, value) in &scalars {
             match value {
@@ -1686,7 +1686,7 @@ mod tests {
         }
         // Whole fields: drop and duplicate each list element; drop each object field.
         let mut lists = Vec::new();
-        arrays(&good, String::new(), &mut lists);
+        arrays(good, String::new(), &mut lists);
         for path in &lists {
             let len = good.pointer(path).unwrap().as_array().unwrap().len();
             for i in 0..len {

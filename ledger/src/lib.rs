@@ -7,6 +7,10 @@
 //! as a block's `time_ms`; the same state and proposal give the same block on
 //! every node.
 
+// A dependency this target does not use is an error under clippy's
+// `-D warnings` (scripts/test); test targets see dev-dependencies too.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod block;
 pub mod chain;
 pub mod checkpoint;

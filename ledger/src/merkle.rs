@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 /// A SHA-256 digest: leaf hash, interior node hash or tree root.
 pub type Hash = [u8; 32];
 
-/// Length of [`Hash`] in bytes.
+/// Length of [`Hash`](type@Hash) in bytes.
 pub const HASH_LEN: usize = 32;
 
 /// Largest tree size accepted by the storage-backed functions.

@@ -340,7 +340,7 @@ pub fn populate(
     for (k, (trace, p, w, sid)) in first_leg.iter().enumerate() {
         if k == 7 {
             b.add(
-                *w,
+                w,
                 "shipment.reject",
                 &ShipmentReject {
                     shipper: p.id.clone(),
@@ -351,7 +351,7 @@ pub fn populate(
             )?;
         } else if k % 20 != 19 {
             b.add(
-                *w,
+                w,
                 "shipment.receive",
                 &ShipmentReceive {
                     shipper: p.id.clone(),
@@ -369,7 +369,7 @@ pub fn populate(
         let r = retail[k % retail.len()];
         let sid = format!("SH2-{k:05}");
         b.add(
-            *w,
+            w,
             "shipment.create",
             &ShipmentCreate {
                 shipment_id: sid.clone(),
@@ -385,7 +385,7 @@ pub fn populate(
     b.flush(&client, api)?;
     for (w, r, sid) in &second {
         b.add(
-            *r,
+            r,
             "shipment.receive",
             &ShipmentReceive {
                 shipper: w.id.clone(),

@@ -3,6 +3,10 @@
 //! Owns: config, CLI, wiring ledger + consensus + API into a process, devnet
 //! supervision, and client-side helpers (signing, submitting, replay).
 
+// A dependency this target does not use is an error under clippy's
+// `-D warnings` (scripts/test); test targets see dev-dependencies too.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod backup;
 mod client;
 mod config;

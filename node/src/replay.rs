@@ -354,7 +354,7 @@ pub fn replay(
     }
 
     let period = match (from, to) {
-        (None, None) => s.period.clone(),
+        (None, None) => s.period,
         (f, t) => ledger::score::Period::parse(
             f.unwrap_or(&s.period.from().to_string()),
             t.unwrap_or(&s.period.to().to_string()),

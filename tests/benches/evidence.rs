@@ -232,7 +232,7 @@ fn main() {
             .collect();
         apply(wires, now, &mut ids, &mut pending_sigs);
         done += n;
-        if done % 200_000 == 0 {
+        if done.is_multiple_of(200_000) {
             eprintln!("  {done} notarizations, {:.0} s", t.elapsed().as_secs_f64());
         }
     }

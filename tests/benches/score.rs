@@ -183,7 +183,7 @@ fn main() {
             let coder = producers[(coded * 7 + i) % producers.len()];
             let (id, k, _) = &subjects[coder];
             let batch_id = format!("b{coded}");
-            let upstream = if coded % 50 == 0 {
+            let upstream = if coded.is_multiple_of(50) {
                 Some(Upstream::Registered {
                     subject: subjects[producers[(coded + 1) % producers.len()]].0.clone(),
                 })
@@ -279,7 +279,7 @@ fn main() {
                 &view,
                 &spec.model,
                 &regions,
-                period.clone(),
+                period,
                 Some(head.time_ms),
             )
             .unwrap(),

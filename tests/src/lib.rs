@@ -4,6 +4,10 @@
 //! Depends on the built `zsl` binary (`cargo build -p node`, which
 //! `scripts/test` does first); never on the node's internals.
 
+// A dependency this target does not use is an error under clippy's
+// `-D warnings` (scripts/test); test targets see dev-dependencies too.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
