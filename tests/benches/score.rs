@@ -275,14 +275,8 @@ fn main() {
         let t = Instant::now();
         let view = ledger.store.view();
         report = Some(
-            ledger::score::scores(
-                &view,
-                &spec.model,
-                &regions,
-                period,
-                Some(head.time_ms),
-            )
-            .unwrap(),
+            ledger::score::scores(&view, &spec.model, &regions, period, Some(head.time_ms))
+                .unwrap(),
         );
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
