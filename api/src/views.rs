@@ -7,8 +7,6 @@
 //! Every read is bounded (row caps, paged scans); where a cap cuts a list
 //! short the answer says so (`complete: false`) instead of hiding it.
 
-use std::collections::BTreeSet;
-
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -16,8 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use ledger::kv::{KvRead, Space};
-use ledger::state::{Batch, Shipment, ShipmentStatus};
+use ledger::kv::KvRead;
 use ledger::{history, query, ChainHead};
 
 use crate::{checkpoint_json, period, ApiError, ApiResult, AppState, PeriodQuery};
@@ -26,19 +23,11 @@ use crate::{checkpoint_json, period, ApiError, ApiResult, AppState, PeriodQuery}
 pub const BLOCKS_PAGE_MAX: u64 = 50;
 /// Transactions in one `/v1/views/blocks/{h}/txs` page.
 pub const BLOCK_TXS_PAGE_MAX: usize = 200;
-/// Batches or shipments an alert scan reads before it stops and says so.
-pub const ALERT_SCAN_ROWS_MAX: usize = 50_000;
-/// Alerts of each kind returned.
-pub const ALERTS_MAX: usize = 200;
-/// Rows read per storage call of a paged scan.
-const SCAN_PAGE_ROWS: usize = 1_024;
 /// Longest look-ahead of the near-expiry warning, in days.
 pub const NEAR_EXPIRY_DAYS_MAX: u32 = 30;
 /// Longest text a QR code is made of: a URL with a trace or subject code
 /// fits in a fraction of this, and a bound keeps the SVG small.
 pub const QR_TEXT_BYTES_MAX: usize = 512;
-/// Batches (coded or held) whose details a portrait reads.
-const PORTRAIT_BATCHES_MAX: usize = query::LIST_ROWS_MAX;
 
 fn head(view: &(impl KvRead + ?Sized)) -> ApiResult<ChainHead> {
     history::read_head(view)?.ok_or_else(|| ApiError::internal("no chain head"))
@@ -148,30 +137,6 @@ pub async fn block_txs(
 
 // ---- daily counts --------------------------------------------------------------
 
-/// Positions in the score engine's per-(day, district) counter record
-/// (`ledger/src/score/keys.rs`, `Counter`; layout version 1). Read here
-/// directly because the engine has no public per-day query yet; the layout
-/// is documented there and versioned, and an unknown version is refused.
-const COUNTER_CODED: usize = 0;
-const COUNTER_RECEIPT_DUE: usize = 7;
-const COUNTER_RECEIPT_ON_TIME: usize = 8;
-const COUNTER_REJECTED: usize = 10;
-const COUNTERS_VERSION: u8 = 1;
-const SCORE_COUNTERS_PREFIX: &[u8] = b"score/c";
-
-fn day_key(day: i32) -> Vec<u8> {
-    let mut k = SCORE_COUNTERS_PREFIX.to_vec();
-    k.extend_from_slice(&((day as u32) ^ 0x8000_0000).to_be_bytes());
-    k
-}
-
-fn counter(value: &[u8], i: usize) -> Option<i64> {
-    let b = value.get(1 + 8 * i..1 + 8 * (i + 1))?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    Some(i64::from_be_bytes(a))
-}
-
 #[derive(Deserialize)]
 pub struct DailyQuery {
     from: Option<String>,
@@ -203,68 +168,18 @@ pub async fn daily(
     let last = ledger::score::day_number(p.to());
     let view = state.ledger.store.view();
     let head = head(&view)?;
-    let mut days: Vec<[i64; 4]> = vec![[0; 4]; (last - first + 1) as usize];
-    let (from, to) = (day_key(first), day_key(last + 1));
-    let mut cursor = from;
-    // Rows are (day, district): at most PERIOD_DAYS_MAX × districts, read in pages.
-    loop {
-        let page = view
-            .scan(Space::Index, &cursor, &to, SCAN_PAGE_ROWS)
-            .map_err(ApiError::internal)?;
-        let full = page.len() == SCAN_PAGE_ROWS;
-        for (k, v) in &page {
-            let Some(day_b) = k.get(SCORE_COUNTERS_PREFIX.len()..SCORE_COUNTERS_PREFIX.len() + 4)
-            else {
-                continue;
-            };
-            let day =
-                (u32::from_be_bytes([day_b[0], day_b[1], day_b[2], day_b[3]]) ^ 0x8000_0000) as i32;
-            let district = k
-                .get(SCORE_COUNTERS_PREFIX.len() + 6..)
-                .map(|d| String::from_utf8_lossy(d).into_owned());
-            if let (Some(want), Some(got)) = (&q.district, &district) {
-                if want != got {
-                    continue;
-                }
-            }
-            if v.first() != Some(&COUNTERS_VERSION) {
-                return Err(ApiError::internal(
-                    "score counter record of an unknown layout version",
-                ));
-            }
-            let Some(slot) = days.get_mut((day - first) as usize) else {
-                continue;
-            };
-            for (j, c) in [
-                COUNTER_CODED,
-                COUNTER_RECEIPT_DUE,
-                COUNTER_RECEIPT_ON_TIME,
-                COUNTER_REJECTED,
-            ]
-            .iter()
-            .enumerate()
-            {
-                slot[j] += counter(v, *c).unwrap_or(0);
-            }
-        }
-        match page.last() {
-            Some((k, _)) if full => {
-                cursor = k.clone();
-                cursor.push(0);
-            }
-            _ => break,
-        }
-    }
+    let days = ledger::score::daily_counters(&view, first, last, q.district.as_deref())
+        .map_err(ApiError::internal)?;
     let mut out = Vec::with_capacity(days.len());
-    for (i, c) in days.iter().enumerate() {
-        let date = ledger::score::date_of_day(first + i as i32)
+    for d in &days {
+        let date = ledger::score::date_of_day(d.day)
             .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
         out.push(json!({
             "day": date.to_string(),
-            "coded": c[0],
-            "receipts_due": c[1],
-            "receipts_on_time": c[2],
-            "rejected": c[3],
+            "coded": d.coded,
+            "receipts_due": d.receipts_due,
+            "receipts_on_time": d.receipts_on_time,
+            "rejected": d.rejected,
         }));
     }
     Ok(Json(json!({
@@ -277,67 +192,10 @@ pub async fn daily(
 
 // ---- alerts --------------------------------------------------------------------
 
-/// Calls `f` on every value under `prefix` in `space`, in pages, up to
-/// `rows_max` rows; answers whether it saw them all.
-fn scan_paged(
-    view: &(impl KvRead + ?Sized),
-    space: Space,
-    prefix: &str,
-    rows_max: usize,
-    mut f: impl FnMut(&[u8], &[u8]) -> ApiResult<()>,
-) -> ApiResult<(usize, bool)> {
-    let from = prefix.as_bytes().to_vec();
-    let to = ledger::kv::prefix_end(prefix.as_bytes()).unwrap_or_else(|| vec![0xff; 64]);
-    let mut cursor = from;
-    let mut seen = 0usize;
-    loop {
-        let want = SCAN_PAGE_ROWS.min(rows_max - seen);
-        if want == 0 {
-            // Complete only if nothing is left past the cap.
-            let more = view
-                .scan(space, &cursor, &to, 1)
-                .map_err(ApiError::internal)?;
-            return Ok((seen, more.is_empty()));
-        }
-        let page = view
-            .scan(space, &cursor, &to, want)
-            .map_err(ApiError::internal)?;
-        let full = page.len() == want;
-        for (k, v) in &page {
-            f(k, v)?;
-        }
-        seen += page.len();
-        match page.last() {
-            Some((k, _)) if full => {
-                cursor = k.clone();
-                cursor.push(0);
-            }
-            _ => return Ok((seen, true)),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 pub struct AlertsQuery {
     district: Option<String>,
     days: Option<String>,
-}
-
-fn decode<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> ApiResult<T> {
-    ledger::state::decode(k, v).map_err(ApiError::internal)
-}
-
-fn batch_brief(b: &Batch) -> Value {
-    json!({
-        "trace_code": b.trace_code,
-        "product_name": b.product_name,
-        "coder": b.coder,
-        "district": b.coder_district,
-        "quantity": b.quantity,
-        "unit": b.unit,
-        "expiry_date": b.expiry_date,
-        "coded": b.coded,
-    })
 }
 
 /// `GET /v1/views/alerts[?district=D][&days=N]`: recalled batches, batches
@@ -367,79 +225,25 @@ pub async fn alerts(
         .checked_add(jiff::Span::new().days(days as i64))
         .map_err(ApiError::internal)?;
     let (today_s, until_s) = (today.to_string(), until.to_string());
-    let in_district = |d: &str| q.district.as_deref().is_none_or(|w| w == d);
-
-    let (mut recalls, mut near_expiry) = (Vec::new(), Vec::new());
-    let (mut recalls_total, mut near_total) = (0usize, 0usize);
-    let (batches_seen, batches_complete) = scan_paged(
+    let a = query::alerts(
         &view,
-        Space::State,
-        "batch/",
-        ALERT_SCAN_ROWS_MAX,
-        |k, v| {
-            let b: Batch = decode(k, v)?;
-            if !in_district(&b.coder_district) {
-                return Ok(());
-            }
-            if let Some(r) = &b.recall {
-                recalls_total += 1;
-                if recalls.len() < ALERTS_MAX {
-                    let mut x = batch_brief(&b);
-                    x["recall"] = json!({"reason": r.reason, "by": r.by, "origin": r.origin, "affected": r.affected.len()});
-                    recalls.push(x);
-                }
-            } else if b.expiry_date >= today_s && b.expiry_date <= until_s {
-                near_total += 1;
-                if near_expiry.len() < ALERTS_MAX {
-                    near_expiry.push(batch_brief(&b));
-                }
-            }
-            Ok(())
-        },
+        q.district.as_deref(),
+        &today_s,
+        &until_s,
+        head.time_ms,
     )?;
-    let mut overdue = Vec::new();
-    let mut overdue_total = 0usize;
-    let (shipments_seen, shipments_complete) =
-        scan_paged(&view, Space::State, "ship/", ALERT_SCAN_ROWS_MAX, |k, v| {
-            let s: Shipment = decode(k, v)?;
-            if matches!(s.status, ShipmentStatus::Pending)
-                && s.receipt_deadline_ms < head.time_ms
-                && in_district(&s.receiver_district)
-            {
-                overdue_total += 1;
-                if overdue.len() < ALERTS_MAX {
-                    overdue.push(json!({
-                        "shipper": s.shipper,
-                        "shipment_id": s.shipment_id,
-                        "to": s.to,
-                        "receiver_district": s.receiver_district,
-                        "lines": s.lines.len(),
-                        "shipped": s.shipped,
-                        "receipt_deadline_ms": s.receipt_deadline_ms,
-                    }));
-                }
-            }
-            Ok(())
-        })?;
-    recalls.sort_by(|a, b| {
-        b["recall"]["origin"]["at_ms"]
-            .as_i64()
-            .cmp(&a["recall"]["origin"]["at_ms"].as_i64())
-    });
-    near_expiry.sort_by(|a, b| a["expiry_date"].as_str().cmp(&b["expiry_date"].as_str()));
-    overdue.sort_by_key(|s| s["receipt_deadline_ms"].as_i64());
     Ok(Json(json!({
         "today": today_s,
         "near_expiry_days": days,
         "district": q.district,
-        "recalls": recalls,
-        "recalls_total": recalls_total,
-        "near_expiry": near_expiry,
-        "near_expiry_total": near_total,
-        "overdue_receipts": overdue,
-        "overdue_receipts_total": overdue_total,
-        "scanned": {"batches": batches_seen, "shipments": shipments_seen},
-        "complete": batches_complete && shipments_complete,
+        "recalls": a.recalls,
+        "recalls_total": a.recalls_total,
+        "near_expiry": a.near_expiry,
+        "near_expiry_total": a.near_expiry_total,
+        "overdue_receipts": a.overdue_receipts,
+        "overdue_receipts_total": a.overdue_receipts_total,
+        "scanned": {"batches": a.scanned_batches, "shipments": a.scanned_shipments},
+        "complete": a.complete,
         "checkpoint": checkpoint_json(&head),
     })))
 }
@@ -463,179 +267,17 @@ pub async fn portrait(
         .tomorrow()
         .map_err(|e| bad(e.to_string()))
         .and_then(|d| ledger::score::day_start_ms(params, d).map_err(|e| bad(e.to_string())))?;
-    let in_period = |ms: i64| ms >= start_ms && ms < end_ms;
     let view = state.ledger.store.view();
     let head = head(&view)?;
-    let v =
-        query::subject_view(&view, &uscc)?.ok_or_else(|| ApiError::not_found("subject", &uscc))?;
-    let account = query::account(&view, &uscc)?;
-    let catalogue = query::varieties(&view)?;
-    let mut active_days = BTreeSet::new();
-    let mut mark = |ms: i64| {
-        if in_period(ms) {
-            if let Ok(d) = ledger::score::local_date(params, ms) {
-                active_days.insert(d.to_string());
-            }
-        }
-    };
-
-    // Coding, and recalls of what the subject coded.
-    let (mut coded, mut coded_key_variety) = (0u64, 0u64);
-    let mut recalls = Vec::new();
-    let mut varieties = BTreeSet::new();
-    for code in v.batches_coded.iter().take(PORTRAIT_BATCHES_MAX) {
-        let Some(b) = query::batch(&view, code)? else {
-            continue;
-        };
-        varieties.insert(b.variety.clone());
-        if in_period(b.coded.at_ms) {
-            coded += 1;
-            coded_key_variety += u64::from(b.key_variety);
-            mark(b.coded.at_ms);
-        }
-        if let Some(r) = &b.recall {
-            if in_period(r.origin.at_ms) {
-                recalls.push(json!({"trace_code": b.trace_code, "product_name": b.product_name, "reason": r.reason, "origin": r.origin, "role": "coder"}));
-            }
-        }
-    }
-    // Recalled batches the subject holds.
-    for (code, qty) in v.holdings.iter().take(PORTRAIT_BATCHES_MAX) {
-        if v.batches_coded.contains(code) {
-            continue;
-        }
-        if let Some(b) = query::batch(&view, code)? {
-            if let Some(r) = &b.recall {
-                if in_period(r.origin.at_ms) {
-                    recalls.push(json!({"trace_code": b.trace_code, "product_name": b.product_name, "reason": r.reason, "origin": r.origin, "role": "holder", "quantity": qty}));
-                }
-            }
-        }
-    }
-
-    // Shipments out, and how receivers answered them.
-    let (mut shipped, mut shipped_rejected) = (0u64, 0u64);
-    for s in &v.shipments_out {
-        if in_period(s.shipped.at_ms) {
-            shipped += 1;
-            mark(s.shipped.at_ms);
-            if matches!(s.status, ShipmentStatus::Rejected { .. }) {
-                shipped_rejected += 1;
-            }
-        }
-    }
-    // Receipts owed by the subject.
-    let (mut due, mut on_time, mut late, mut overdue, mut pending) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut rejections_made = 0u64;
-    let mut rejections = Vec::new();
-    for s in &v.shipments_in {
-        let answered = match &s.status {
-            ShipmentStatus::Pending => None,
-            ShipmentStatus::Received { origin, on_time } => Some((origin, *on_time)),
-            ShipmentStatus::Rejected {
-                origin, on_time, ..
-            } => Some((origin, *on_time)),
-        };
-        if let Some((o, _)) = answered {
-            mark(o.at_ms);
-        }
-        if let ShipmentStatus::Rejected {
-            origin,
-            reason,
-            note,
-            ..
-        } = &s.status
-        {
-            if in_period(origin.at_ms) {
-                rejections_made += 1;
-                rejections.push(json!({"shipper": s.shipper, "shipment_id": s.shipment_id, "reason": reason, "note": note, "origin": origin}));
-            }
-        }
-        // Shipments sent to the subject in the period. (The score model files
-        // receipts under their deadline's day instead; a portrait counts an
-        // answer as soon as it is given, and a receipt not yet due as pending.)
-        if !in_period(s.shipped.at_ms) {
-            continue;
-        }
-        match answered {
-            Some((_, true)) => {
-                due += 1;
-                on_time += 1;
-            }
-            Some((_, false)) => {
-                due += 1;
-                late += 1;
-            }
-            // Not answered: counts as missed once its deadline passed.
-            None if s.receipt_deadline_ms <= head.time_ms => {
-                due += 1;
-                overdue += 1;
-            }
-            None => pending += 1,
-        }
-    }
-    let findings: Vec<Value> = v
-        .findings
-        .iter()
-        .filter(|f| in_period(f.found.at_ms))
-        .map(|f| {
-            json!({
-                "finding_id": f.finding_id,
-                "kind": f.kind,
-                "batches": f.batches,
-                "found": f.found,
-                "rectification_deadline_ms": f.rectification_deadline_ms,
-                "rectified": f.rectified.as_ref().map(|(o, in_time)| json!({"origin": o, "in_time": in_time})),
-            })
-        })
-        .collect();
-    let rate = |n: u64, d: u64| (d > 0).then(|| (n as f64) * 100.0 / (d as f64));
-    let lists_capped = [
-        v.batches_coded.len(),
-        v.holdings.len(),
-        v.shipments_in.len(),
-        v.shipments_out.len(),
-        v.findings.len(),
-    ]
-    .iter()
-    .any(|n| *n >= query::LIST_ROWS_MAX);
-    let district = state.ledger.spec.district(&v.subject.district);
-    Ok(Json(json!({
-        "subject": v.subject,
-        "district": district,
-        "account": account.map(|a| json!({"name": a.name, "role": a.role, "active_keys": a.active_key_count(), "registered": a.registered})),
-        "catalogue": {
-            "key_subject": v.subject.key_subject,
-            "catalogue_version": catalogue.as_ref().map(|c| c.version),
-            "varieties": varieties.iter().map(|x| json!({"variety": x, "key_variety": catalogue.as_ref().is_some_and(|c| c.contains(x))})).collect::<Vec<_>>(),
-        },
-        "period": {"from": p.from().to_string(), "to": p.to().to_string()},
-        "activity": {
-            "active_days": active_days.len(),
-            "period_days": p.days(),
-            "batches_coded": coded,
-            "key_variety_batches_coded": coded_key_variety,
-            "shipments_out": shipped,
-            "holdings": v.holdings.len(),
-        },
-        "receipts": {
-            "due": due,
-            "on_time": on_time,
-            "late": late,
-            "overdue_unanswered": overdue,
-            "pending": pending,
-            "on_time_rate": rate(on_time, due),
-        },
-        "rejections": {
-            "made": rejections_made,
-            "received": shipped_rejected,
-            "list": rejections,
-        },
-        "findings": findings,
-        "recalls": recalls,
-        "complete": !lists_capped,
-        "checkpoint": checkpoint_json(&head),
-    })))
+    let portrait = query::portrait(&view, params, &uscc, (start_ms, end_ms), head.time_ms)?
+        .ok_or_else(|| ApiError::not_found("subject", &uscc))?;
+    let district = state.ledger.spec.district(&portrait.subject.district);
+    let mut v = serde_json::to_value(&portrait).map_err(ApiError::internal)?;
+    v["district"] = json!(district);
+    v["period"] = json!({"from": p.from().to_string(), "to": p.to().to_string()});
+    v["activity"]["period_days"] = json!(p.days());
+    v["checkpoint"] = checkpoint_json(&head);
+    Ok(Json(v))
 }
 
 // ---- QR codes ------------------------------------------------------------------

@@ -78,8 +78,11 @@ pub fn subject_key(uscc: &str) -> String {
 pub fn product_key(owner: &str, product_id: &str) -> String {
     format!("prod/{owner}/{product_id}")
 }
+/// Where every batch record lives (`batch/{trace_code}`).
+pub const BATCH_PREFIX: &str = "batch/";
+
 pub fn batch_key(trace_code: &str) -> String {
-    format!("batch/{trace_code}")
+    format!("{BATCH_PREFIX}{trace_code}")
 }
 pub fn batch_id_key(coder: &str, batch_id: &str) -> String {
     format!("batchid/{coder}/{batch_id}")
@@ -87,8 +90,11 @@ pub fn batch_id_key(coder: &str, batch_id: &str) -> String {
 pub fn holding_key(trace_code: &str, holder: &str) -> String {
     format!("hold/{trace_code}/{holder}")
 }
+/// Where every shipment record lives (`ship/{shipper}/{shipment_id}`).
+pub const SHIPMENT_PREFIX: &str = "ship/";
+
 pub fn shipment_key(shipper: &str, shipment_id: &str) -> String {
-    format!("ship/{shipper}/{shipment_id}")
+    format!("{SHIPMENT_PREFIX}{shipper}/{shipment_id}")
 }
 pub fn finding_key(finding_id: &str) -> String {
     format!("find/{finding_id}")

@@ -8,6 +8,7 @@ use super::*;
 use crate::error::RefusalCode;
 use crate::history::{read_block, read_tx};
 use crate::kv::MemoryKv;
+use crate::query;
 use crate::record::*;
 use crate::signing::SignedTx;
 use crate::spec::{District, Region, RootRegulator};
@@ -475,6 +476,157 @@ fn recall_traces_forward_to_every_holder() {
     let mut want = vec![w1.0.clone(), r1.0.clone()];
     want.sort();
     assert_eq!(affected, want);
+}
+
+#[test]
+fn alerts_flag_recalls_near_expiry_and_overdue_receipts() {
+    let mut c = Chain::new();
+    let p = c.register(1, D1, SubjectKind::Producer);
+    let r = c.register(3, D2, SubjectKind::Restaurant);
+    c.product(&p);
+    for (batch, expiry) in [
+        ("R", "2024-12-31"),
+        ("SOON", "2024-03-03"),
+        ("LATER", "2024-12-31"),
+    ] {
+        let w = c.code(&p, batch, 100, expiry);
+        c.ok(w);
+    }
+    let recalled = trace_code(&p.0, "R");
+    let rec = RecallIssue {
+        trace_code: recalled.clone(),
+        reason: "x".into(),
+    };
+    let w = c.tx(&key("root"), "root", "recall.issue", &rec);
+    c.ok(w);
+    let w = c.ship(&p, "S1", &r.0, &trace_code(&p.0, "LATER"), 10);
+    c.ok(w);
+    let shipment = get::<Shipment>(&c.kv, Space::State, &shipment_key(&p.0, "S1"))
+        .unwrap()
+        .unwrap();
+    let (today, until) = ("2024-03-01", "2024-03-04");
+
+    let before_deadline = query::alerts(&c.kv, None, today, until, c.now).unwrap();
+    assert_eq!(before_deadline.recalls.len(), 1);
+    assert_eq!(before_deadline.recalls[0].batch.trace_code, recalled);
+    assert_eq!(before_deadline.recalls[0].recall.by, "root");
+    assert_eq!(
+        before_deadline
+            .near_expiry
+            .iter()
+            .map(|b| b.trace_code.clone())
+            .collect::<Vec<_>>(),
+        [trace_code(&p.0, "SOON")]
+    );
+    assert!(before_deadline.overdue_receipts.is_empty());
+    assert!(before_deadline.complete);
+    assert_eq!(before_deadline.scanned_batches, 3);
+
+    let after = query::alerts(&c.kv, None, today, until, shipment.receipt_deadline_ms + 1).unwrap();
+    assert_eq!(after.overdue_receipts_total, 1);
+    assert_eq!(after.overdue_receipts[0].shipment_id, "S1");
+    // By district: the coder's district for batches, the receiver's for receipts.
+    let d2 = query::alerts(
+        &c.kv,
+        Some(D2),
+        today,
+        until,
+        shipment.receipt_deadline_ms + 1,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            d2.recalls_total,
+            d2.near_expiry_total,
+            d2.overdue_receipts_total
+        ),
+        (0, 0, 1)
+    );
+    let d1 = query::alerts(
+        &c.kv,
+        Some(D1),
+        today,
+        until,
+        shipment.receipt_deadline_ms + 1,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            d1.recalls_total,
+            d1.near_expiry_total,
+            d1.overdue_receipts_total
+        ),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn a_portrait_counts_the_subjects_records_in_its_period() {
+    let mut c = Chain::new();
+    let p = c.register(1, D1, SubjectKind::Producer);
+    let r = c.register(3, D2, SubjectKind::Restaurant);
+    c.product(&p);
+    for batch in ["A", "B"] {
+        let w = c.code(&p, batch, 100, "2024-12-31");
+        c.ok(w);
+    }
+    let (a, b) = (trace_code(&p.0, "A"), trace_code(&p.0, "B"));
+    let w = c.ship(&p, "S1", &r.0, &a, 10);
+    c.ok(w);
+    let w = c.ship(&p, "S2", &r.0, &b, 10);
+    c.ok(w);
+    let w = c.answer(&r, &p.0, "S1", false);
+    c.ok(w);
+    let w = c.answer(&r, &p.0, "S2", true);
+    c.ok(w);
+    let rec = RecallIssue {
+        trace_code: a.clone(),
+        reason: "x".into(),
+    };
+    let w = c.tx(&key("root"), "root", "recall.issue", &rec);
+    c.ok(w);
+    let params = &c.spec.model;
+    let day_ms = 86_400_000;
+    let period = (T0 - day_ms, T0 + day_ms);
+
+    let mine = query::portrait(&c.kv, params, &p.0, period, c.now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(mine.activity.batches_coded, 2);
+    assert_eq!(mine.activity.shipments_out, 2);
+    assert_eq!(mine.activity.active_days, 1);
+    assert_eq!((mine.rejections.received, mine.rejections.made), (1, 0));
+    assert_eq!(mine.recalls.len(), 1);
+    assert_eq!(
+        (mine.recalls[0].trace_code.as_str(), mine.recalls[0].role),
+        (a.as_str(), query::RecallRole::Coder)
+    );
+    assert!(mine.complete);
+
+    let theirs = query::portrait(&c.kv, params, &r.0, period, c.now)
+        .unwrap()
+        .unwrap();
+    assert_eq!((theirs.receipts.due, theirs.receipts.on_time), (2, 2));
+    assert_eq!(theirs.receipts.on_time_rate, Some(100.0));
+    assert_eq!(theirs.rejections.made, 1);
+    assert_eq!(theirs.rejections.list[0].shipment_id, "S2");
+    // The received batch was recalled while the restaurant held it.
+    assert_eq!(theirs.recalls.len(), 1);
+    assert_eq!(theirs.recalls[0].role, query::RecallRole::Holder);
+    assert_eq!(theirs.recalls[0].quantity, Some(10));
+
+    // Outside the period nothing counts; an unknown subject has no portrait.
+    let later = (T0 + 10 * day_ms, T0 + 11 * day_ms);
+    let none = query::portrait(&c.kv, params, &p.0, later, c.now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (none.activity.batches_coded, none.activity.active_days),
+        (0, 0)
+    );
+    assert!(query::portrait(&c.kv, params, &uscc(99), period, c.now)
+        .unwrap()
+        .is_none());
 }
 
 #[test]

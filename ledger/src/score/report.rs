@@ -256,6 +256,84 @@ fn sum_counters(
     }
 }
 
+/// One natural day's activity (the dashboard's daily chart): batches
+/// first-station coded, shipment lines whose receipt fell due that day (the
+/// model files receipts under their deadline day) and of those the lines
+/// answered on time, and lines rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyCounts {
+    /// Day number (days since 1970-01-01 in the model's time zone).
+    pub day: i32,
+    pub coded: i64,
+    pub receipts_due: i64,
+    pub receipts_on_time: i64,
+    pub rejected: i64,
+}
+
+/// Days a [`daily_counters`] call may span (a scoring period's limit): its
+/// answer has one entry a day.
+pub const DAILY_DAYS_MAX: i32 = PERIOD_DAYS_MAX;
+
+/// Per day from `first` to `last` (inclusive), the day's counts over every
+/// district, or over `district` alone: one range scan of the counter
+/// records, read in pages.
+pub fn daily_counters(
+    kv: &impl KvRead,
+    first: i32,
+    last: i32,
+    district: Option<&str>,
+) -> Result<Vec<DailyCounts>> {
+    if last < first || last - first >= DAILY_DAYS_MAX {
+        return Err(ScoreError::Fact(format!(
+            "a daily series spans 1-{DAILY_DAYS_MAX} days"
+        )));
+    }
+    let mut days: Vec<DailyCounts> = (first..=last)
+        .map(|day| DailyCounts {
+            day,
+            coded: 0,
+            receipts_due: 0,
+            receipts_on_time: 0,
+            rejected: 0,
+        })
+        .collect();
+    let start = KeyBuf::new(keys::TAG_COUNTERS).day(first).into_vec();
+    let end = KeyBuf::new(keys::TAG_COUNTERS)
+        .day(last.saturating_add(1))
+        .into_vec();
+    let mut cursor = start;
+    loop {
+        let page = kv.scan(Space::Index, &cursor, &end, keys::SCAN_PAGE_ROWS)?;
+        for (k, v) in &page {
+            let mut r = KeyReader::new(k)?;
+            let day = r.day()?;
+            let row_district = r.id()?;
+            if district.is_some_and(|want| want != row_district) {
+                continue;
+            }
+            let c: Counters = keys::decode_counters(k, v)?;
+            let Some(slot) = usize::try_from(day - first)
+                .ok()
+                .and_then(|i| days.get_mut(i))
+            else {
+                continue;
+            };
+            let add = |a: i64, b: i64| a.checked_add(b).ok_or(ScoreError::Overflow("daily count"));
+            slot.coded = add(slot.coded, c[Counter::Coded as usize])?;
+            slot.receipts_due = add(slot.receipts_due, c[Counter::ReceiptDue as usize])?;
+            slot.receipts_on_time = add(slot.receipts_on_time, c[Counter::ReceiptOnTime as usize])?;
+            slot.rejected = add(slot.rejected, c[Counter::Rejected as usize])?;
+        }
+        match page.last() {
+            Some((last_key, _)) if page.len() == keys::SCAN_PAGE_ROWS => {
+                cursor = last_key.clone();
+                cursor.push(0);
+            }
+            _ => return Ok(days),
+        }
+    }
+}
+
 fn to_u64(v: i128) -> Result<u64> {
     u64::try_from(v).map_err(|_| ScoreError::Overflow("term out of range"))
 }

@@ -636,6 +636,71 @@ fn running_score_counts_an_unanswered_receipt_only_from_its_deadline() {
 }
 
 #[test]
+fn daily_counters_file_codings_by_day_and_receipts_by_deadline() {
+    let p = zj();
+    let mut kv = MemoryKv::new();
+    let (d1, d2) = ("330102".to_string(), "330106".to_string());
+    for (n, (district, at)) in [
+        (&d1, "2024-03-01T09:00:00+08:00"),
+        (&d2, "2024-03-01T23:30:00+08:00"),
+        (&d1, "2024-03-02T00:30:00+08:00"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        on_coded(
+            &mut kv,
+            &p,
+            &CodedFact {
+                tx_id: tx(1, n as u64),
+                at_ms: ms(at),
+                coder: "S1".into(),
+                coder_district: district.clone(),
+                batches: 10,
+                key_variety_batches: 0,
+                upstream: UpstreamFact::None,
+            },
+        )
+        .unwrap();
+    }
+    let shipped = ShippedFact {
+        tx_id: tx(2, 1),
+        at_ms: ms("2024-03-01T10:00:00+08:00"),
+        shipper: "S1".into(),
+        shipper_district: d1.clone(),
+        receiver: "S2".into(),
+        receiver_district: d2.clone(),
+        lines: 3,
+        key_variety_lines: 0,
+    };
+    on_shipped(&mut kv, &p, &shipped).unwrap();
+    let first = day_number(date("2024-03-01"));
+    let all = daily_counters(&kv, first, first + 3, None).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(
+        all.iter().map(|d| d.coded).collect::<Vec<_>>(),
+        [20, 10, 0, 0],
+        "codings under their local (Shanghai) day"
+    );
+    // The receipt falls due at the start of 03-04 (MODEL.md's deadline):
+    // filed under that day, and under the receiving district.
+    assert_eq!(
+        all.iter().map(|d| d.receipts_due).collect::<Vec<_>>(),
+        [0, 0, 0, 3]
+    );
+    let only_d1 = daily_counters(&kv, first, first + 3, Some(&d1)).unwrap();
+    assert_eq!(
+        only_d1
+            .iter()
+            .map(|d| (d.coded, d.receipts_due))
+            .collect::<Vec<_>>(),
+        [(10, 0), (10, 0), (0, 0), (0, 0)]
+    );
+    assert!(daily_counters(&kv, first, first - 1, None).is_err());
+    assert!(daily_counters(&kv, first, first + DAILY_DAYS_MAX, None).is_err());
+}
+
+#[test]
 fn secondary_metrics_key_subjects_and_markets() {
     let p = zj();
     let mut kv = MemoryKv::new();
