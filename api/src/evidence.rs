@@ -352,6 +352,7 @@ fn esc(s: &str) -> String {
     out
 }
 
+// Long because it is the certificate's HTML template, section by section.
 fn certificate_html(
     b: &evidence::Bundle,
     spec: &ledger::ChainSpec,

@@ -405,6 +405,8 @@ async fn submit_one(
     Ok(outcome_response(wait_outcome(fut, &id).await?))
 }
 
+// Long because one request's items go through admission, submission in
+// order and the commit wait together, and each item's answer keeps its index.
 async fn submit_many(
     State(state): State<AppState>,
     Query(q): Query<WaitQuery>,

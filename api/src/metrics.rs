@@ -140,6 +140,8 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
     }
 }
 
+// Long because it is the flat list of every metric, one block per family, in
+// the order /metrics prints them; splitting it would scatter the list.
 fn render_text(state: &AppState) -> Result<String, ApiError> {
     let m = &*METRICS;
     let mut out = String::with_capacity(4096);

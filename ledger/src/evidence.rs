@@ -269,6 +269,8 @@ pub fn sealed_checkpoint(
     Ok(Some((cp, note, set)))
 }
 
+// Long because a bundle is assembled in the order docs/evidence.md lists
+// its parts, each a few bounded reads.
 /// [`build`] with the genesis-derived values computed once.
 pub fn build_with(
     kv: &(impl KvRead + ?Sized),

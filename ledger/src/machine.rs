@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Number;
 
-use crate::block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation};
+use crate::block::{Block, BlockHeader, BlockProposal, ChainHead, Cosignature, TxLocation};
 use crate::error::{
     refuse, ApplyError, ApplyResult, LedgerError, Refusal, RefusalCode as C, Result,
 };
@@ -162,97 +162,17 @@ pub fn apply_block_with(
             changes: ChangeSet::default(),
         });
     }
-    let height = head.height + 1;
-    let time_ms = block_time(&head, proposal.time_ms);
-
-    let parsed: Vec<std::result::Result<TxFrame, Refusal>> = proposal
-        .txs
-        .iter()
-        .map(|w| TxFrame::from_proposed(w))
-        .collect();
-    let ok: Vec<&TxFrame> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
-    let mut verdicts = signatures.verify(&ok).into_iter();
-
-    let mut block_ov = Overlay::new(kv);
-    let mut outcomes = Vec::with_capacity(parsed.len());
-    let mut tx_ids = Vec::new();
-    let mut tree_size = head.tree_size;
-    for p in &parsed {
-        let tx = match p {
-            Ok(tx) => tx,
-            Err(r) => {
-                outcomes.push(TxOutcome {
-                    id: None,
-                    result: Err(r.clone()),
-                });
-                continue;
-            }
-        };
-        let sig_ok = verdicts.next().unwrap_or(false);
-        let ctx = TxContext {
-            spec,
-            height,
-            time_ms,
-            index: tx_ids.len() as u32,
-        };
-        let attempt = {
-            let mut tx_ov = Overlay::new(&block_ov);
-            match apply_tx(&mut tx_ov, &ctx, tx, sig_ok) {
-                Ok(ok) => Ok((ok, tx_ov.into_changes())),
-                Err(ApplyError::Refused(r)) => Err(r),
-                Err(ApplyError::Fatal(e)) => return Err(e),
-            }
-        };
-        match attempt {
-            Ok(((common, kind), changes)) => {
-                block_ov.absorb(changes);
-                for (i, h) in merkle::append_leaf(tree_size, &tx.id, &TreeReader(&block_ov))? {
-                    block_ov.put(Space::Tree, tree_key(i), h.to_vec());
-                }
-                let loc = TxLocation {
-                    height,
-                    index: ctx.index,
-                    leaf_index: tree_size,
-                    kind,
-                    account: common.account.clone(),
-                    wire: tx.wire_json(),
-                };
-                block_ov.put(Space::Txs, tx.id.to_vec(), encode(&loc)?);
-                block_ov.put(
-                    Space::Index,
-                    account_records_key(&common.account, height, ctx.index).into_bytes(),
-                    tx.id.to_vec(),
-                );
-                tree_size += 1;
-                tx_ids.push(H32(tx.id));
-                outcomes.push(TxOutcome {
-                    id: Some(H32(tx.id)),
-                    result: Ok(loc),
-                });
-            }
-            Err(r) => outcomes.push(TxOutcome {
-                id: Some(H32(tx.id)),
-                result: Err(r),
-            }),
-        }
-    }
-
-    // Signatures over earlier checkpoints; invalid ones are dropped, the same
-    // way on every node (the leader checked them already, so this is rare).
-    let mut cosigs = Vec::new();
-    for c in &proposal.cosigs {
-        match seal::check_cosignature(&block_ov, spec, c)? {
-            Ok((cp, set)) => {
-                seal::record_cosignature(&mut block_ov, spec, c, &cp, &set)?;
-                cosigs.push(c.clone());
-            }
-            Err(why) => {
-                tracing::debug!(height = c.height, name = %c.name, %why, "checkpoint signature dropped");
-            }
-        }
-    }
-
-    if tx_ids.is_empty() && cosigs.is_empty() {
+    let mut block = BlockInProgress {
+        spec,
+        height: head.height + 1,
+        time_ms: block_time(&head, proposal.time_ms),
+        ov: Overlay::new(kv),
+        tree_size: head.tree_size,
+        tx_ids: Vec::new(),
+    };
+    let outcomes = block.apply_txs(&proposal.txs, signatures)?;
+    let cosigs = block.take_cosignatures(&proposal.cosigs)?;
+    if block.tx_ids.is_empty() && cosigs.is_empty() {
         return Ok(AppliedBlock {
             block: None,
             head,
@@ -260,41 +180,171 @@ pub fn apply_block_with(
             changes: ChangeSet::default(),
         });
     }
-    let tree_root = H32(merkle::tree_root(tree_size, &TreeReader(&block_ov))?);
-    let state_hash = H32(sha256(&block_ov.changes().digest_input()));
-    let header = BlockHeader {
-        chain_id: spec.chain_id.clone(),
-        height,
-        prev_hash: head.hash,
-        time_ms,
-        tx_count: tx_ids.len() as u32,
-        tree_size,
-        tree_root,
-        state_hash,
-        validators_hash: seal::validator_set_hash(&seal::validator_set_at(&block_ov, height)?)?,
-    };
-    let hash = header.hash();
-    let new_head = ChainHead {
-        height,
-        hash,
-        time_ms,
-        tree_size,
-        tree_root,
-    };
-    let block = Block {
-        header,
-        hash,
-        tx_ids,
-        cosigs,
-    };
-    block_ov.put(Space::Blocks, block_key(height), encode(&block)?);
-    block_ov.put(Space::Blocks, HEAD_KEY.to_vec(), encode(&new_head)?);
-    Ok(AppliedBlock {
-        block: Some(block),
-        head: new_head,
-        outcomes,
-        changes: block_ov.into_changes(),
-    })
+    block.seal(&head, cosigs, outcomes)
+}
+
+/// A block being assembled: the overlay its transactions write into, and
+/// the tree and ids it has grown so far.
+struct BlockInProgress<'a, K: KvRead + ?Sized> {
+    spec: &'a ChainSpec,
+    height: u64,
+    time_ms: i64,
+    ov: Overlay<'a, K>,
+    tree_size: u64,
+    tx_ids: Vec<H32>,
+}
+
+impl<K: KvRead + ?Sized> BlockInProgress<'_, K> {
+    /// Each proposed transaction in order: parsed, its signature verdict
+    /// taken, applied into its own overlay, and kept or refused.
+    fn apply_txs(
+        &mut self,
+        txs: &[Vec<u8>],
+        signatures: &SignatureCache,
+    ) -> Result<Vec<TxOutcome>> {
+        let parsed: Vec<std::result::Result<TxFrame, Refusal>> =
+            txs.iter().map(|w| TxFrame::from_proposed(w)).collect();
+        let ok: Vec<&TxFrame> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let mut verdicts = signatures.verify(&ok).into_iter();
+        let mut outcomes = Vec::with_capacity(parsed.len());
+        for p in &parsed {
+            let tx = match p {
+                Ok(tx) => tx,
+                Err(r) => {
+                    outcomes.push(TxOutcome {
+                        id: None,
+                        result: Err(r.clone()),
+                    });
+                    continue;
+                }
+            };
+            let sig_ok = verdicts.next().unwrap_or(false);
+            let ctx = TxContext {
+                spec: self.spec,
+                height: self.height,
+                time_ms: self.time_ms,
+                index: self.tx_ids.len() as u32,
+            };
+            let attempt = {
+                let mut tx_ov = Overlay::new(&self.ov);
+                match apply_tx(&mut tx_ov, &ctx, tx, sig_ok) {
+                    Ok(ok) => Ok((ok, tx_ov.into_changes())),
+                    Err(ApplyError::Refused(r)) => Err(r),
+                    Err(ApplyError::Fatal(e)) => return Err(e),
+                }
+            };
+            let result = match attempt {
+                Ok(((common, kind), changes)) => {
+                    self.ov.absorb(changes);
+                    Ok(self.keep(tx, ctx.index, &common.account, kind)?)
+                }
+                Err(r) => Err(r),
+            };
+            outcomes.push(TxOutcome {
+                id: Some(H32(tx.id)),
+                result,
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// A transaction the rules applied: a tree leaf, its location and the
+    /// account's record index.
+    fn keep(
+        &mut self,
+        tx: &TxFrame,
+        index: u32,
+        account: &str,
+        kind: String,
+    ) -> Result<TxLocation> {
+        for (i, h) in merkle::append_leaf(self.tree_size, &tx.id, &TreeReader(&self.ov))? {
+            self.ov.put(Space::Tree, tree_key(i), h.to_vec());
+        }
+        let loc = TxLocation {
+            height: self.height,
+            index,
+            leaf_index: self.tree_size,
+            kind,
+            account: account.to_string(),
+            wire: tx.wire_json(),
+        };
+        self.ov.put(Space::Txs, tx.id.to_vec(), encode(&loc)?);
+        self.ov.put(
+            Space::Index,
+            account_records_key(account, self.height, index).into_bytes(),
+            tx.id.to_vec(),
+        );
+        self.tree_size += 1;
+        self.tx_ids.push(H32(tx.id));
+        Ok(loc)
+    }
+
+    /// Signatures over earlier checkpoints; invalid ones are dropped, the
+    /// same way on every node (the leader checked them already, so this is rare).
+    fn take_cosignatures(&mut self, proposed: &[Cosignature]) -> Result<Vec<Cosignature>> {
+        let mut cosigs = Vec::new();
+        for c in proposed {
+            match seal::check_cosignature(&self.ov, self.spec, c)? {
+                Ok((cp, set)) => {
+                    seal::record_cosignature(&mut self.ov, self.spec, c, &cp, &set)?;
+                    cosigs.push(c.clone());
+                }
+                Err(why) => {
+                    tracing::debug!(height = c.height, name = %c.name, %why, "checkpoint signature dropped");
+                }
+            }
+        }
+        Ok(cosigs)
+    }
+
+    /// The header over the tree and the state changes, the block, and the new head.
+    fn seal(
+        mut self,
+        head: &ChainHead,
+        cosigs: Vec<Cosignature>,
+        outcomes: Vec<TxOutcome>,
+    ) -> Result<AppliedBlock> {
+        let tree_root = H32(merkle::tree_root(self.tree_size, &TreeReader(&self.ov))?);
+        let state_hash = H32(sha256(&self.ov.changes().digest_input()));
+        let header = BlockHeader {
+            chain_id: self.spec.chain_id.clone(),
+            height: self.height,
+            prev_hash: head.hash,
+            time_ms: self.time_ms,
+            tx_count: self.tx_ids.len() as u32,
+            tree_size: self.tree_size,
+            tree_root,
+            state_hash,
+            validators_hash: seal::validator_set_hash(&seal::validator_set_at(
+                &self.ov,
+                self.height,
+            )?)?,
+        };
+        let hash = header.hash();
+        let new_head = ChainHead {
+            height: self.height,
+            hash,
+            time_ms: self.time_ms,
+            tree_size: self.tree_size,
+            tree_root,
+        };
+        let block = Block {
+            header,
+            hash,
+            tx_ids: self.tx_ids,
+            cosigs,
+        };
+        self.ov
+            .put(Space::Blocks, block_key(self.height), encode(&block)?);
+        self.ov
+            .put(Space::Blocks, HEAD_KEY.to_vec(), encode(&new_head)?);
+        Ok(AppliedBlock {
+            block: Some(block),
+            head: new_head,
+            outcomes,
+            changes: self.ov.into_changes(),
+        })
+    }
 }
 
 /// Why a proposal is refused as a whole, if it is: more transactions or

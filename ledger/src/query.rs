@@ -123,6 +123,9 @@ pub fn varieties(kv: &(impl KvRead + ?Sized)) -> Result<Option<VarietyCatalogue>
     Ok(get(kv, Space::State, VARIETIES_KEY)?)
 }
 
+// Long because the one-code view gathers every part of a batch's story
+// (coding, custody, shipments, tests, recall) in one bounded read; each part
+// is a few lines of the same shape.
 /// The one-code view of a batch. `today` is the local date used for the expiry flag.
 pub fn trace(
     kv: &(impl KvRead + ?Sized),
@@ -665,6 +668,9 @@ pub struct Portrait {
     pub complete: bool,
 }
 
+// Long because a portrait counts five lists of the subject (codings,
+// holdings, shipments out, receipts owed, findings) in one pass each;
+// receipts are in `receipts_owed`.
 /// The portrait of `uscc`, or `None` for no such subject. `now_ms` (the
 /// head's block time) decides which unanswered receipts are overdue.
 pub fn portrait(

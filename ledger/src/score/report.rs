@@ -531,6 +531,8 @@ fn key_subject_coverage(
     })
 }
 
+// Long because, for each market, MODEL.md's market-activity terms join
+// three index families (markets, operators, daily market activity).
 /// Daily activity of each market of the district over `days`.
 fn market_activity(
     kv: &impl KvRead,

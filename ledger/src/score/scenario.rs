@@ -187,6 +187,8 @@ pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
     Ok(s)
 }
 
+// Long because it is MODEL.md's list of scenario-file checks in order, one
+// short block per rule; each refusal names its rule.
 fn validate(s: &Scenario) -> Result<(), ScenarioError> {
     let invalid = |m: String| Err(ScenarioError::Invalid(m));
     if s.model.is_empty() {

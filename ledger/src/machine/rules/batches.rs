@@ -58,72 +58,8 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             "trace code `{trace}` is taken"
         );
 
-        let (upstream, upstream_fact) = match r.upstream {
-            None => (None, score::UpstreamFact::None),
-            Some(Upstream::Registered { subject }) => {
-                ensure!(
-                    subject != coder.uscc,
-                    C::InvalidField,
-                    "a subject is not its own upstream"
-                );
-                let up = self.subject(&subject)?;
-                (
-                    Some(UpstreamInfo::Registered {
-                        uscc: up.uscc.clone(),
-                        district: up.district.clone(),
-                    }),
-                    score::UpstreamFact::Registered {
-                        subject: up.uscc,
-                        district: up.district,
-                    },
-                )
-            }
-            Some(Upstream::Unregistered { name, uscc, region }) => {
-                check_text("upstream.name", &name, NAME_CHARS_MAX)?;
-                if let Some(u) = &uscc {
-                    check_uscc(u)?;
-                }
-                ensure!(
-                    is_region_code(&region),
-                    C::UnknownRegion,
-                    "`upstream.region` must be a 6-digit region code"
-                );
-                let in_table = self.spec().district(&region).is_some();
-                (
-                    Some(UpstreamInfo::Unregistered {
-                        name,
-                        uscc,
-                        region: region.clone(),
-                    }),
-                    score::UpstreamFact::Unregistered {
-                        region,
-                        in_region_table: in_table,
-                    },
-                )
-            }
-        };
-        let mut green = false;
-        let mut blocked = false;
-        for c in &r.certificates {
-            ensure!(
-                self.get::<Certificate>(&certificate_key(c))?.is_some(),
-                C::UnknownCertificate,
-                "no certificate `{c}`"
-            );
-            green = true;
-        }
-        for t in &r.rapid_tests {
-            let Some(test) = self.get::<RapidTest>(&test_key(t))? else {
-                return Err(ApplyError::Refused(refuse(
-                    C::UnknownTest,
-                    format!("no rapid test `{t}`"),
-                )));
-            };
-            match test.result {
-                TestResult::Pass => green = true,
-                TestResult::Fail => blocked = true,
-            }
-        }
+        let (upstream, upstream_fact) = self.upstream_of(&coder, r.upstream)?;
+        let (green, blocked) = self.reference_verdict(&r.certificates, &r.rapid_tests)?;
         let catalogue: VarietyCatalogue = self.get(VARIETIES_KEY)?.unwrap_or(VarietyCatalogue {
             version: 0,
             varieties: vec![],
@@ -173,6 +109,95 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         Ok(())
     }
 
+    /// Who a coding names upstream (where the goods came from), and the
+    /// fact the score engine counts for it.
+    fn upstream_of(
+        &self,
+        coder: &Subject,
+        upstream: Option<Upstream>,
+    ) -> ApplyResult<(Option<UpstreamInfo>, score::UpstreamFact)> {
+        Ok(match upstream {
+            None => (None, score::UpstreamFact::None),
+            Some(Upstream::Registered { subject }) => {
+                ensure!(
+                    subject != coder.uscc,
+                    C::InvalidField,
+                    "a subject is not its own upstream"
+                );
+                let up = self.subject(&subject)?;
+                (
+                    Some(UpstreamInfo::Registered {
+                        uscc: up.uscc.clone(),
+                        district: up.district.clone(),
+                    }),
+                    score::UpstreamFact::Registered {
+                        subject: up.uscc,
+                        district: up.district,
+                    },
+                )
+            }
+            Some(Upstream::Unregistered { name, uscc, region }) => {
+                check_text("upstream.name", &name, NAME_CHARS_MAX)?;
+                if let Some(u) = &uscc {
+                    check_uscc(u)?;
+                }
+                ensure!(
+                    is_region_code(&region),
+                    C::UnknownRegion,
+                    "`upstream.region` must be a 6-digit region code"
+                );
+                let in_table = self.spec().district(&region).is_some();
+                (
+                    Some(UpstreamInfo::Unregistered {
+                        name,
+                        uscc,
+                        region: region.clone(),
+                    }),
+                    score::UpstreamFact::Unregistered {
+                        region,
+                        in_region_table: in_table,
+                    },
+                )
+            }
+        })
+    }
+
+    /// Whether the certificates and rapid tests a coding cites make the
+    /// batch green (any certificate or passed test) or blocked (a failed
+    /// test); every one cited must exist.
+    fn reference_verdict(
+        &self,
+        certificates: &[String],
+        rapid_tests: &[String],
+    ) -> ApplyResult<(bool, bool)> {
+        let mut green = false;
+        let mut blocked = false;
+        for c in certificates {
+            ensure!(
+                self.get::<Certificate>(&certificate_key(c))?.is_some(),
+                C::UnknownCertificate,
+                "no certificate `{c}`"
+            );
+            green = true;
+        }
+        for t in rapid_tests {
+            let Some(test) = self.get::<RapidTest>(&test_key(t))? else {
+                return Err(ApplyError::Refused(refuse(
+                    C::UnknownTest,
+                    format!("no rapid test `{t}`"),
+                )));
+            };
+            match test.result {
+                TestResult::Pass => green = true,
+                TestResult::Fail => blocked = true,
+            }
+        }
+        Ok((green, blocked))
+    }
+
+    // Long because each line is checked (batch, holding, expiry, recall,
+    // block) and moved in one loop; a refusal midway changes nothing, as the
+    // transaction's overlay is dropped.
     pub(super) fn shipment_create(&mut self, r: record::ShipmentCreate) -> R {
         let shipper = self.subject_signer()?;
         check_client_id("shipment_id", &r.shipment_id)?;
