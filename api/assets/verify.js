@@ -1,6 +1,6 @@
 // Evidence verifier (证据核验) for `zsl-evidence/1` bundles, run entirely in
 // the browser: a second, independent implementation of `zsl verify`
-// (ledger/src/evidence.rs), written from docs/evidence.md. It trusts only the
+// (ledger/src/evidence/), written from docs/evidence.md. It trusts only the
 // genesis file it is given; the node that served this page is never asked
 // whether a bundle is good. Crypto is WebCrypto (SHA-256, Ed25519); JCS
 // (RFC 8785), the block header bytes, the RFC 9162 inclusion walk and the
