@@ -31,6 +31,8 @@ pub mod signing;
 pub mod spec;
 pub mod state;
 pub mod store;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod validate;
 
 pub use block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation};

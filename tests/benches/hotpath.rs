@@ -8,6 +8,7 @@
 //! Environment: `ZSL_BENCH_HOTPATH_TXS` (default 40,000), `ZSL_BENCH_BLOCK`
 //! (transactions per block, default 1,000).
 
+use ledger::testkit::key;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
@@ -28,10 +29,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::hash::sha256(label.as_bytes()))
 }
 
 struct Signer {

@@ -4,6 +4,7 @@
 //! score. Run: `scripts/bench` (`cargo bench --workspace --bench score --profile dev`).
 //! Environment: `ZSL_BENCH_CODINGS` (default 1,000,000; shipment lines equal it).
 
+use ledger::testkit::key;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
@@ -20,10 +21,6 @@ const LINES_PER_SHIPMENT: usize = 4;
 const BLOCK_TXS: usize = 4_000;
 const YEAR_START_MS: i64 = 1_704_038_400_000; // 2024-01-01T00:00:00+08:00
 const DAY_MS: i64 = 86_400_000;
-
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&ledger::hash::sha256(label.as_bytes()))
-}
 
 struct Signer {
     chain_id: String,

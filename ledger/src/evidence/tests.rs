@@ -1,141 +1,52 @@
 use super::*;
-use crate::block::BlockProposal;
 use crate::block::Cosignature;
 use crate::checkpoint::NoteSignature;
 use crate::hash::sha256;
 use crate::history::{read_head, tree_key};
 use crate::kv::{KvWrite, MemoryKv};
-use crate::machine::{apply_block, genesis};
-use crate::record::{build_body, DocumentNotarize, SubjectKind, SubjectRegister, Variety};
-use crate::spec::{District, Region, RootRegulator};
+use crate::record::{DocumentNotarize, SubjectKind, SubjectRegister};
+use crate::testkit::{self, key, pk, validator_keys, MemoryChain, D1};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use serde_json::json;
 
-const T0: i64 = 1_709_254_800_000; // 2024-03-01T09:00:00+08:00
-const D1: &str = "330102";
+/// An in-memory chain whose validators sign when told to.
+struct Chain(MemoryChain);
 
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&sha256(label.as_bytes()))
-}
-
-fn pk(k: &SigningKey) -> String {
-    hex::encode(k.verifying_key().to_bytes())
-}
-
-fn validator_keys(n: usize) -> Vec<(String, SigningKey)> {
-    (1..=n)
-        .map(|i| (format!("validator-{i}"), key(&format!("validator-{i}"))))
-        .collect()
-}
-
-fn spec(validators: usize) -> ChainSpec {
-    ChainSpec {
-        chain_id: "zsl-test".into(),
-        genesis_time: "2024-02-01T00:00:00+08:00".into(),
-        province: Region {
-            code: "330000".into(),
-            name: "浙江省".into(),
-        },
-        districts: vec![District {
-            code: D1.into(),
-            name: "上城区".into(),
-            city_code: "330100".into(),
-            city: "杭州市".into(),
-            lon: None,
-            lat: None,
-        }],
-        root_regulators: vec![RootRegulator {
-            id: "root".into(),
-            name: "root".into(),
-            public_key: pk(&key("root")),
-        }],
-        validators: validator_keys(validators)
-            .iter()
-            .enumerate()
-            .map(|(i, (name, k))| Validator {
-                node_id: i as u64 + 1,
-                name: name.clone(),
-                public_key: pk(k),
-            })
-            .collect(),
-        checkpoint_quorum: None,
-        key_varieties: crate::state::VarietyCatalogue {
-            version: 1,
-            varieties: vec![Variety {
-                code: "meat".into(),
-                name: "meat".into(),
-            }],
-        },
-        model: crate::score::ModelParams::zj_2024(),
-        tx_window_past_ms: 86_400_000,
-        tx_window_future_ms: 300_000,
+impl std::ops::Deref for Chain {
+    type Target = MemoryChain;
+    fn deref(&self) -> &MemoryChain {
+        &self.0
     }
 }
 
-/// An in-memory chain whose validators sign when told to.
-struct Chain {
-    spec: ChainSpec,
-    kv: MemoryKv,
-    now: i64,
-    nonce: u64,
+impl std::ops::DerefMut for Chain {
+    fn deref_mut(&mut self) -> &mut MemoryChain {
+        &mut self.0
+    }
+}
+
+fn spec(validators: usize) -> ChainSpec {
+    testkit::spec(
+        vec![testkit::district(D1, "上城区", "330100", "杭州市")],
+        validators,
+    )
 }
 
 impl Chain {
     fn new(validators: usize) -> Self {
-        let spec = spec(validators);
-        let (changes, _) = genesis(&spec).unwrap();
-        let mut kv = MemoryKv::new();
-        kv.apply(&changes);
-        Chain {
-            spec,
-            kv,
-            now: T0,
-            nonce: 0,
-        }
+        Chain(MemoryChain::new(spec(validators)))
     }
 
-    fn tx<T: Serialize>(
-        &mut self,
-        signer: &SigningKey,
-        account: &str,
-        kind: &str,
-        rec: &T,
-    ) -> Vec<u8> {
-        self.nonce += 1;
-        let at = jiff::Timestamp::from_millisecond(self.now)
-            .unwrap()
-            .to_string();
-        let body = build_body(
-            kind,
-            &self.spec.chain_id,
-            account,
-            &at,
-            &self.nonce.to_string(),
-            rec,
-        );
-        serde_json::to_vec(&SignedTx::sign(body, signer).unwrap().to_json()).unwrap()
-    }
-
-    /// Applies a block; returns its height and the ids of its transactions.
+    /// Applies a block that must refuse nothing; returns its height and
+    /// the ids of its transactions.
     fn block(&mut self, txs: Vec<Vec<u8>>, cosigs: Vec<Cosignature>) -> (u64, Vec<H32>) {
-        self.now += 1_000;
-        let applied = apply_block(
-            &self.kv,
-            &self.spec,
-            &BlockProposal {
-                time_ms: self.now,
-                txs,
-                cosigs,
-            },
-        )
-        .unwrap();
+        let applied = self.0.block_with(txs, cosigs);
         for o in &applied.outcomes {
             if let Err(r) = &o.result {
                 panic!("refused: {r}");
             }
         }
-        self.kv.apply(&applied.changes);
         let b = applied.block.unwrap();
         (b.header.height, b.tx_ids)
     }
@@ -422,12 +333,12 @@ fn every_single_byte_and_field_mutation_fails_with_the_right_check() {
 /// every bool, drops and doubles every list element, removes every field:
 /// each mutation must fail, naming the check of the part it changed.
 fn mutate_everything(good: &Value, spec: &ChainSpec) {
-    let c = Chain {
+    let c = Chain(MemoryChain {
         spec: spec.clone(),
         kv: MemoryKv::new(),
         now: 0,
         nonce: 0,
-    };
+    });
     let mut scalars = Vec::new();
     leaves(good, String::new(), &mut scalars);
     let (mut tried, mut parsed) = (0usize, 0usize);

@@ -2,258 +2,21 @@
 //! property test that quantities are conserved whatever happens.
 
 use ed25519_dalek::SigningKey;
-use serde::Serialize;
 
 use super::*;
 use crate::error::RefusalCode;
 use crate::history::{read_block, read_tx};
-use crate::kv::MemoryKv;
 use crate::query;
 use crate::record::*;
-use crate::signing::SignedTx;
-use crate::spec::{District, Region, RootRegulator};
-
-const T0: i64 = 1_709_254_800_000; // 2024-03-01T09:00:00+08:00
-const DAY: i64 = 86_400_000;
-const D1: &str = "330102";
-const D2: &str = "330106";
-
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&sha256(label.as_bytes()))
-}
-
-fn pk(k: &SigningKey) -> String {
-    hex::encode(k.verifying_key().to_bytes())
-}
-
-fn uscc(n: u32) -> String {
-    crate::validate::synthetic_uscc(D1, n)
-}
+use crate::testkit::{self, key, pk, uscc, MemoryChain, D1, D2, DAY, T0};
 
 fn spec() -> ChainSpec {
-    let d = |code: &str, name: &str| District {
-        code: code.into(),
-        name: name.into(),
-        city_code: "330100".into(),
-        city: "杭州市".into(),
-        lon: None,
-        lat: None,
-    };
-    ChainSpec {
-        chain_id: "zsl-test".into(),
-        genesis_time: "2024-02-01T00:00:00+08:00".into(),
-        province: Region {
-            code: "330000".into(),
-            name: "浙江省".into(),
-        },
-        districts: vec![
-            d(D1, "上城区"),
-            d(D2, "西湖区"),
-            District {
-                code: "330203".into(),
-                name: "海曙区".into(),
-                city_code: "330200".into(),
-                city: "宁波市".into(),
-                lon: None,
-                lat: None,
-            },
-        ],
-        root_regulators: vec![RootRegulator {
-            id: "root".into(),
-            name: "root".into(),
-            public_key: pk(&key("root")),
-        }],
-        validators: vec![],
-        checkpoint_quorum: None,
-        key_varieties: crate::state::VarietyCatalogue {
-            version: 1,
-            varieties: vec![Variety {
-                code: "meat".into(),
-                name: "meat".into(),
-            }],
-        },
-        model: crate::score::ModelParams::zj_2024(),
-        tx_window_past_ms: DAY,
-        tx_window_future_ms: 300_000,
-    }
-}
-
-struct Chain {
-    spec: ChainSpec,
-    kv: MemoryKv,
-    now: i64,
-    nonce: u64,
-}
-
-impl Chain {
-    fn new() -> Self {
-        let spec = spec();
-        let (changes, _) = genesis(&spec).unwrap();
-        let mut kv = MemoryKv::new();
-        kv.apply(&changes);
-        Chain {
-            spec,
-            kv,
-            now: T0,
-            nonce: 0,
-        }
-    }
-
-    fn tx<T: Serialize>(
-        &mut self,
-        signer: &SigningKey,
-        account: &str,
-        kind: &str,
-        rec: &T,
-    ) -> Vec<u8> {
-        self.nonce += 1;
-        let at = jiff::Timestamp::from_millisecond(self.now)
-            .unwrap()
-            .to_string();
-        let body = build_body(
-            kind,
-            &self.spec.chain_id,
-            account,
-            &at,
-            &self.nonce.to_string(),
-            rec,
-        );
-        serde_json::to_vec(&SignedTx::sign(body, signer).unwrap().to_json()).unwrap()
-    }
-
-    fn block(&mut self, txs: Vec<Vec<u8>>) -> AppliedBlock {
-        self.now += 1_000;
-        let applied = apply_block(
-            &self.kv,
-            &self.spec,
-            &BlockProposal {
-                time_ms: self.now,
-                txs,
-                cosigs: Vec::new(),
-            },
-        )
-        .unwrap();
-        self.kv.apply(&applied.changes);
-        applied
-    }
-
-    /// Applies one transaction; returns its refusal code, if any.
-    fn one(&mut self, wire: Vec<u8>) -> Option<RefusalCode> {
-        let applied = self.block(vec![wire]);
-        applied.outcomes[0].result.as_ref().err().map(|r| r.code)
-    }
-
-    fn ok(&mut self, wire: Vec<u8>) {
-        let applied = self.block(vec![wire]);
-        if let Err(r) = &applied.outcomes[0].result {
-            panic!("refused: {r}");
-        }
-    }
-
-    fn holding(&self, trace: &str, who: &str) -> u64 {
-        get::<u64>(&self.kv, Space::State, &holding_key(trace, who))
-            .unwrap()
-            .unwrap_or(0)
-    }
-
-    fn register(&mut self, n: u32, district: &str, kind: SubjectKind) -> (String, SigningKey) {
-        let id = uscc(n);
-        let k = key(&id);
-        let rec = SubjectRegister {
-            uscc: id.clone(),
-            name: format!("s{n}"),
-            kind,
-            district: district.into(),
-            key_subject: false,
-            public_key: pk(&k),
-            market: None,
-        };
-        let w = self.tx(&key("root"), "root", "subject.register", &rec);
-        self.ok(w);
-        (id, k)
-    }
-
-    fn product(&mut self, who: &(String, SigningKey)) {
-        let rec = ProductRegister {
-            product_id: "p".into(),
-            name: "pork".into(),
-            gtin: None,
-            variety: "meat".into(),
-            shelf_life_days: 5,
-        };
-        let w = self.tx(&who.1, &who.0, "product.register", &rec);
-        self.ok(w);
-    }
-
-    fn code(
-        &mut self,
-        who: &(String, SigningKey),
-        batch_id: &str,
-        qty: u64,
-        expiry: &str,
-    ) -> Vec<u8> {
-        let rec = BatchCode {
-            batch_id: batch_id.into(),
-            product_id: "p".into(),
-            quantity: qty,
-            unit: "kg".into(),
-            production_date: "2024-02-28".into(),
-            expiry_date: expiry.into(),
-            origin_region: D1.into(),
-            upstream: None,
-            certificates: vec![],
-            rapid_tests: vec![],
-        };
-        self.tx(&who.1, &who.0, "batch.code", &rec)
-    }
-
-    fn ship(
-        &mut self,
-        from: &(String, SigningKey),
-        id: &str,
-        to: &str,
-        trace: &str,
-        qty: u64,
-    ) -> Vec<u8> {
-        let rec = ShipmentCreate {
-            shipment_id: id.into(),
-            to: to.into(),
-            lines: vec![ShipmentLine {
-                trace_code: trace.into(),
-                quantity: qty,
-            }],
-        };
-        self.tx(&from.1, &from.0, "shipment.create", &rec)
-    }
-
-    fn answer(
-        &mut self,
-        by: &(String, SigningKey),
-        shipper: &str,
-        id: &str,
-        reject: bool,
-    ) -> Vec<u8> {
-        if reject {
-            let rec = ShipmentReject {
-                shipper: shipper.into(),
-                shipment_id: id.into(),
-                reason: RejectionReason::Quality,
-                note: None,
-            };
-            self.tx(&by.1, &by.0, "shipment.reject", &rec)
-        } else {
-            let rec = ShipmentReceive {
-                shipper: shipper.into(),
-                shipment_id: id.into(),
-            };
-            self.tx(&by.1, &by.0, "shipment.receive", &rec)
-        }
-    }
+    testkit::spec(testkit::three_districts(), 0)
 }
 
 #[test]
 fn code_ship_receive_moves_quantity_only_on_receipt() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     let s = c.register(2, D2, SubjectKind::Supermarket);
     c.product(&p);
@@ -287,7 +50,7 @@ fn code_ship_receive_moves_quantity_only_on_receipt() {
 
 #[test]
 fn refused_transactions_change_nothing_and_cut_no_block() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     c.product(&p);
     let head = read_head(&c.kv).unwrap().unwrap();
@@ -306,7 +69,7 @@ fn refused_transactions_change_nothing_and_cut_no_block() {
 
 #[test]
 fn proposals_over_the_block_limits_are_refused_whole_not_an_error() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     c.product(&p);
     let head = read_head(&c.kv).unwrap().unwrap();
@@ -343,7 +106,7 @@ fn proposals_over_the_block_limits_are_refused_whole_not_an_error() {
 
 #[test]
 fn a_block_keeps_the_good_and_drops_the_bad() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     c.product(&p);
     let good1 = c.code(&p, "B1", 10, "2024-03-10");
@@ -394,7 +157,7 @@ fn a_block_keeps_the_good_and_drops_the_bad() {
 
 #[test]
 fn expired_recalled_and_blocked_batches_do_not_ship() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     let s = c.register(2, D1, SubjectKind::Supermarket);
     let lab_key = key("lab");
@@ -445,7 +208,7 @@ fn expired_recalled_and_blocked_batches_do_not_ship() {
 
 #[test]
 fn recall_traces_forward_to_every_holder() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     let w1 = c.register(2, D1, SubjectKind::Wholesaler);
     let r1 = c.register(3, D2, SubjectKind::Restaurant);
@@ -480,7 +243,7 @@ fn recall_traces_forward_to_every_holder() {
 
 #[test]
 fn alerts_flag_recalls_near_expiry_and_overdue_receipts() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     let r = c.register(3, D2, SubjectKind::Restaurant);
     c.product(&p);
@@ -562,7 +325,7 @@ fn alerts_flag_recalls_near_expiry_and_overdue_receipts() {
 
 #[test]
 fn a_portrait_counts_the_subjects_records_in_its_period() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     let r = c.register(3, D2, SubjectKind::Restaurant);
     c.product(&p);
@@ -631,7 +394,7 @@ fn a_portrait_counts_the_subjects_records_in_its_period() {
 
 #[test]
 fn keys_rotate_and_old_signatures_stay_valid() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     c.product(&p);
     let w = c.code(&p, "B1", 10, "2024-03-10");
@@ -673,7 +436,7 @@ fn keys_rotate_and_old_signatures_stay_valid() {
 
 #[test]
 fn time_window_and_chain_id_are_enforced() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let p = c.register(1, D1, SubjectKind::Producer);
     c.product(&p);
     let now = c.now;
@@ -692,7 +455,7 @@ fn time_window_and_chain_id_are_enforced() {
 
 #[test]
 fn jurisdiction_is_checked() {
-    let mut c = Chain::new();
+    let mut c = MemoryChain::new(spec());
     let county = key("county");
     let reg = AccountRegister {
         id: "county".into(),
@@ -765,7 +528,7 @@ fn adjustment_points_parse_exactly() {
 #[test]
 fn scores_do_not_depend_on_block_grouping() {
     let build = |group: usize| {
-        let mut c = Chain::new();
+        let mut c = MemoryChain::new(spec());
         let p = c.register(1, D1, SubjectKind::Producer);
         let s = c.register(2, D2, SubjectKind::Supermarket);
         c.product(&p);
@@ -828,7 +591,7 @@ mod props {
         /// conserved (held + in transit), and a refused operation changes no state.
         #[test]
         fn quantity_is_conserved(ops in prop::collection::vec(op(), 1..25)) {
-            let mut c = Chain::new();
+            let mut c = MemoryChain::new(spec());
             let subjects: Vec<(String, SigningKey)> = (0..3).map(|i| c.register(10 + i, D1, SubjectKind::Wholesaler)).collect();
             c.product(&subjects[0]);
             let w = c.code(&subjects[0], "B", 100, "2024-03-10");
@@ -870,8 +633,8 @@ mod props {
         /// Two nodes applying the same proposals get the same blocks.
         #[test]
         fn application_is_deterministic(n in 1usize..6) {
-            let mut a = Chain::new();
-            let mut b = Chain::new();
+            let mut a = MemoryChain::new(spec());
+            let mut b = MemoryChain::new(spec());
             let p = a.register(1, D1, SubjectKind::Producer);
             b.register(1, D1, SubjectKind::Producer);
             let wires: Vec<Vec<u8>> = (0..n).map(|i| {
@@ -890,53 +653,16 @@ mod sealing {
     use super::*;
     use crate::block::Cosignature;
     use crate::seal;
-    use crate::spec::Validator;
 
     fn validator_keys() -> Vec<(String, SigningKey)> {
-        (1..=3)
-            .map(|i| (format!("validator-{i}"), key(&format!("validator-{i}"))))
-            .collect()
+        testkit::validator_keys(3)
     }
 
-    fn chain() -> Chain {
-        let mut spec = spec();
-        spec.validators = validator_keys()
-            .iter()
-            .enumerate()
-            .map(|(i, (name, k))| Validator {
-                node_id: i as u64 + 1,
-                name: name.clone(),
-                public_key: pk(k),
-            })
-            .collect();
-        let (changes, _) = genesis(&spec).unwrap();
-        let mut kv = MemoryKv::new();
-        kv.apply(&changes);
-        Chain {
-            spec,
-            kv,
-            now: T0,
-            nonce: 0,
-        }
+    fn chain() -> MemoryChain {
+        MemoryChain::new(testkit::spec(testkit::three_districts(), 3))
     }
 
-    fn with_cosigs(c: &mut Chain, txs: Vec<Vec<u8>>, cosigs: Vec<Cosignature>) -> AppliedBlock {
-        c.now += 1_000;
-        let applied = apply_block(
-            &c.kv,
-            &c.spec,
-            &BlockProposal {
-                time_ms: c.now,
-                txs,
-                cosigs,
-            },
-        )
-        .unwrap();
-        c.kv.apply(&applied.changes);
-        applied
-    }
-
-    fn sign(c: &Chain, height: u64, who: usize) -> Cosignature {
+    fn sign(c: &MemoryChain, height: u64, who: usize) -> Cosignature {
         let block = read_block(&c.kv, height).unwrap().unwrap();
         let cp = seal::checkpoint_of(&c.spec, &block).unwrap();
         let (name, k) = &validator_keys()[who];
@@ -963,12 +689,12 @@ mod sealing {
         early.height = h + 5;
         let mut genesis_sig = sign(&c, h, 1);
         genesis_sig.height = 0;
-        let applied = with_cosigs(&mut c, vec![], vec![bad, stranger, early, genesis_sig]);
+        let applied = c.block_with(vec![], vec![bad, stranger, early, genesis_sig]);
         assert!(applied.block.is_none(), "nothing valid: no block");
 
         // One valid signature of three: recorded, not sealed (quorum 2).
         let sigs = vec![sign(&c, h, 0)];
-        let applied = with_cosigs(&mut c, vec![], sigs);
+        let applied = c.block_with(vec![], sigs);
         let block = applied.block.expect("a signature-only block");
         assert_eq!(block.header.tx_count, 0);
         assert_eq!(block.cosigs.len(), 1);
@@ -978,7 +704,7 @@ mod sealing {
 
         // The same signature again is a duplicate; a second validator seals.
         let sigs = vec![sign(&c, h, 0), sign(&c, h, 2)];
-        let applied = with_cosigs(&mut c, vec![], sigs);
+        let applied = c.block_with(vec![], sigs);
         assert_eq!(applied.block.unwrap().cosigs.len(), 1);
         assert!(seal::is_sealed(&c.kv, h).unwrap());
         assert_eq!(seal::latest_sealed_height(&c.kv).unwrap(), Some(h));
@@ -1019,7 +745,7 @@ mod sealing {
         };
         let w = c.tx(&key("root"), "root", "subject.register", &rec);
         let sigs = vec![sign(&c, h, 0), sign(&c, h, 1)];
-        let applied = with_cosigs(&mut c, vec![w], sigs);
+        let applied = c.block_with(vec![w], sigs);
         let block = applied.block.unwrap();
         assert_eq!((block.header.tx_count, block.cosigs.len()), (1, 2));
         assert!(seal::is_sealed(&c.kv, h).unwrap());
