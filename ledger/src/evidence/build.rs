@@ -85,7 +85,7 @@ pub fn sealed_checkpoint(
 
 // Long because a bundle is assembled in the order docs/evidence.md lists
 // its parts, each a few bounded reads.
-/// [`build`] with the genesis-derived values computed once.
+/// [`build()`] with the genesis-derived values computed once.
 pub fn build_with(
     kv: &(impl KvRead + ?Sized),
     g: &Genesis,

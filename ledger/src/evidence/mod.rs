@@ -7,8 +7,8 @@
 //! headers from the record's block up to the first sealed checkpoint at or
 //! after it, RFC 9162 inclusion proofs into that checkpoint's tree, the
 //! checkpoint as a C2SP signed note, and the validator set in force.
-//! [`build`] makes one from any [`KvRead`] (pure: no clock, no I/O beyond the
-//! reads); [`verify`] re-derives everything from the genesis spec and names
+//! [`build()`] makes one from any [`KvRead`] (pure: no clock, no I/O beyond the
+//! reads); [`verify()`] re-derives everything from the genesis spec and names
 //! each check. Verification fails closed: a check whose input is missing or
 //! malformed fails, and an unknown signature line fails rather than being
 //! ignored, because a bundle is produced by this ledger only and every byte

@@ -99,7 +99,7 @@ pub fn verify(b: &Bundle, spec: &ChainSpec) -> Report {
     }
 }
 
-/// [`verify`] with the genesis-derived values computed once.
+/// [`verify()`] with the genesis-derived values computed once.
 pub fn verify_with(b: &Bundle, trust: &Genesis) -> Report {
     let spec = &trust.spec;
     let cp = parse_checkpoint(&b.checkpoint);
