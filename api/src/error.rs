@@ -5,6 +5,108 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::{Refusal, RefusalCode};
 
+/// The API's own error codes; a refused transaction answers with its
+/// `RefusalCode` instead. Like refusal codes, the strings are a public API
+/// (ERP systems switch on them): one list, never a literal at a call site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApiCode {
+    BodyTooLarge,
+    Busy,
+    CommitTimeout,
+    EmptyDocument,
+    Internal,
+    InvalidConsistency,
+    InvalidHeight,
+    InvalidId,
+    InvalidPeriod,
+    InvalidQrText,
+    InvalidQuery,
+    InvalidSizes,
+    LeaderUnreachable,
+    MalformedRequest,
+    NoLeader,
+    NoQuorum,
+    NotANotarization,
+    NotFound,
+    NotLeader,
+    NotYetSealed,
+    OutcomeLost,
+    RateLimited,
+    ReadTimeout,
+    ShuttingDown,
+    TextTooLong,
+    TooManyTxs,
+}
+
+impl ApiCode {
+    pub const ALL: [ApiCode; 26] = [
+        ApiCode::BodyTooLarge,
+        ApiCode::Busy,
+        ApiCode::CommitTimeout,
+        ApiCode::EmptyDocument,
+        ApiCode::Internal,
+        ApiCode::InvalidConsistency,
+        ApiCode::InvalidHeight,
+        ApiCode::InvalidId,
+        ApiCode::InvalidPeriod,
+        ApiCode::InvalidQrText,
+        ApiCode::InvalidQuery,
+        ApiCode::InvalidSizes,
+        ApiCode::LeaderUnreachable,
+        ApiCode::MalformedRequest,
+        ApiCode::NoLeader,
+        ApiCode::NoQuorum,
+        ApiCode::NotANotarization,
+        ApiCode::NotFound,
+        ApiCode::NotLeader,
+        ApiCode::NotYetSealed,
+        ApiCode::OutcomeLost,
+        ApiCode::RateLimited,
+        ApiCode::ReadTimeout,
+        ApiCode::ShuttingDown,
+        ApiCode::TextTooLong,
+        ApiCode::TooManyTxs,
+    ];
+
+    /// The stable machine-readable code, e.g. `invalid_query`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiCode::BodyTooLarge => "body_too_large",
+            ApiCode::Busy => "busy",
+            ApiCode::CommitTimeout => "commit_timeout",
+            ApiCode::EmptyDocument => "empty_document",
+            ApiCode::Internal => "internal",
+            ApiCode::InvalidConsistency => "invalid_consistency",
+            ApiCode::InvalidHeight => "invalid_height",
+            ApiCode::InvalidId => "invalid_id",
+            ApiCode::InvalidPeriod => "invalid_period",
+            ApiCode::InvalidQrText => "invalid_qr_text",
+            ApiCode::InvalidQuery => "invalid_query",
+            ApiCode::InvalidSizes => "invalid_sizes",
+            ApiCode::LeaderUnreachable => "leader_unreachable",
+            ApiCode::MalformedRequest => "malformed_request",
+            ApiCode::NoLeader => "no_leader",
+            ApiCode::NoQuorum => "no_quorum",
+            ApiCode::NotANotarization => "not_a_notarization",
+            ApiCode::NotFound => "not_found",
+            ApiCode::NotLeader => "not_leader",
+            ApiCode::NotYetSealed => "not_yet_sealed",
+            ApiCode::OutcomeLost => "outcome_lost",
+            ApiCode::RateLimited => "rate_limited",
+            ApiCode::ReadTimeout => "read_timeout",
+            ApiCode::ShuttingDown => "shutting_down",
+            ApiCode::TextTooLong => "text_too_long",
+            ApiCode::TooManyTxs => "too_many_txs",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -16,10 +118,10 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ApiCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            code: code.into(),
+            code: code.as_str().into(),
             message: message.into(),
             tx_id: None,
         }
@@ -29,12 +131,12 @@ impl ApiError {
         let shown: String = id.chars().take(80).collect();
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ApiCode::NotFound,
             format!("no {what} `{shown}`"),
         )
     }
 
-    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ApiCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -42,12 +144,12 @@ impl ApiError {
         tracing::error!(error = %e, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ApiCode::Internal,
             "the node could not answer; see its log",
         )
     }
 
-    pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
+    pub fn unavailable(code: ApiCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
@@ -95,7 +197,12 @@ pub fn refusal_status(code: RefusalCode) -> StatusCode {
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
-        Self::new(refusal_status(r.code), r.code.as_str(), r.message)
+        Self {
+            status: refusal_status(r.code),
+            code: r.code.as_str().into(),
+            message: r.message,
+            tx_id: None,
+        }
     }
 }
 
@@ -112,5 +219,27 @@ impl IntoResponse for ApiError {
             body["tx_id"] = serde_json::Value::String(id);
         }
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_codes_are_distinct_snake_case_and_apart_from_refusal_codes() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in ApiCode::ALL {
+            let s = c.as_str();
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
+            assert!(seen.insert(s), "{s} twice");
+            // A client switching on `code` must not confuse the two lists.
+            let as_refusal: Result<RefusalCode, _> =
+                serde_json::from_value(serde_json::Value::String(s.to_string()));
+            assert!(as_refusal.is_err(), "{s} is also a refusal code");
+        }
     }
 }

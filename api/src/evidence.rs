@@ -18,6 +18,7 @@ use ledger::checkpoint::SignedNote;
 use ledger::evidence::{self, EvidenceError};
 use ledger::{history, seal};
 
+use crate::ApiCode;
 use crate::{body_bytes, parse_id, submit_one, ApiError, ApiResult, AppState, WaitQuery};
 
 /// Characters of a document title the upload helper echoes back.
@@ -28,7 +29,7 @@ impl From<EvidenceError> for ApiError {
         match e {
             EvidenceError::NotFound(id) => ApiError::not_found("committed transaction", &id),
             EvidenceError::NotYetSealed { .. } | EvidenceError::TooFar(_) => {
-                ApiError::new(StatusCode::CONFLICT, "not_yet_sealed", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ApiCode::NotYetSealed, e.to_string())
             }
             EvidenceError::Ledger(e) => ApiError::internal(e),
         }
@@ -53,7 +54,7 @@ impl FormatQuery {
             Some("json") => Ok(Format::Json),
             Some(t) if t == text_name => Ok(Format::Text),
             Some(other) => Err(ApiError::bad_request(
-                "invalid_query",
+                ApiCode::InvalidQuery,
                 format!(
                     "format must be `json` or `{text_name}`, not `{}`",
                     other.chars().take(40).collect::<String>()
@@ -138,7 +139,7 @@ pub(crate) async fn latest(
     let height = seal::latest_sealed_height(&state.ledger.store)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_yet_sealed",
+            ApiCode::NotYetSealed,
             "no checkpoint has been sealed yet",
         )
     })?;
@@ -153,9 +154,9 @@ pub(crate) async fn at(
     Query(q): Query<FormatQuery>,
 ) -> ApiResult<Response> {
     let format = q.parse("note", Format::Text)?;
-    let height: u64 = height
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_height", "a height is a decimal number"))?;
+    let height: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request(ApiCode::InvalidHeight, "a height is a decimal number")
+    })?;
     let head = state.ledger.head()?;
     if height > head.height {
         return Err(ApiError::not_found("block", &height.to_string()));
@@ -163,7 +164,7 @@ pub(crate) async fn at(
     let sealed = seal::sealed_at_or_after(&state.ledger.store, height)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
-            "not_yet_sealed",
+            ApiCode::NotYetSealed,
             format!("no sealed checkpoint at or after block {height} yet; retry shortly"),
         )
     })?;
@@ -186,7 +187,7 @@ pub(crate) async fn consistency(
             .and_then(|s| s.parse::<u64>().ok())
             .ok_or_else(|| {
                 ApiError::bad_request(
-                    "invalid_query",
+                    ApiCode::InvalidQuery,
                     format!("give `{name}` as a tree size (decimal)"),
                 )
             })
@@ -196,7 +197,7 @@ pub(crate) async fn consistency(
     let head = history::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     if from > to || to > head.tree_size {
         return Err(ApiError::bad_request(
-            "invalid_sizes",
+            ApiCode::InvalidSizes,
             format!(
                 "need from <= to <= {} (the current tree size); got {from}, {to}",
                 head.tree_size
@@ -222,7 +223,7 @@ pub(crate) async fn notarize(
     let kind = tx.body.get("type").and_then(Value::as_str).unwrap_or("");
     if kind != "document.notarize" {
         return Err(ApiError::bad_request(
-            "not_a_notarization",
+            ApiCode::NotANotarization,
             format!(
                 "this endpoint takes `document.notarize` records, not `{}`; use POST /v1/tx",
                 kind.chars().take(40).collect::<String>()
@@ -250,7 +251,7 @@ pub(crate) async fn hash_upload(
     let bytes = body_bytes(body)?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
-            "empty_document",
+            ApiCode::EmptyDocument,
             "send the document's bytes as the request body",
         ));
     }

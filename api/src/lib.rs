@@ -34,7 +34,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-pub use error::{refusal_status, ApiError, ApiResult};
+pub use error::{refusal_status, ApiCode, ApiError, ApiResult};
 use ledger::{history, query, record, Ledger, SignedTx, TxFrame, H32};
 pub use read::{ReadIndexError, ReadIndexFuture, CONSISTENCY_HEADER, READ_INDEX_PATH};
 
@@ -205,7 +205,7 @@ pub fn router(state: AppState) -> Router {
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ApiCode::NotFound,
         "no such endpoint; see /v1/status",
     )
 }
@@ -216,11 +216,11 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
             metrics::too_large();
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ApiCode::BodyTooLarge,
                 format!("request body exceeds {REQUEST_BYTES_MAX} bytes"),
             )
         } else {
-            ApiError::bad_request("malformed_request", e.body_text())
+            ApiError::bad_request(ApiCode::MalformedRequest, e.body_text())
         }
     })
 }
@@ -236,7 +236,7 @@ impl WaitQuery {
             None | Some("none") => Ok(false),
             Some("commit") => Ok(true),
             Some(other) => Err(ApiError::bad_request(
-                "invalid_query",
+                ApiCode::InvalidQuery,
                 format!("wait must be `commit` or `none`, not `{other}`"),
             )),
         }
@@ -283,9 +283,9 @@ fn admit_checks(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result
 
 fn sink_error(e: SinkError, tx_id: Option<String>) -> ApiError {
     match e {
-        SinkError::Busy => ApiError::unavailable("busy", e.to_string()),
-        SinkError::NotLeader { .. } => ApiError::unavailable("not_leader", e.to_string()),
-        SinkError::Closed => ApiError::unavailable("shutting_down", e.to_string()),
+        SinkError::Busy => ApiError::unavailable(ApiCode::Busy, e.to_string()),
+        SinkError::NotLeader { .. } => ApiError::unavailable(ApiCode::NotLeader, e.to_string()),
+        SinkError::Closed => ApiError::unavailable(ApiCode::ShuttingDown, e.to_string()),
     }
     .with_tx(tx_id)
 }
@@ -312,13 +312,13 @@ async fn wait_outcome(fut: OutcomeFuture, tx_id: &str) -> ApiResult<SubmitOutcom
     match tokio::time::timeout(Duration::from_millis(COMMIT_WAIT_MS), fut).await {
         Ok(Some(o)) => Ok(o),
         Ok(None) => Err(ApiError::unavailable(
-            "outcome_lost",
+            ApiCode::OutcomeLost,
             "the node stopped before the transaction was decided; query /v1/tx/{id}",
         )
         .with_tx(Some(tx_id.into()))),
         Err(_) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
-            "commit_timeout",
+            ApiCode::CommitTimeout,
             "not committed in time; query /v1/tx/{id} later",
         )
         .with_tx(Some(tx_id.into()))),
@@ -363,7 +363,7 @@ async fn forward_one(
                 .into_response())
         }
         Err(why) => Err(ApiError::unavailable(
-            "leader_unreachable",
+            ApiCode::LeaderUnreachable,
             format!("node {leader} leads but did not answer: {why}; retry, or query /v1/tx/{{id}}"),
         )
         .with_tx(Some(tx_id))),
@@ -417,14 +417,14 @@ async fn submit_many(
     let bytes = body_bytes(body)?;
     let items: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
-            "malformed_request",
+            ApiCode::MalformedRequest,
             format!("expected a JSON array of transactions: {e}"),
         )
     })?;
     if items.len() > BATCH_TXS_MAX {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_txs",
+            ApiCode::TooManyTxs,
             format!(
                 "{} transactions; at most {BATCH_TXS_MAX} per request",
                 items.len()
@@ -555,7 +555,7 @@ async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 
 fn parse_id(text: &str) -> ApiResult<H32> {
     H32::parse(text)
-        .ok_or_else(|| ApiError::bad_request("invalid_id", "a tx id is 64 hex characters"))
+        .ok_or_else(|| ApiError::bad_request(ApiCode::InvalidId, "a tx id is 64 hex characters"))
 }
 
 async fn tx_status(
@@ -604,9 +604,9 @@ async fn block_at(
     State(state): State<AppState>,
     Path(height): Path<String>,
 ) -> ApiResult<Json<ledger::Block>> {
-    let h: u64 = height
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_height", "height is a non-negative integer"))?;
+    let h: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request(ApiCode::InvalidHeight, "height is a non-negative integer")
+    })?;
     block_json(&state, h)
 }
 
@@ -713,13 +713,13 @@ struct PeriodQuery {
 fn period(state: &AppState, q: &PeriodQuery) -> ApiResult<ledger::score::Period> {
     let (Some(from), Some(to)) = (&q.from, &q.to) else {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ApiCode::InvalidQuery,
             "give the period as ?from=YYYY-MM-DD&to=YYYY-MM-DD",
         ));
     };
     let _ = state;
     ledger::score::Period::parse(from, to)
-        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))
+        .map_err(|e| ApiError::bad_request(ApiCode::InvalidPeriod, e.to_string()))
 }
 
 /// The checkpoint a score rests on: anyone with the ledger up to it recomputes the same numbers.
@@ -742,7 +742,7 @@ async fn scores(
         p,
         Some(head.time_ms),
     )
-    .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    .map_err(|e| ApiError::bad_request(ApiCode::InvalidPeriod, e.to_string()))?;
     let mut v = serde_json::to_value(report).map_err(ApiError::internal)?;
     v["checkpoint"] = checkpoint_json(&head);
     Ok(Json(v))
@@ -768,7 +768,7 @@ async fn score_detail(
         p,
         Some(head.time_ms),
     )
-    .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    .map_err(|e| ApiError::bad_request(ApiCode::InvalidPeriod, e.to_string()))?;
     let upcoming = ledger::score::upcoming_deadlines(
         &view,
         &state.ledger.spec.model,

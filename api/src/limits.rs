@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 
+use crate::ApiCode;
 use crate::ApiError;
 
 /// The rate limit's settings (the node's `[api]` config).
@@ -135,7 +136,7 @@ async fn rate_limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Nex
             crate::metrics::rate_limited();
             let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ApiCode::RateLimited,
                 format!(
                     "more than {} requests per second from this address; retry after {retry_after} s",
                     limiter.limit.per_second

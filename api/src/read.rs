@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::ApiCode;
 use crate::{ApiError, ApiResult, AppState};
 
 /// How long a linearizable read may wait for the read index and the local apply.
@@ -65,7 +66,7 @@ fn parse_value(value: &str, from: &str) -> ApiResult<Consistency> {
         other => {
             let shown: String = other.chars().take(VALUE_CHARS_MAX).collect();
             Err(ApiError::bad_request(
-                "invalid_consistency",
+                ApiCode::InvalidConsistency,
                 format!("{from} must be `local` or `linearizable`, not `{shown}`"),
             ))
         }
@@ -80,7 +81,7 @@ pub fn requested(uri: &Uri, headers: &HeaderMap) -> ApiResult<Consistency> {
     if let Some(h) = headers.get(CONSISTENCY_HEADER) {
         let text = h.to_str().map_err(|_| {
             ApiError::bad_request(
-                "invalid_consistency",
+                ApiCode::InvalidConsistency,
                 format!("the {CONSISTENCY_HEADER} header is not text"),
             )
         })?;
@@ -94,7 +95,7 @@ pub fn requested(uri: &Uri, headers: &HeaderMap) -> ApiResult<Consistency> {
         return Ok(wanted);
     }
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
-        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+        .map_err(|e| ApiError::bad_request(ApiCode::InvalidQuery, e.body_text()))?;
     for (k, v) in pairs {
         if k == CONSISTENCY_PARAM
             && parse_value(&v, CONSISTENCY_PARAM)? == Consistency::Linearizable
@@ -124,7 +125,7 @@ pub async fn consistency(State(state): State<AppState>, req: Request, next: Next
         Ok(Ok(())) => next.run(req).await,
         Ok(Err(e)) => e.into_response(),
         Err(_) => ApiError::unavailable(
-            "read_timeout",
+            ApiCode::ReadTimeout,
             format!(
                 "this node could not catch up with the cluster's commit index within \
                  {READ_WAIT_MS} ms; retry, or read without consistency=linearizable"
@@ -138,13 +139,15 @@ pub async fn consistency(State(state): State<AppState>, req: Request, next: Next
 /// rather than of this one, which leads but has no quorum (`no_quorum`).
 fn read_index_error(e: ReadIndexError, from_leader: bool) -> ApiError {
     match e {
-        ReadIndexError::NotLeader { .. } => ApiError::unavailable("not_leader", e.to_string()),
+        ReadIndexError::NotLeader { .. } => {
+            ApiError::unavailable(ApiCode::NotLeader, e.to_string())
+        }
         ReadIndexError::Unavailable(why) if from_leader => ApiError::unavailable(
-            "leader_unreachable",
+            ApiCode::LeaderUnreachable,
             format!("the leader's read index could not be had: {why}"),
         ),
         ReadIndexError::Unavailable(why) => ApiError::unavailable(
-            "no_quorum",
+            ApiCode::NoQuorum,
             format!("this node cannot confirm it still leads: {why}"),
         ),
     }
@@ -168,7 +171,7 @@ async fn linearize(state: &AppState) -> ApiResult<()> {
     }
     let leader = leader.ok_or_else(|| {
         ApiError::unavailable(
-            "no_leader",
+            ApiCode::NoLeader,
             "no leader is known (an election is running, or this node is cut off); retry shortly",
         )
     })?;
@@ -199,7 +202,7 @@ pub async fn read_index_endpoint(State(state): State<AppState>) -> ApiResult<Jso
         .await
         .map_err(|_| {
             ApiError::unavailable(
-                "no_quorum",
+                ApiCode::NoQuorum,
                 "no quorum confirmed this node's leadership in time",
             )
         })?

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use ledger::kv::KvRead;
 use ledger::{history, query, ChainHead};
 
+use crate::ApiCode;
 use crate::{checkpoint_json, period, ApiError, ApiResult, AppState, PeriodQuery};
 
 /// Blocks in one `/v1/views/blocks` page.
@@ -45,7 +46,10 @@ fn parse_u64(what: &str, v: Option<&str>, default: u64) -> ApiResult<u64> {
     match v {
         None => Ok(default),
         Some(s) => s.parse().map_err(|_| {
-            ApiError::bad_request("invalid_query", format!("{what} is a non-negative integer"))
+            ApiError::bad_request(
+                ApiCode::InvalidQuery,
+                format!("{what} is a non-negative integer"),
+            )
         }),
     }
 }
@@ -61,7 +65,7 @@ pub async fn blocks(
     let limit = parse_u64("limit", q.limit.as_deref(), 20)?;
     if limit == 0 || limit > BLOCKS_PAGE_MAX {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ApiCode::InvalidQuery,
             format!("limit is 1..={BLOCKS_PAGE_MAX}"),
         ));
     }
@@ -101,14 +105,14 @@ pub async fn block_txs(
     Path(height): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let h: u64 = height
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_height", "height is a non-negative integer"))?;
+    let h: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request(ApiCode::InvalidHeight, "height is a non-negative integer")
+    })?;
     let offset = parse_u64("offset", q.offset.as_deref(), 0)? as usize;
     let limit = parse_u64("limit", q.limit.as_deref(), 50)? as usize;
     if limit == 0 || limit > BLOCK_TXS_PAGE_MAX {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ApiCode::InvalidQuery,
             format!("limit is 1..={BLOCK_TXS_PAGE_MAX}"),
         ));
     }
@@ -173,7 +177,7 @@ pub async fn daily(
     let mut out = Vec::with_capacity(days.len());
     for d in &days {
         let date = ledger::score::date_of_day(d.day)
-            .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+            .map_err(|e| ApiError::bad_request(ApiCode::InvalidPeriod, e.to_string()))?;
         out.push(json!({
             "day": date.to_string(),
             "coded": d.coded,
@@ -208,7 +212,7 @@ pub async fn alerts(
     let days = parse_u64("days", q.days.as_deref(), 3)?;
     if days > u64::from(NEAR_EXPIRY_DAYS_MAX) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ApiCode::InvalidQuery,
             format!("days is 0..={NEAR_EXPIRY_DAYS_MAX}"),
         ));
     }
@@ -260,7 +264,7 @@ pub async fn portrait(
     let p = period(&state, &q)?;
     let params = &state.ledger.spec.model;
     // Dates at the edge of the calendar have no next day: the caller's input, so 400.
-    let bad = |e: String| ApiError::bad_request("invalid_period", e);
+    let bad = |e: String| ApiError::bad_request(ApiCode::InvalidPeriod, e);
     let start_ms = ledger::score::day_start_ms(params, p.from()).map_err(|e| bad(e.to_string()))?;
     let end_ms = p
         .to()
@@ -291,18 +295,17 @@ pub struct QrQuery {
 /// correction, quiet zone included). Made on the server so the pages carry
 /// no QR encoder of their own and every node draws the same code.
 pub async fn qr(Query(q): Query<QrQuery>) -> ApiResult<impl IntoResponse> {
-    let text = q
-        .text
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::bad_request("invalid_query", "give the text as ?text=..."))?;
+    let text = q.text.filter(|t| !t.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(ApiCode::InvalidQuery, "give the text as ?text=...")
+    })?;
     if text.len() > QR_TEXT_BYTES_MAX {
         return Err(ApiError::bad_request(
-            "text_too_long",
+            ApiCode::TextTooLong,
             format!("QR text is at most {QR_TEXT_BYTES_MAX} bytes"),
         ));
     }
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|e| ApiError::bad_request("invalid_qr_text", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ApiCode::InvalidQrText, e.to_string()))?;
     let svg = code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)
