@@ -242,4 +242,24 @@ mod tests {
             assert!(as_refusal.is_err(), "{s} is also a refusal code");
         }
     }
+
+    #[test]
+    fn docs_api_md_lists_every_api_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/api.md");
+        let section = doc
+            .split("## API error codes")
+            .nth(1)
+            .expect("docs/api.md has an API error codes section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let missing: Vec<_> = ApiCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .filter(|c| !section.contains(&format!("`{c}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes missing from docs/api.md: {missing:?}"
+        );
+    }
 }
