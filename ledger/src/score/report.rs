@@ -220,15 +220,14 @@ fn check_region_table(region_table: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Sums the counter records of the days, per district: one range scan.
-fn sum_counters(
+/// Calls `f` with (day, district, counters) for every counter record of the
+/// days `from..=to`, in key order: one range scan, read in pages.
+fn for_each_counter_record(
     kv: &impl KvRead,
-    days: Option<(i32, i32)>,
-) -> Result<BTreeMap<String, [i128; COUNTERS_LEN]>> {
-    let mut sums: BTreeMap<String, [i128; COUNTERS_LEN]> = BTreeMap::new();
-    let Some((from, to)) = days else {
-        return Ok(sums);
-    };
+    from: i32,
+    to: i32,
+    mut f: impl FnMut(i32, String, Counters) -> Result<()>,
+) -> Result<()> {
     let start = KeyBuf::new(keys::TAG_COUNTERS).day(from).into_vec();
     let end = KeyBuf::new(keys::TAG_COUNTERS)
         .day(to.saturating_add(1))
@@ -238,22 +237,37 @@ fn sum_counters(
         let page = kv.scan(Space::Index, &cursor, &end, keys::SCAN_PAGE_ROWS)?;
         for (k, v) in &page {
             let mut r = KeyReader::new(k)?;
-            let _day = r.day()?;
+            let day = r.day()?;
             let district = r.id()?;
-            let c: Counters = keys::decode_counters(k, v)?;
-            let sum = sums.entry(district).or_insert([0; COUNTERS_LEN]);
-            for (s, x) in sum.iter_mut().zip(c.iter()) {
-                *s += i128::from(*x);
-            }
+            f(day, district, keys::decode_counters(k, v)?)?;
         }
         match page.last() {
             Some((last, _)) if page.len() == keys::SCAN_PAGE_ROWS => {
                 cursor = last.clone();
                 cursor.push(0);
             }
-            _ => return Ok(sums),
+            _ => return Ok(()),
         }
     }
+}
+
+/// Sums the counter records of the days, per district.
+fn sum_counters(
+    kv: &impl KvRead,
+    days: Option<(i32, i32)>,
+) -> Result<BTreeMap<String, [i128; COUNTERS_LEN]>> {
+    let mut sums: BTreeMap<String, [i128; COUNTERS_LEN]> = BTreeMap::new();
+    let Some((from, to)) = days else {
+        return Ok(sums);
+    };
+    for_each_counter_record(kv, from, to, |_day, district, c| {
+        let sum = sums.entry(district).or_insert([0; COUNTERS_LEN]);
+        for (s, x) in sum.iter_mut().zip(c.iter()) {
+            *s += i128::from(*x);
+        }
+        Ok(())
+    })?;
+    Ok(sums)
 }
 
 /// One natural day's activity (the dashboard's daily chart): batches
@@ -297,41 +311,24 @@ pub fn daily_counters(
             rejected: 0,
         })
         .collect();
-    let start = KeyBuf::new(keys::TAG_COUNTERS).day(first).into_vec();
-    let end = KeyBuf::new(keys::TAG_COUNTERS)
-        .day(last.saturating_add(1))
-        .into_vec();
-    let mut cursor = start;
-    loop {
-        let page = kv.scan(Space::Index, &cursor, &end, keys::SCAN_PAGE_ROWS)?;
-        for (k, v) in &page {
-            let mut r = KeyReader::new(k)?;
-            let day = r.day()?;
-            let row_district = r.id()?;
-            if district.is_some_and(|want| want != row_district) {
-                continue;
-            }
-            let c: Counters = keys::decode_counters(k, v)?;
-            let Some(slot) = usize::try_from(day - first)
-                .ok()
-                .and_then(|i| days.get_mut(i))
-            else {
-                continue;
-            };
-            let add = |a: i64, b: i64| a.checked_add(b).ok_or(ScoreError::Overflow("daily count"));
-            slot.coded = add(slot.coded, c[Counter::Coded as usize])?;
-            slot.receipts_due = add(slot.receipts_due, c[Counter::ReceiptDue as usize])?;
-            slot.receipts_on_time = add(slot.receipts_on_time, c[Counter::ReceiptOnTime as usize])?;
-            slot.rejected = add(slot.rejected, c[Counter::Rejected as usize])?;
+    for_each_counter_record(kv, first, last, |day, row_district, c| {
+        if district.is_some_and(|want| want != row_district) {
+            return Ok(());
         }
-        match page.last() {
-            Some((last_key, _)) if page.len() == keys::SCAN_PAGE_ROWS => {
-                cursor = last_key.clone();
-                cursor.push(0);
-            }
-            _ => return Ok(days),
-        }
-    }
+        let Some(slot) = usize::try_from(day - first)
+            .ok()
+            .and_then(|i| days.get_mut(i))
+        else {
+            return Ok(());
+        };
+        let add = |a: i64, b: i64| a.checked_add(b).ok_or(ScoreError::Overflow("daily count"));
+        slot.coded = add(slot.coded, c[Counter::Coded as usize])?;
+        slot.receipts_due = add(slot.receipts_due, c[Counter::ReceiptDue as usize])?;
+        slot.receipts_on_time = add(slot.receipts_on_time, c[Counter::ReceiptOnTime as usize])?;
+        slot.rejected = add(slot.rejected, c[Counter::Rejected as usize])?;
+        Ok(())
+    })?;
+    Ok(days)
 }
 
 fn to_u64(v: i128) -> Result<u64> {
