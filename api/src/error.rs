@@ -110,7 +110,8 @@ impl std::fmt::Display for ApiCode {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: String,
+    /// An `ApiCode` or a `RefusalCode`, as its stable string.
+    pub code: &'static str,
     pub message: String,
     pub tx_id: Option<String>,
 }
@@ -121,7 +122,7 @@ impl ApiError {
     pub fn new(status: StatusCode, code: ApiCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            code: code.as_str().into(),
+            code: code.as_str(),
             message: message.into(),
             tx_id: None,
         }
@@ -199,7 +200,7 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         Self {
             status: refusal_status(r.code),
-            code: r.code.as_str().into(),
+            code: r.code.as_str(),
             message: r.message,
             tx_id: None,
         }

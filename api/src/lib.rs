@@ -251,7 +251,7 @@ impl WaitQuery {
 fn admit(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<(), ApiError> {
     let checked = admit_checks(state, tx, check_signature);
     if let Err(e) = &checked {
-        metrics::refused_at_admission(&e.code);
+        metrics::refused_at_admission(e.code);
     }
     checked
 }
