@@ -452,9 +452,6 @@ impl ConsensusNode {
     /// or one that does not read as a transaction is answered at once,
     /// without a Raft round, so it never reaches the log.
     pub fn submit(&self, wire: Vec<u8>) -> Result<Submission> {
-        if *self.stop.borrow() {
-            return Err(ConsensusError::ShuttingDown);
-        }
         self.submit_all(vec![wire])
             .pop()
             .unwrap_or(Err(ConsensusError::ShuttingDown))
@@ -496,7 +493,7 @@ impl ConsensusNode {
             return out.into_iter().map(|(rx, _)| Ok(rx)).collect();
         }
         let full = ConsensusError::QueueFull {
-            capacity: self.forward_room_capacity(),
+            capacity: self.forward.max_capacity(),
         };
         let sent = u32::try_from(unit.len())
             .ok()
@@ -519,10 +516,6 @@ impl ConsensusNode {
                     .collect()
             }
         }
-    }
-
-    fn forward_room_capacity(&self) -> usize {
-        self.forward.max_capacity()
     }
 
     /// Where the transport delivers transactions that followers forward.
