@@ -7,6 +7,9 @@
 // A dependency this target does not use is an error under clippy's
 // `-D warnings` (scripts/test); test targets see dev-dependencies too.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
+// etcd-client serves the cluster bench only (feature `etcd`), not this harness.
+#[cfg(feature = "etcd")]
+use etcd_client as _;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
