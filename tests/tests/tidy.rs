@@ -224,3 +224,71 @@ fn the_cycle_check_finds_cycles() {
         ["block", "hash", "machine", "seal"]
     );
 }
+
+/// The `[dev-dependencies]` of a manifest that are not also normal
+/// dependencies (those only add features), as crate names in code
+/// (`-` → `_`).
+fn dev_only_dependencies(manifest: &str) -> Vec<String> {
+    let mut section = "";
+    let mut normal = BTreeSet::new();
+    let mut dev = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some(name) = line.split(['.', ' ', '=']).next().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let name = name.replace('-', "_");
+        match section {
+            "[dependencies]" => {
+                normal.insert(name);
+            }
+            "[dev-dependencies]" => dev.push(name),
+            _ => {}
+        }
+    }
+    dev.retain(|d| !normal.contains(d));
+    dev
+}
+
+/// `warn(unused_crate_dependencies)` sees normal dependencies only, so
+/// this checks the dev-dependencies: each is named (`name::`, `use name`)
+/// by the crate's tests or benches.
+#[test]
+fn every_dev_dependency_is_used() {
+    let mut unused = Vec::new();
+    for krate in ["ledger", "consensus", "api", "node", "genesis", "tests"] {
+        let dir = root().join(krate);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("a manifest");
+        let mut files = Vec::new();
+        for sub in ["src", "tests", "benches"] {
+            if dir.join(sub).is_dir() {
+                rust_files(&dir.join(sub), &mut files);
+            }
+        }
+        let code: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("a source file"))
+            .collect();
+        for dep in dev_only_dependencies(&manifest) {
+            if !code.contains(&format!("{dep}::")) && !code.contains(&format!("use {dep}")) {
+                unused.push(format!("{krate}: {dep}"));
+            }
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "dev-dependencies no test or bench uses: {unused:?}"
+    );
+}
+
+#[test]
+fn the_manifest_reader_finds_dev_only_dependencies() {
+    let m = "[dependencies]\nledger.workspace = true\n\n[dev-dependencies]\n# why\nledger = { workspace = true }\nserde-json = \"1\"\ntempfile.workspace = true\n[[bench]]\nname = \"x\"\n";
+    assert_eq!(dev_only_dependencies(m), ["serde_json", "tempfile"]);
+}
