@@ -36,10 +36,11 @@ pub enum ApiCode {
     ShuttingDown,
     TextTooLong,
     TooManyTxs,
+    UnsupportedMediaType,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 26] = [
+    pub const ALL: [ApiCode; 27] = [
         ApiCode::BodyTooLarge,
         ApiCode::Busy,
         ApiCode::CommitTimeout,
@@ -66,6 +67,7 @@ impl ApiCode {
         ApiCode::ShuttingDown,
         ApiCode::TextTooLong,
         ApiCode::TooManyTxs,
+        ApiCode::UnsupportedMediaType,
     ];
 
     /// The stable machine-readable code, e.g. `invalid_query`.
@@ -97,6 +99,7 @@ impl ApiCode {
             ApiCode::ShuttingDown => "shutting_down",
             ApiCode::TextTooLong => "text_too_long",
             ApiCode::TooManyTxs => "too_many_txs",
+            ApiCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 }
@@ -166,6 +169,7 @@ pub fn refusal_status(code: RefusalCode) -> StatusCode {
     match code {
         C::MalformedTx
         | C::MalformedBody
+        | C::DuplicateKey
         | C::UnknownType
         | C::UnknownField
         | C::MissingField
@@ -241,6 +245,39 @@ mod tests {
             let as_refusal: Result<RefusalCode, _> =
                 serde_json::from_value(serde_json::Value::String(s.to_string()));
             assert!(as_refusal.is_err(), "{s} is also a refusal code");
+        }
+    }
+
+    #[test]
+    fn docs_api_md_gives_every_refusal_code_its_status() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/api.md");
+        let section = doc
+            .split("## Refusal codes")
+            .nth(1)
+            .expect("docs/api.md has a refusal codes section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        // Each status's list: from its `- NNN:` line to the next one.
+        let lists: Vec<(u16, &str)> = section
+            .split("\n- ")
+            .skip(1)
+            .filter_map(|item| {
+                let (status, rest) = item.split_once(':')?;
+                Some((status.trim().parse().ok()?, rest.split("\n\n").next()?))
+            })
+            .collect();
+        for code in ledger::RefusalCode::ALL {
+            let quoted = format!("`{}`", code.as_str());
+            let documented: Vec<u16> = lists
+                .iter()
+                .filter(|(_, l)| l.contains(&quoted))
+                .map(|(s, _)| *s)
+                .collect();
+            assert_eq!(
+                documented,
+                [refusal_status(code).as_u16()],
+                "{code} in docs/api.md"
+            );
         }
     }
 

@@ -218,6 +218,7 @@ pub(crate) async fn notarize(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    crate::require_json(&headers)?;
     let bytes = body_bytes(body)?;
     let tx = ledger::SignedTx::from_json_bytes(&bytes)?;
     let kind = tx.body.get("type").and_then(Value::as_str).unwrap_or("");

@@ -225,6 +225,38 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     })
 }
 
+/// Submissions are JSON and say so: `Content-Type: application/json`,
+/// with at most a `charset=utf-8` parameter. Anything else (`text/plain`,
+/// a form, none) is `415 unsupported_media_type`, so a proxy or browser form
+/// cannot smuggle a body the client did not mean as JSON.
+fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+    let value = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut parts = value.split(';').map(str::trim);
+    let essence_ok = parts
+        .next()
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"));
+    let params_ok = parts.all(|p| {
+        p.split_once('=').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("charset")
+                && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
+    });
+    if essence_ok && params_ok {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ApiCode::UnsupportedMediaType,
+        format!(
+            "send `Content-Type: application/json`, not `{}`",
+            value.chars().take(60).collect::<String>()
+        ),
+    ))
+}
+
 #[derive(Deserialize)]
 struct WaitQuery {
     wait: Option<String>,
@@ -377,6 +409,7 @@ async fn submit_one(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let wait = q.commit()?;
+    require_json(&headers)?;
     let bytes = body_bytes(body)?;
     let tx = TxFrame::from_wire(&bytes).inspect_err(|r| {
         metrics::refused_at_admission(r.code.as_str());
@@ -414,13 +447,17 @@ async fn submit_many(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let wait = q.commit()?;
+    require_json(&headers)?;
     let bytes = body_bytes(body)?;
-    let items: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            ApiCode::MalformedRequest,
-            format!("expected a JSON array of transactions: {e}"),
-        )
-    })?;
+    let items = match ledger::signing::parse_strict(&bytes, ledger::RefusalCode::MalformedTx)? {
+        Value::Array(items) => items,
+        _ => {
+            return Err(ApiError::bad_request(
+                ApiCode::MalformedRequest,
+                "expected a JSON array of transactions",
+            ))
+        }
+    };
     if items.len() > BATCH_TXS_MAX {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -19,6 +19,7 @@ use ledger::record::Variety;
 use ledger::score::ModelParams;
 use ledger::spec::{ChainSpec, District, Region, RootRegulator, Validator};
 use ledger::state::VarietyCatalogue;
+use ledger::strict_json;
 
 /// GB/T 2260 county-level districts of Zhejiang, with seat coordinates.
 pub const ZHEJIANG_DISTRICTS_JSON: &str = include_str!("../data/zhejiang-districts.json");
@@ -130,11 +131,12 @@ pub fn read_spec(path: &Path) -> Result<ChainSpec> {
         path: path.display().to_string(),
         source: e,
     })?;
-    let spec: ChainSpec = serde_json::from_str(&text).map_err(|e| GenesisError::Parse {
-        path: path.display().to_string(),
-        what: "genesis file",
-        reason: e.to_string(),
-    })?;
+    let spec: ChainSpec =
+        strict_json::from_slice(text.as_bytes()).map_err(|e| GenesisError::Parse {
+            path: path.display().to_string(),
+            what: "genesis file",
+            reason: e.to_string(),
+        })?;
     spec.validate()
         .map_err(|e| GenesisError::Invalid(e.to_string()))?;
     Ok(spec)
@@ -197,7 +199,7 @@ impl KeyFile {
             path: path.display().to_string(),
             source: e,
         })?;
-        serde_json::from_str(&text).map_err(|e| GenesisError::Parse {
+        strict_json::from_slice(text.as_bytes()).map_err(|e| GenesisError::Parse {
             path: path.display().to_string(),
             what: "key file",
             reason: e.to_string(),

@@ -21,6 +21,7 @@ pub struct Cosignature {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockHeader {
     pub chain_id: String,
     pub height: u64,

@@ -26,7 +26,11 @@ impl std::fmt::Display for H32 {
 }
 
 impl H32 {
+    /// Reads 64 lowercase hex characters (the one spelling the node writes).
     pub fn parse(text: &str) -> Option<Self> {
+        if !text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
         let mut b = [0u8; 32];
         hex::decode_to_slice(text, &mut b).ok()?;
         Some(H32(b))
@@ -42,6 +46,7 @@ impl Serialize for H32 {
 impl<'de> Deserialize<'de> for H32 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        H32::parse(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex characters"))
+        H32::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom("expected 64 lowercase hex characters"))
     }
 }

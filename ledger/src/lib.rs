@@ -31,6 +31,7 @@ pub mod signing;
 pub mod spec;
 pub mod state;
 pub mod store;
+pub mod strict_json;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod validate;

@@ -21,7 +21,7 @@ use crate::seal;
 use crate::signing::{SignatureCache, TxFrame};
 use crate::spec::ChainSpec;
 use crate::state::*;
-use crate::validate::{check_client_id, check_gtin, check_text, check_uscc, is_region_code};
+use crate::validate::{check_client_id, check_gtin, check_text, check_uscc};
 
 /// Limits on what one record may carry.
 pub const SHIPMENT_LINES_MAX: usize = 100;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::hash::sha256;
 use crate::refusal::{refuse, Refusal, RefusalCode};
+use crate::strict_json::StrictJsonError;
 
 /// Domain separation: a ZSL transaction signature can never be mistaken for
 /// a signature over anything else (a checkpoint, another protocol).
@@ -41,6 +42,15 @@ struct Envelope {
     sig: String,
 }
 
+/// Parses outside JSON strictly ([`crate::strict_json`]): a duplicate
+/// member name is `duplicate_key`, anything else unreadable is `syntax`.
+pub fn parse_strict(bytes: &[u8], syntax: RefusalCode) -> Result<Value, Refusal> {
+    crate::strict_json::parse(bytes).map_err(|e| match e {
+        StrictJsonError::DuplicateKey(_) => refuse(RefusalCode::DuplicateKey, e.to_string()),
+        StrictJsonError::Syntax(_) => refuse(syntax, e.to_string()),
+    })
+}
+
 /// The JCS bytes of a JSON value.
 pub fn canonical_json(value: &Value) -> Result<Vec<u8>, Refusal> {
     serde_json_canonicalizer::to_vec(value).map_err(|e| {
@@ -61,7 +71,14 @@ pub fn signed_bytes_of(body: &Map<String, Value>) -> Result<Vec<u8>, Refusal> {
 
 fn decode_hex<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Refusal> {
     let mut out = [0u8; N];
-    hex::decode_to_slice(text, &mut out).map_err(|_| {
+    // Lowercase only: one spelling per value, as the node writes it.
+    let lowercase = text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let decoded = if lowercase {
+        hex::decode_to_slice(text, &mut out)
+    } else {
+        Err(hex::FromHexError::InvalidStringLength)
+    };
+    decoded.map_err(|_| {
         refuse(
             RefusalCode::MalformedTx,
             format!("`{field}` must be {} lowercase hex characters", N * 2),
@@ -83,12 +100,18 @@ impl SignedTx {
                 ),
             ));
         }
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| refuse(RefusalCode::MalformedTx, format!("not valid JSON: {e}")))?;
-        Self::from_value(value)
+        Self::from_value(parse_strict(bytes, RefusalCode::MalformedTx)?)
     }
 
+    /// Reads the envelope from a parsed value: exactly the object
+    /// `{body, signer, sig}` (not an array of the three, no other member).
     pub fn from_value(value: Value) -> Result<Self, Refusal> {
+        if !value.is_object() {
+            return Err(refuse(
+                RefusalCode::MalformedTx,
+                "a transaction is the JSON object {\"body\", \"signer\", \"sig\"}",
+            ));
+        }
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| {
             refuse(
                 RefusalCode::MalformedTx,
@@ -253,7 +276,9 @@ impl TxFrame {
             sig: &'a str,
         }
         let fast = || -> Option<Self> {
-            if bytes.len() > TX_BYTES_MAX {
+            // serde also reads a struct from an array; the envelope is an object.
+            let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+            if bytes.len() > TX_BYTES_MAX || first != Some(&b'{') {
                 return None;
             }
             let e: RawEnvelope<'_> = serde_json::from_slice(bytes).ok()?;

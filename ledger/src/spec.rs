@@ -96,6 +96,19 @@ impl ChainSpec {
         code == self.province.code || self.is_city(code) || self.district(code).is_some()
     }
 
+    /// Whether `code` may name where goods come from: a district, city or
+    /// the province of the table, or a GB/T 2260 code of another province
+    /// (whose table the chain does not hold, so only its shape is checked).
+    pub fn origin_known(&self, code: &str) -> bool {
+        if !crate::validate::is_region_code(code) {
+            return false;
+        }
+        match self.province.code.get(..2) {
+            Some(own) if code.starts_with(own) => self.is_jurisdiction(code),
+            _ => true,
+        }
+    }
+
     /// Whether `jurisdiction` covers `district`.
     pub fn covers(&self, jurisdiction: &str, district: &str) -> bool {
         let Some(d) = self.district(district) else {

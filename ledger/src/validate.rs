@@ -98,39 +98,86 @@ pub fn check_gtin(gtin: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// A 6-digit GB/T 2260 administrative code (any province).
+/// The province-level prefixes of GB/T 2260 (the first two digits of every
+/// administrative code; 71 Taiwan, 81 Hong Kong, 82 Macao).
+const PROVINCE_PREFIXES: [&str; 34] = [
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
+    "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71",
+    "81", "82",
+];
+
+/// A 6-digit GB/T 2260 administrative code shape: a province prefix of the
+/// standard, then city and county digits. Whether the code exists is the
+/// chain spec's to say for its own province ([`crate::ChainSpec::origin_known`]).
 pub fn is_region_code(code: &str) -> bool {
-    code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit())
+    code.len() == 6
+        && code.bytes().all(|c| c.is_ascii_digit())
+        && PROVINCE_PREFIXES.contains(&&code[..2])
 }
 
 /// Identifiers chosen by clients (batch, shipment, product, finding ids):
-/// 1–64 characters of letters, digits and `-_.:/`.
+/// 1–64 characters, runs of ASCII letters and digits joined by single
+/// separators `-_.:/`, starting and ending with a letter or digit. So no
+/// id reads as a path (`../x`, `a//b`, `/x`) wherever it is used.
 pub fn check_client_id(field: &str, id: &str) -> Result<(), Refusal> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':' | b'/'));
+    let separator = |c: u8| matches!(c, b'-' | b'_' | b'.' | b':' | b'/');
+    let b = id.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 64
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || separator(c))
+        && !separator(b[0])
+        && !separator(b[b.len() - 1])
+        && !b.windows(2).any(|w| separator(w[0]) && separator(w[1]));
     if ok {
         Ok(())
     } else {
         Err(refuse(
             RefusalCode::InvalidField,
             format!(
-                "`{field}` must be 1-64 characters of letters, digits and - _ . : /, got `{}`",
+                "`{field}` must be 1-64 letters and digits joined by single - _ . : /, got `{}`",
                 truncate(id)
             ),
         ))
     }
 }
 
-/// Free text (names, reasons, notes): 1..=max characters, no control characters.
+/// Characters free text may not hold although they are not controls:
+/// bidirectional overrides and marks (a name that displays as another),
+/// zero-width characters (two names that look equal and differ), line and
+/// paragraph separators (they break lines in logs and CSV), and the BOM.
+fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Free text (names, reasons, notes): 1..=max characters, in Unicode NFC
+/// (one encoding per text, so equal names compare equal), without control,
+/// bidirectional or zero-width characters.
 pub fn check_text(field: &str, text: &str, chars_max: usize) -> Result<(), Refusal> {
     let n = text.chars().count();
-    if n == 0 || n > chars_max || text.chars().any(|c| c.is_control()) {
+    if n == 0 || n > chars_max {
         return Err(refuse(
             RefusalCode::InvalidField,
-            format!("`{field}` must be 1-{chars_max} characters without control characters"),
+            format!("`{field}` must be 1-{chars_max} characters"),
+        ));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| c.is_control() || is_invisible_or_bidi(c))
+    {
+        return Err(refuse(
+            RefusalCode::InvalidField,
+            format!(
+                "`{field}` holds U+{:04X}; control, bidirectional and zero-width characters are refused",
+                u32::from(c)
+            ),
+        ));
+    }
+    if !unicode_normalization::is_nfc(text) {
+        return Err(refuse(
+            RefusalCode::InvalidField,
+            format!("`{field}` is not in Unicode normalization form C (NFC)"),
         ));
     }
     Ok(())
@@ -214,5 +261,43 @@ mod tests {
         assert!(check_client_id("batch_id", "").is_err());
         assert!(check_client_id("batch_id", "has space").is_err());
         assert!(check_client_id("batch_id", &"x".repeat(65)).is_err());
+        for path_like in ["../x/y", "a//b", "/x", "x/", "a/./b", ".hidden", "a-_b"] {
+            assert!(
+                check_client_id("product_id", path_like).is_err(),
+                "{path_like}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_refuses_controls_bidi_zero_width_and_non_nfc() {
+        assert!(check_text("name", "杭州市西湖区农贸市场 No.1", 64).is_ok());
+        assert!(check_text("name", "Caf\u{e9}", 64).is_ok());
+        for bad in [
+            "evil\u{202E}txt.exe",
+            "zero\u{200B}width",
+            "line\u{2028}sep",
+            "tab\there",
+            "bom\u{FEFF}",
+            "Cafe\u{301}",
+            "",
+        ] {
+            let r = check_text("name", bad, 64);
+            assert_eq!(
+                r.map_err(|r| r.code),
+                Err(RefusalCode::InvalidField),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn region_codes_need_a_province_of_the_standard() {
+        assert!(is_region_code("330106"));
+        assert!(is_region_code("230100"));
+        assert!(is_region_code("810000"));
+        for bad in ["999999", "000000", "330", "33010a", "3301066"] {
+            assert!(!is_region_code(bad), "{bad}");
+        }
     }
 }

@@ -63,7 +63,9 @@ pub fn consistency(
         String::from_utf8(read_bounded(p)?).with_context(|| format!("{} is not UTF-8", p.display()))
     };
     let (old, new) = (note(old)?, note(new)?);
-    let report = match serde_json::from_slice::<evidence::ConsistencyProof>(&read_bounded(proof)?) {
+    let report = match ledger::strict_json::from_slice::<evidence::ConsistencyProof>(&read_bounded(
+        proof,
+    )?) {
         Ok(p) => evidence::verify_consistency(&old, &new, &p, &spec),
         Err(e) => Report::failed_with(
             evidence::check::CONSISTENCY,

@@ -487,3 +487,161 @@ fn resign(tx: &Value, key: &ed25519_dalek::SigningKey) -> Value {
 fn coded_tx(node: &TestNode, id: &str) -> Value {
     node.get(&format!("/v1/tx/{id}")).1["tx"].clone()
 }
+
+/// The inputs the guard issue found accepted: each is refused with its code
+/// and status, the chain does not move, and the node keeps serving.
+#[test]
+fn strict_input_refuses_what_two_parsers_could_read_differently() {
+    let w = setup();
+    let chain = w.node.spec.chain_id.clone();
+    let node = &w.node;
+    let before = node.tree();
+    let text = |v: &Value| serde_json::to_string(v).expect("json");
+
+    let coded = code(&w, "B-dup", &future_date(5));
+    // `"quantity":1` first, the signed 100 last: serde would keep the last.
+    let dup_body = text(&coded).replacen("\"body\":{", "\"body\":{\"quantity\":1,", 1);
+    let dup_sig = {
+        let t = text(&coded);
+        let sig = coded["sig"].as_str().unwrap();
+        t.replacen('{', &format!("{{\"sig\":\"{sig}\","), 1)
+    };
+    let as_array = text(&json!([coded["body"], coded["signer"], coded["sig"]]));
+    let upper_hex = text(&json!({
+        "body": coded["body"],
+        "signer": coded["signer"].as_str().unwrap().to_uppercase(),
+        "sig": coded["sig"],
+    }));
+    let mut far = BatchCode {
+        batch_id: "B-far".into(),
+        product_id: "pork".into(),
+        quantity: 1,
+        unit: "kg".into(),
+        production_date: future_date(-1),
+        expiry_date: future_date(5),
+        origin_region: "999999".into(),
+        upstream: None,
+        certificates: vec![],
+        rapid_tests: vec![],
+    };
+    let bad_region = sign(&chain, &w.producer.1, &w.producer.0, "batch.code", &far);
+    far.origin_region = "330199".into(); // a Zhejiang code not in the table
+    let unknown_zj = sign(&chain, &w.producer.1, &w.producer.0, "batch.code", &far);
+    let product = |id: &str, name: &str| {
+        sign(
+            &chain,
+            &w.producer.1,
+            &w.producer.0,
+            "product.register",
+            &ProductRegister {
+                product_id: id.into(),
+                name: name.into(),
+                gtin: None,
+                variety: "meat".into(),
+                shelf_life_days: 5,
+            },
+        )
+    };
+    let cases: Vec<(&str, u16, &str, String)> = vec![
+        ("duplicate body key", 400, "duplicate_key", dup_body),
+        ("duplicate envelope sig", 400, "duplicate_key", dup_sig),
+        ("envelope as an array", 400, "malformed_tx", as_array),
+        ("uppercase hex", 400, "malformed_tx", upper_hex),
+        (
+            "origin_region 999999",
+            422,
+            "unknown_region",
+            text(&bad_region),
+        ),
+        (
+            "a Zhejiang code off the table",
+            422,
+            "unknown_region",
+            text(&unknown_zj),
+        ),
+        (
+            "bidi override",
+            400,
+            "invalid_field",
+            text(&product("p-bidi", "pork\u{202E}gpj.exe")),
+        ),
+        (
+            "zero-width space",
+            400,
+            "invalid_field",
+            text(&product("p-zw", "po\u{200B}rk")),
+        ),
+        (
+            "line separator",
+            400,
+            "invalid_field",
+            text(&product("p-ls", "pork\u{2028}x")),
+        ),
+        (
+            "not NFC",
+            400,
+            "invalid_field",
+            text(&product("p-nfc", "Cafe\u{301}")),
+        ),
+        (
+            "path-like product_id",
+            400,
+            "invalid_field",
+            text(&product("../x/y", "pork")),
+        ),
+    ];
+    for (what, status, code, body) in &cases {
+        for path in ["/v1/tx?wait=commit", "/v1/tx"] {
+            let (got_status, got) = node.post_raw(path, body.clone().into_bytes());
+            if path == "/v1/tx" && !matches!(*code, "duplicate_key" | "malformed_tx") {
+                // Without waiting, the record rules run at commit: admitted, then refused.
+                assert_eq!(got_status, 202, "{what}: {got}");
+                continue;
+            }
+            assert_eq!(
+                (got_status, got["code"].as_str()),
+                (*status, Some(*code)),
+                "{what} at {path}: {got}"
+            );
+            assert!(
+                got["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{what}: no message in {got}"
+            );
+        }
+    }
+    // A batch whose item repeats a member is not I-JSON as a whole.
+    let batch = format!("[{}]", cases[0].3);
+    let (s, b) = node.post_raw("/v1/txs?wait=commit", batch.into_bytes());
+    assert_eq!((s, b["code"].as_str()), (400, Some("duplicate_key")), "{b}");
+    // The body must be declared JSON.
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", ""] {
+        let mut req = http()
+            .post(format!("{}/v1/tx?wait=commit", node.api))
+            .body(text(&coded));
+        if !content_type.is_empty() {
+            req = req.header("content-type", content_type);
+        }
+        let r = req.send().expect("POST");
+        let status = r.status().as_u16();
+        let b: Value = r.json().unwrap_or(Value::Null);
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (415, Some("unsupported_media_type")),
+            "{content_type:?}: {b}"
+        );
+    }
+    // Lookups take lowercase ids only.
+    let upper = "A".repeat(64);
+    assert_eq!(node.get(&format!("/v1/tx/{upper}")).0, 400);
+    // The rule cases were admitted without waiting and are decided, in
+    // order, before this product: only it grows the tree.
+    ok(node, &product("p-after", "pork after"));
+    assert_eq!(
+        node.tree().0,
+        before.0 + 1,
+        "only the good product committed"
+    );
+    assert_eq!(node.get("/v1/status").0, 200);
+    // And the valid original still commits: its bytes were never the problem.
+    ok(node, &coded);
+}

@@ -143,6 +143,35 @@ fn a_good_bundle_verifies_and_round_trips() {
     assert_eq!(b.headers.len(), 1);
 }
 
+/// What the node never writes is refused when read back: an unknown header
+/// field, uppercase hex, a member named twice in the record's body.
+#[test]
+fn a_bundle_the_node_would_never_emit_does_not_parse() {
+    let (c, doc, _) = fixture();
+    let b = build(&c.kv, &c.spec, &doc.0).unwrap();
+    let good = serde_json::to_string(&b).unwrap();
+    assert!(parse_bundle(good.as_bytes()).is_ok());
+    let tx = b.tx_id.to_string();
+    let first_type = format!(
+        "\"type\":\"{}\"",
+        b.record["body"]["type"].as_str().unwrap()
+    );
+    for (what, bad) in [
+        (
+            "unknown header field",
+            good.replacen("\"headers\":[{", "\"headers\":[{\"extra\":1,", 1),
+        ),
+        ("uppercase hex", good.replacen(&tx, &tx.to_uppercase(), 1)),
+        (
+            "duplicate body key",
+            good.replacen(&first_type, &format!("{first_type},{first_type}"), 1),
+        ),
+    ] {
+        assert_ne!(bad, good, "{what}: the mutation applied");
+        assert!(parse_bundle(bad.as_bytes()).is_err(), "{what} parsed");
+    }
+}
+
 /// Root adds validator-4 in block 1 (in force from block 2: four
 /// validators, quorum 3); a record in block 2 is sealed by validators 2-4.
 fn membership_fixture() -> (Chain, H32) {

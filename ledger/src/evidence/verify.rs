@@ -88,7 +88,7 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, String> {
     if bytes.len() > BUNDLE_BYTES_MAX {
         return Err(format!("bundle is over {BUNDLE_BYTES_MAX} bytes"));
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("not a {FORMAT} bundle: {e}"))
+    crate::strict_json::from_slice(bytes).map_err(|e| format!("not a {FORMAT} bundle: {e}"))
 }
 
 /// Verifies a bundle against the genesis spec; runs every check.

@@ -27,9 +27,9 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             "production_date {production} is after today {today}"
         );
         ensure!(
-            is_region_code(&r.origin_region),
+            self.spec().origin_known(&r.origin_region),
             C::UnknownRegion,
-            "`origin_region` must be a 6-digit region code"
+            "`origin_region` must be a district, city or the province of the region table, or a GB/T 2260 code of another province"
         );
         ensure!(
             r.certificates.len() <= BATCH_REFERENCES_MAX
@@ -142,9 +142,9 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                     check_uscc(u)?;
                 }
                 ensure!(
-                    is_region_code(&region),
+                    self.spec().origin_known(&region),
                     C::UnknownRegion,
-                    "`upstream.region` must be a 6-digit region code"
+                    "`upstream.region` must be a district, city or the province of the region table, or a GB/T 2260 code of another province"
                 );
                 let in_table = self.spec().district(&region).is_some();
                 (
