@@ -70,6 +70,32 @@ impl ApiCode {
         ApiCode::UnsupportedMediaType,
     ];
 
+    /// Whether the condition passes by itself, so the same request may be
+    /// sent again (after `Retry-After` if given): the transaction was not
+    /// refused, only not taken or not decided yet. A refusal never is.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ApiCode::Busy
+                | ApiCode::NotLeader
+                | ApiCode::LeaderUnreachable
+                | ApiCode::NoLeader
+                | ApiCode::NoQuorum
+                | ApiCode::ReadTimeout
+                | ApiCode::ShuttingDown
+                | ApiCode::OutcomeLost
+                | ApiCode::CommitTimeout
+                | ApiCode::RateLimited
+        )
+    }
+
+    /// [`Self::retryable`] of a code string (false for refusal codes).
+    pub fn is_retryable(code: &str) -> bool {
+        ApiCode::ALL
+            .iter()
+            .any(|c| c.as_str() == code && c.retryable())
+    }
+
     /// The stable machine-readable code, e.g. `invalid_query`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -219,7 +245,11 @@ impl From<ledger::LedgerError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({"code": self.code, "message": self.message});
+        let mut body = serde_json::json!({
+            "code": self.code,
+            "message": self.message,
+            "retryable": ApiCode::is_retryable(self.code),
+        });
         if let Some(id) = self.tx_id {
             body["tx_id"] = serde_json::Value::String(id);
         }

@@ -11,6 +11,7 @@
 
 mod error;
 mod evidence;
+pub mod in_flight;
 pub use evidence::public_url;
 pub mod limits;
 mod metrics;
@@ -142,6 +143,8 @@ pub struct AppState {
     /// Where people reach this API (`[api] public_url`, checked by
     /// [`evidence::public_url`]); empty: links stay relative.
     pub public_url: String,
+    /// What this node took and has not seen decided (`pending` lookups).
+    pub in_flight: Arc<in_flight::InFlight>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -333,8 +336,7 @@ fn outcome_response(outcome: SubmitOutcome) -> Response {
             let status = serde_json::from_value::<ledger::RefusalCode>(Value::String(code.clone()))
                 .map(refusal_status)
                 .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let body =
-                json!({"status": "refused", "code": code, "message": message, "tx_id": tx_id});
+            let body = json!({"status": "refused", "code": code, "message": message, "retryable": false, "tx_id": tx_id});
             (status, Json(body)).into_response()
         }
     }
@@ -418,7 +420,7 @@ async fn submit_one(
     let id = tx.id_hex();
     // Consensus takes the exact signed bytes: nothing is re-serialised or re-canonicalised.
     let fut = match state.sink.submit(tx.to_bytes()) {
-        Ok(fut) => metrics::observe(fut),
+        Ok(fut) => metrics::observe(fut, state.in_flight.track(tx.id)),
         Err(e) => match forward_target(&e, &headers) {
             Some(leader) => {
                 let path = format!("/v1/tx{}", wait_suffix(wait));
@@ -505,7 +507,7 @@ async fn submit_many(
         match sub {
             Ok(fut) => {
                 results[i] = json!({"status": "admitted", "tx_id": id});
-                pending.push((i, id, metrics::observe(fut)));
+                pending.push((i, id, metrics::observe(fut, state.in_flight.track(tx.id))));
             }
             Err(e) if forward_target(&e, &headers).is_some() => {
                 // This and every later transaction go to the leader in one request.
@@ -513,9 +515,11 @@ async fn submit_many(
                 rest.push(tx.to_json());
             }
             Err(e) => {
+                // Not taken (busy, no leader, shutting down): never tried,
+                // so the client sends it again rather than dropping it.
                 let e = sink_error(e, Some(id.clone()));
-                results[i] =
-                    json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
+                results[i] = json!({"status": "retry", "code": e.code, "message": e.message,
+                    "retryable": true, "tx_id": id});
             }
         }
     }
@@ -544,6 +548,7 @@ async fn submit_many(
                 };
                 for &i in &forwarded {
                     results[i] = json!({"status": "unknown", "code": "leader_unreachable",
+                        "retryable": true,
                         "message": format!("node {leader} leads; forwarding failed: {why}")});
                 }
             }
@@ -553,9 +558,8 @@ async fn submit_many(
         for (i, id, fut) in pending {
             results[i] = match wait_outcome(fut, &id).await {
                 Ok(o) => serde_json::to_value(o).map_err(ApiError::internal)?,
-                Err(e) => {
-                    json!({"status": "unknown", "code": e.code, "message": e.message, "tx_id": id})
-                }
+                Err(e) => json!({"status": "unknown", "code": e.code, "message": e.message,
+                    "retryable": true, "tx_id": id}),
             };
         }
     }
@@ -595,13 +599,45 @@ fn parse_id(text: &str) -> ApiResult<H32> {
         .ok_or_else(|| ApiError::bad_request(ApiCode::InvalidId, "a tx id is 64 hex characters"))
 }
 
-async fn tx_status(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+/// A transaction with no committed row: refused (kept on every node for
+/// the last [`ledger::refusals::REFUSALS_KEPT`] refusals), pending (taken by
+/// this node, not yet decided), or unknown here. The status is what a
+/// client waiting on the submission got (the refusal's, or 202), so only a
+/// committed transaction ever answers 200.
+fn tx_not_committed(state: &AppState, h: H32) -> ApiResult<Response> {
+    let kept = ledger::refusals::read(&state.ledger.store, &h.0).map_err(ApiError::internal)?;
+    if let Some(r) = kept {
+        let body = json!({
+            "tx_id": h,
+            "status": "refused",
+            "code": r.code,
+            "message": r.message,
+            "retryable": false,
+            "height": r.height,
+            "block_time_ms": r.time_ms,
+        });
+        return Ok((refusal_status(r.code), Json(body)).into_response());
+    }
+    if state.in_flight.contains(&h.0) {
+        let body = json!({"tx_id": h, "status": "pending"});
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        ApiCode::NotFound,
+        format!(
+            "transaction {h} is not committed, not among the last {} refusals, and not pending at \
+             this node (a transaction pending at another node is known there until decided)",
+            ledger::refusals::REFUSALS_KEPT
+        ),
+    ))
+}
+
+async fn tx_status(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let h = parse_id(&id)?;
-    let loc = history::read_tx(&state.ledger.store, &h.0)?
-        .ok_or_else(|| ApiError::not_found("committed transaction", &id))?;
+    let Some(loc) = history::read_tx(&state.ledger.store, &h.0)? else {
+        return tx_not_committed(&state, h);
+    };
     let tx: Value = serde_json::from_slice(&loc.wire).map_err(ApiError::internal)?;
     let block = history::read_block(&state.ledger.store, loc.height)?;
     // The trace code a coding yields is derived, not in the body; the
@@ -629,7 +665,8 @@ async fn tx_status(
         "block_hash": block.as_ref().map(|b| b.hash),
         "block_time_ms": block.as_ref().map(|b| b.header.time_ms),
         "tx": tx,
-    })))
+    }))
+    .into_response())
 }
 
 async fn block_latest(State(state): State<AppState>) -> ApiResult<Json<ledger::Block>> {

@@ -78,7 +78,11 @@ pub(crate) fn too_large() {
 /// Counts a queued transaction and, whether or not the client waits, its
 /// outcome and submit→commit latency: the outcome is awaited in a task of
 /// its own and handed on to the returned future.
-pub(crate) fn observe(fut: OutcomeFuture) -> OutcomeFuture {
+/// Counts the outcome when it arrives; `in_flight` is held until then.
+pub(crate) fn observe(
+    fut: OutcomeFuture,
+    in_flight: Option<crate::in_flight::InFlightGuard>,
+) -> OutcomeFuture {
     METRICS.admitted.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -106,6 +110,8 @@ pub(crate) fn observe(fut: OutcomeFuture) -> OutcomeFuture {
             Some(SubmitOutcome::Refused { code, .. }) => count_refusal("commit", code),
             None => count_refusal("commit", "outcome_lost"),
         }
+        // Decided (or lost): no longer pending at this node.
+        drop(in_flight);
         // The client may have stopped waiting; the count stands either way.
         let _ = tx.send(outcome);
     });

@@ -55,6 +55,7 @@ fn setup() -> (tempfile::TempDir, Arc<Follower>, axum::Router, String) {
     let router = api::router(AppState {
         ledger: Arc::new(ledger),
         public_url: String::new(),
+        in_flight: Default::default(),
         sink: sink.clone(),
     });
     (dir, sink, router, chain)
@@ -128,4 +129,53 @@ async fn a_follower_relays_submissions_to_the_leader_once() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "not_leader", "{body}");
     assert_eq!(sink.forwarded.lock().expect("lock").len(), 2);
+}
+
+/// A leader whose admission queue is full.
+struct Full;
+
+impl TxSink for Full {
+    fn submit(&self, _wire: Vec<u8>) -> Result<OutcomeFuture, SinkError> {
+        Err(SinkError::Busy)
+    }
+
+    fn cluster(&self) -> ClusterInfo {
+        ClusterInfo::default()
+    }
+}
+
+/// A transaction the node did not take is `retry` (retryable), never
+/// `refused`: a client that trusts the status must send it again.
+#[tokio::test]
+async fn not_taken_is_retry_not_refused() {
+    let (dir, _, _, chain) = setup();
+    let ledger = ledger::Ledger::open(
+        &dir.path().join("db2"),
+        genesis::devnet("zsl-fwd", "2026-01-01T00:00:00Z", 3)
+            .expect("genesis")
+            .spec,
+        &ledger::store::StoreOptions::default(),
+    )
+    .expect("ledger");
+    let router = api::router(AppState {
+        ledger: Arc::new(ledger),
+        public_url: String::new(),
+        in_flight: Default::default(),
+        sink: Arc::new(Full),
+    });
+    let (status, body) = post(&router, "/v1/txs", &json!([tx(&chain, 9)]), false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r = &body["results"][0];
+    assert_eq!(
+        (
+            r["status"].as_str(),
+            r["code"].as_str(),
+            r["retryable"].as_bool()
+        ),
+        (Some("retry"), Some("busy"), Some(true)),
+        "{body}"
+    );
+    let (status, body) = post(&router, "/v1/tx", &tx(&chain, 10), false).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["retryable"], true, "{body}");
 }

@@ -88,6 +88,7 @@ fn app(sink: Arc<Follower>) -> (tempfile::TempDir, axum::Router) {
     let router = api::router(AppState {
         ledger: Arc::new(ledger),
         public_url: String::new(),
+        in_flight: Default::default(),
         sink,
     });
     (dir, router)

@@ -25,6 +25,7 @@ pub mod merkle;
 pub mod query;
 pub mod record;
 pub mod refusal;
+pub mod refusals;
 pub mod score;
 pub mod seal;
 pub mod signing;

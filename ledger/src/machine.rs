@@ -16,6 +16,7 @@ use crate::history::{block_key, read_head, tree_key, TreeReader, HEAD_KEY};
 use crate::kv::{ChangeSet, KvRead, KvWrite, Overlay, Space};
 use crate::merkle;
 use crate::record::{self, Common, FindingKind, Record, SubjectKind, TestResult, Upstream};
+use crate::refusals;
 use crate::score;
 use crate::seal;
 use crate::signing::{SignatureCache, TxFrame};
@@ -172,15 +173,34 @@ pub fn apply_block_with(
     };
     let outcomes = block.apply_txs(&proposal.txs, signatures)?;
     let cosigs = block.take_cosignatures(&proposal.cosigs)?;
-    if block.tx_ids.is_empty() && cosigs.is_empty() {
-        return Ok(AppliedBlock {
+    let (height, time_ms) = (block.height, block.time_ms);
+    let mut applied = if block.tx_ids.is_empty() && cosigs.is_empty() {
+        AppliedBlock {
             block: None,
-            head,
-            outcomes,
             changes: ChangeSet::default(),
+            head: head.clone(),
+            outcomes,
+        }
+    } else {
+        block.seal(&head, cosigs, outcomes)?
+    };
+    // Kept outside the state hash, the same on every node (crate::refusals).
+    let decided_at = if applied.block.is_some() {
+        height
+    } else {
+        head.height
+    };
+    let refused = applied
+        .outcomes
+        .iter()
+        .filter_map(|o| match (&o.id, &o.result) {
+            (Some(id), Err(r)) => Some((&id.0, r)),
+            _ => None,
         });
-    }
-    block.seal(&head, cosigs, outcomes)
+    let mut kept = ChangeSet::default();
+    refusals::record(kv, &mut kept, refused, decided_at, time_ms)?;
+    applied.changes.extend(kept);
+    Ok(applied)
 }
 
 /// A block being assembled: the overlay its transactions write into, and

@@ -23,16 +23,6 @@ pub const BATCH_ROWS_DEFAULT: usize = 500;
 const BATCH_BYTES_MAX: usize = api::REQUEST_BYTES_MAX / 2;
 /// How long rows refused for a transient reason (`busy`, `not_leader`, …) are retried.
 const TRANSIENT_RETRY_MS: u64 = 120_000;
-/// Answers that say nothing about the row itself: retry them.
-const TRANSIENT_CODES: [&str; 7] = [
-    "busy",
-    "not_leader",
-    "leader_unreachable",
-    "commit_timeout",
-    "outcome_lost",
-    "shutting_down",
-    "rate_limited",
-];
 const JOURNAL_FORMAT: &str = "zsl-import-v1";
 
 #[derive(clap::Args)]
@@ -346,7 +336,8 @@ fn submit_with_retry(
                         "committed" => outcome("committed", "", ""),
                         // Committed before (a run whose journal missed the outcome).
                         "refused" if code == "replayed" => outcome("committed", "replayed", ""),
-                        "refused" if TRANSIENT_CODES.contains(&code.as_str()) => {
+                        // A retryable code is never final, whatever the status says.
+                        "refused" if api::ApiCode::is_retryable(&code) => {
                             last_transient = (code.clone(), message.clone());
                             still.push(i);
                             continue;

@@ -564,6 +564,17 @@ impl TestCluster {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    /// Submits to node `id` without waiting for commit (202 when admitted).
+    pub fn submit_no_wait(&self, id: u64, tx: &Value) -> (u16, Value) {
+        let r = http()
+            .post(format!("{}/v1/tx", self.api(id)))
+            .json(tx)
+            .send()
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
     pub fn root_key(&self) -> SigningKey {
         self.root.signing_key().expect("root key")
     }

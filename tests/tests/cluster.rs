@@ -42,6 +42,34 @@ fn three_validators_survive_a_leader_sigkill_and_converge() {
         readable_everywhere(&cluster, body["tx_id"].as_str().expect("tx id"));
     }
 
+    // Refused at commit, submitted without waiting: every node keeps why.
+    let stranger = test_key("not an account");
+    let unknown = sign(
+        &cluster.spec.chain_id,
+        &stranger,
+        "nobody",
+        "document.notarize",
+        &record::DocumentNotarize {
+            document_hash: hex::encode(ledger::hash::sha256(b"stranger's document")),
+            title: "stranger".into(),
+            media_type: None,
+            note: None,
+        },
+    );
+    let (status, body) = cluster.submit_no_wait(followers[0], &unknown);
+    assert_eq!(status, 202, "{body}");
+    let id = body["tx_id"].as_str().expect("tx id").to_string();
+    poll("the refusal on every node", WAIT_MS, || {
+        cluster
+            .ids()
+            .into_iter()
+            .all(|n| {
+                let (s, b) = cluster.get(n, &format!("/v1/tx/{id}"));
+                s == 403 && b["status"] == "refused" && b["code"] == "unknown_account"
+            })
+            .then_some(())
+    });
+
     // Four clients submit through the followers, one transaction at a time,
     // waiting for commit; only `committed` answers count as acknowledged.
     let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));

@@ -641,6 +641,24 @@ fn strict_input_refuses_what_two_parsers_could_read_differently() {
         before.0 + 1,
         "only the good product committed"
     );
+    // Their outcome is kept: a client that did not wait learns why.
+    let id = ledger::SignedTx::from_value(bad_region.clone())
+        .unwrap()
+        .id_hex();
+    let (s, b) = node.get(&format!("/v1/tx/{id}"));
+    assert_eq!(
+        (
+            s,
+            b["status"].as_str(),
+            b["code"].as_str(),
+            b["retryable"].as_bool()
+        ),
+        (422, Some("refused"), Some("unknown_region"), Some(false)),
+        "{b}"
+    );
+    // An id never seen is unknown, with a reason.
+    let (s, b) = node.get(&format!("/v1/tx/{}", "0".repeat(64)));
+    assert_eq!((s, b["code"].as_str()), (404, Some("not_found")), "{b}");
     assert_eq!(node.get("/v1/status").0, 200);
     // And the valid original still commits: its bytes were never the problem.
     ok(node, &coded);
