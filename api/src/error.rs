@@ -37,10 +37,11 @@ pub enum ApiCode {
     TextTooLong,
     TooManyTxs,
     UnsupportedMediaType,
+    RequestTimeout,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 27] = [
+    pub const ALL: [ApiCode; 28] = [
         ApiCode::BodyTooLarge,
         ApiCode::Busy,
         ApiCode::CommitTimeout,
@@ -68,6 +69,7 @@ impl ApiCode {
         ApiCode::TextTooLong,
         ApiCode::TooManyTxs,
         ApiCode::UnsupportedMediaType,
+        ApiCode::RequestTimeout,
     ];
 
     /// Whether the condition passes by itself, so the same request may be
@@ -86,6 +88,7 @@ impl ApiCode {
                 | ApiCode::OutcomeLost
                 | ApiCode::CommitTimeout
                 | ApiCode::RateLimited
+                | ApiCode::RequestTimeout
         )
     }
 
@@ -125,6 +128,7 @@ impl ApiCode {
             ApiCode::ShuttingDown => "shutting_down",
             ApiCode::TextTooLong => "text_too_long",
             ApiCode::TooManyTxs => "too_many_txs",
+            ApiCode::RequestTimeout => "request_timeout",
             ApiCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }

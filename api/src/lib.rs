@@ -17,6 +17,7 @@ pub mod limits;
 mod metrics;
 mod openapi;
 pub mod read;
+pub mod serve;
 mod ui;
 mod views;
 

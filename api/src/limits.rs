@@ -107,7 +107,7 @@ impl Limiter {
 
 /// The bucket key: the address, or for IPv6 its /64 (one subscriber's
 /// prefix, which they can fill with addresses at will).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -37,6 +37,8 @@ struct Metrics {
     latency_sum_us: AtomicU64,
     rate_limited: AtomicU64,
     too_large: AtomicU64,
+    connections_refused: AtomicU64,
+    request_timeouts: AtomicU64,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -48,6 +50,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     latency_sum_us: AtomicU64::new(0),
     rate_limited: AtomicU64::new(0),
     too_large: AtomicU64::new(0),
+    connections_refused: AtomicU64::new(0),
+    request_timeouts: AtomicU64::new(0),
 });
 
 fn count_refusal(stage: &'static str, code: &str) {
@@ -68,6 +72,16 @@ pub(crate) fn refused_at_admission(code: &str) {
 /// A request refused by the per-IP rate limit.
 pub(crate) fn rate_limited() {
     METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A connection closed at once: over the total or per-client cap.
+pub(crate) fn connection_refused() {
+    METRICS.connections_refused.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A request whose body did not arrive in time (408).
+pub(crate) fn request_timed_out() {
+    METRICS.request_timeouts.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A request whose body exceeded the size limit.
@@ -215,6 +229,20 @@ fn render_text(state: &AppState) -> Result<String, ApiError> {
         "counter",
         "Requests answered 413 because the body exceeded the limit.",
         m.too_large.load(Ordering::Relaxed),
+    );
+    scalar(
+        &mut out,
+        "zsl_http_connections_refused_total",
+        "counter",
+        "Connections closed at once, over the total or per-client cap.",
+        m.connections_refused.load(Ordering::Relaxed),
+    );
+    scalar(
+        &mut out,
+        "zsl_http_request_timeouts_total",
+        "counter",
+        "Requests answered 408: the body did not arrive in time.",
+        m.request_timeouts.load(Ordering::Relaxed),
     );
 
     let head = state.ledger.head()?;

@@ -63,6 +63,19 @@ pub struct ApiConfig {
     /// scheme and address the API is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Time a client has to send a request's headers (also the idle
+    /// keep-alive limit); the connection is closed past it.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's body (`408 request_timeout`).
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Open connections at most, all clients together.
+    #[serde(default = "default_connections_max")]
+    pub connections_max: usize,
+    /// Open connections at most from one client address (IPv6: one /64).
+    #[serde(default = "default_connections_per_client_max")]
+    pub connections_per_client_max: usize,
 }
 
 /// Logging (`[log]`).
@@ -94,6 +107,18 @@ fn default_rate_limit_burst() -> u32 {
 fn default_rate_limit_ips_max() -> usize {
     100_000
 }
+fn default_header_read_timeout_ms() -> u64 {
+    api::serve::ConnectionLimits::default().header_read_timeout_ms
+}
+fn default_body_read_timeout_ms() -> u64 {
+    api::serve::ConnectionLimits::default().body_read_timeout_ms
+}
+fn default_connections_max() -> usize {
+    api::serve::ConnectionLimits::default().connections_max
+}
+fn default_connections_per_client_max() -> usize {
+    api::serve::ConnectionLimits::default().connections_per_client_max
+}
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -104,11 +129,25 @@ impl Default for ApiConfig {
             rate_limit_burst: default_rate_limit_burst(),
             rate_limit_ips_max: default_rate_limit_ips_max(),
             public_url: None,
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            connections_max: default_connections_max(),
+            connections_per_client_max: default_connections_per_client_max(),
         }
     }
 }
 
 impl ApiConfig {
+    /// The serve loop's timeouts and connection caps.
+    pub fn connection_limits(&self) -> api::serve::ConnectionLimits {
+        api::serve::ConnectionLimits {
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            body_read_timeout_ms: self.body_read_timeout_ms,
+            connections_max: self.connections_max,
+            connections_per_client_max: self.connections_per_client_max,
+        }
+    }
+
     /// The limiter's settings, or `None` when the limit is switched off.
     pub fn rate_limit(&self) -> Option<api::limits::RateLimit> {
         (self.rate_limit_per_s > 0.0).then(|| api::limits::RateLimit {

@@ -336,21 +336,16 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
     let app = api::router(state);
     // Written after binding so a supervisor learns the real port without racing.
     std::fs::write(config.data_dir.join("api.addr"), addr.to_string())?;
-    let app = api::limits::with_rate_limit(app, config.api.rate_limit())
-        .into_make_service_with_connect_info::<api::limits::ClientAddr>();
+    let app = api::limits::with_rate_limit(app, config.api.rate_limit());
+    let limits = config.api.connection_limits();
     let scheme = if tls.is_some() { "https" } else { "http" };
     info!(node_id = config.node_id, api = %addr, scheme, chain = %ledger.spec.chain_id, "node serving");
     match tls {
         Some(acceptor) => {
-            axum::serve(crate::tls::TlsListener::new(listener, acceptor)?, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?
+            let listener = crate::tls::TlsListener::new(listener, acceptor)?;
+            api::serve::serve(listener, app, limits, shutdown_signal()).await
         }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?
-        }
+        None => api::serve::serve(listener, app, limits, shutdown_signal()).await,
     }
     info!("shutting down");
     if let Err(e) = node.shutdown().await {
