@@ -122,6 +122,15 @@ impl MemoryKv {
         Self::default()
     }
 
+    /// Rows other than the kept refusals ([`crate::refusals`]): what a
+    /// refused transaction must leave unchanged.
+    pub fn len_without_refusals(&self) -> usize {
+        self.map
+            .keys()
+            .filter(|(space, key)| !crate::refusals::is_kept_row(*space, key))
+            .count()
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

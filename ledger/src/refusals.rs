@@ -41,6 +41,12 @@ pub struct RefusedTx {
     seq: u64,
 }
 
+/// Whether a row is one of these (for checks that a refusal changed
+/// nothing else).
+pub fn is_kept_row(space: Space, key: &[u8]) -> bool {
+    space == Space::Txs && key.len() != 32 && key.starts_with(b"refused")
+}
+
 fn record_key(id: &[u8; 32]) -> Vec<u8> {
     [RECORD_PREFIX, id.as_slice()].concat()
 }

@@ -58,9 +58,23 @@ fn refused_transactions_change_nothing_and_cut_no_block() {
     let w = c.ship(&p, "SH1", &uscc(9), "ZSNOPE", 1);
     let applied = c.block(vec![w, b"not json".to_vec()]);
     assert!(applied.block.is_none());
-    assert!(applied.changes.is_empty());
+    // Only the kept refusal of the parsed one (the other has no id).
+    assert!(applied
+        .changes
+        .entries
+        .keys()
+        .all(|(space, key)| crate::refusals::is_kept_row(*space, key)));
+    let id = applied.outcomes[0].id.expect("the shipment parsed");
+    let kept = crate::refusals::read(&c.kv, &id.0).unwrap().expect("kept");
+    assert_eq!(
+        (kept.code, kept.height),
+        (
+            applied.outcomes[0].result.as_ref().unwrap_err().code,
+            head.height
+        )
+    );
     assert_eq!(read_head(&c.kv).unwrap().unwrap(), head);
-    assert_eq!(c.kv.len(), before.len());
+    assert_eq!(c.kv.len_without_refusals(), before.len_without_refusals());
     assert_eq!(
         applied.outcomes[1].result.as_ref().unwrap_err().code,
         RefusalCode::MalformedTx
@@ -615,7 +629,7 @@ mod props {
                 let refused = c.one(wire).is_some();
                 if refused {
                     // Only the head's time would differ; no block was cut, so nothing at all.
-                    prop_assert_eq!(c.kv.len(), before.len());
+                    prop_assert_eq!(c.kv.len_without_refusals(), before.len_without_refusals());
                 }
                 let held: u64 = subjects.iter().map(|s| c.holding(&t, &s.0)).sum();
                 let mut transit = 0;
