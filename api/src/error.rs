@@ -38,10 +38,17 @@ pub enum ApiCode {
     TooManyTxs,
     UnsupportedMediaType,
     RequestTimeout,
+    Unauthenticated,
+    UnknownKey,
+    SignatureExpired,
+    BadRequestSignature,
+    ReplayedRequest,
+    AuthenticationRequired,
+    Forbidden,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 28] = [
+    pub const ALL: [ApiCode; 35] = [
         ApiCode::BodyTooLarge,
         ApiCode::Busy,
         ApiCode::CommitTimeout,
@@ -70,6 +77,13 @@ impl ApiCode {
         ApiCode::TooManyTxs,
         ApiCode::UnsupportedMediaType,
         ApiCode::RequestTimeout,
+        ApiCode::Unauthenticated,
+        ApiCode::UnknownKey,
+        ApiCode::SignatureExpired,
+        ApiCode::BadRequestSignature,
+        ApiCode::ReplayedRequest,
+        ApiCode::AuthenticationRequired,
+        ApiCode::Forbidden,
     ];
 
     /// Whether the condition passes by itself, so the same request may be
@@ -129,6 +143,13 @@ impl ApiCode {
             ApiCode::TextTooLong => "text_too_long",
             ApiCode::TooManyTxs => "too_many_txs",
             ApiCode::RequestTimeout => "request_timeout",
+            ApiCode::Unauthenticated => "unauthenticated",
+            ApiCode::UnknownKey => "unknown_key",
+            ApiCode::SignatureExpired => "signature_expired",
+            ApiCode::BadRequestSignature => "bad_request_signature",
+            ApiCode::ReplayedRequest => "replayed_request",
+            ApiCode::AuthenticationRequired => "authentication_required",
+            ApiCode::Forbidden => "forbidden",
             ApiCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }

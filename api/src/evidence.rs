@@ -88,14 +88,27 @@ fn bundle_of(state: &AppState, id: &str) -> ApiResult<evidence::Bundle> {
     Ok(evidence::build_with(&view, &g, &h.0)?)
 }
 
+/// A record's evidence is for its parties and their regulators.
+fn party_or_regulator(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    b: &evidence::Bundle,
+) -> ApiResult<()> {
+    let body = b.record.get("body").unwrap_or(&b.record);
+    let sees = crate::access::may_read_record(state, caller, &b.signer_key.account, body)?;
+    crate::access::require(caller, sees, "this record's evidence")
+}
+
 /// `GET /v1/evidence/{tx_id}[?format=tlog-proof]`
 pub(crate) async fn bundle(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     Path(id): Path<String>,
     Query(q): Query<FormatQuery>,
 ) -> ApiResult<Response> {
     let format = q.parse("tlog-proof", Format::Json)?;
     let b = bundle_of(&state, &id)?;
+    party_or_regulator(&state, &caller, &b)?;
     Ok(match format {
         Format::Json => Json(b).into_response(),
         Format::Text => text(evidence::tlog_proof(&b)),
@@ -290,9 +303,11 @@ pub(crate) async fn hash_upload(
 /// `GET /v1/evidence/{tx_id}/certificate`: a print-ready HTML page.
 pub(crate) async fn certificate(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let b = bundle_of(&state, &id)?;
+    party_or_regulator(&state, &caller, &b)?;
     let verify_url = format!("{}/verify?tx={}", state.public_url, b.tx_id);
     let qr = qrcode::QrCode::with_error_correction_level(verify_url.as_bytes(), qrcode::EcLevel::M)
         .map_err(ApiError::internal)?

@@ -9,8 +9,11 @@
 // `-D warnings` (scripts/test); test targets see dev-dependencies too.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod access;
+pub mod auth;
 mod error;
 mod evidence;
+pub mod httpsig;
 pub mod in_flight;
 pub use evidence::public_url;
 pub mod limits;
@@ -146,6 +149,8 @@ pub struct AppState {
     pub public_url: String,
     /// What this node took and has not seen decided (`pending` lookups).
     pub in_flight: Arc<in_flight::InFlight>,
+    /// Signed-request replay window and web sessions ([`auth`]).
+    pub guard: Arc<auth::Guard>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -196,14 +201,55 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/scores", get(scores))
         .route("/v1/scores/{district}", get(score_detail))
         .route(read::READ_INDEX_PATH, get(read::read_index_endpoint))
+        .route("/v1/sessions", post(sign_in).delete(sign_out))
+        // Each route's rule (access.rs), once the caller is known.
+        .route_layer(axum::middleware::from_fn(access::enforce))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ))
         // GETs with `consistency=linearizable` wait for the read index first.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             read::consistency,
         ))
         .with_state(state)
+}
+
+/// `POST /v1/sessions`: a signed request by an account opens a session
+/// (the web UI signs in once with its key file, then sends the token).
+async fn sign_in(State(state): State<AppState>, caller: auth::Caller) -> ApiResult<Json<Value>> {
+    let auth::Caller::Account {
+        id,
+        role,
+        jurisdiction,
+    } = &caller
+    else {
+        return Err(access::denied(&caller, "a session (accounts only)"));
+    };
+    let (account, role, jurisdiction) = (id.clone(), *role, jurisdiction.clone());
+    let (token, expires_s) = state.guard.open_session(caller)?;
+    Ok(Json(json!({
+        "token": token,
+        "expires_at_ms": expires_s * 1000,
+        "account": account,
+        "role": role,
+        "jurisdiction": jurisdiction,
+    })))
+}
+
+/// `DELETE /v1/sessions`: ends the session of the request's bearer token.
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    if let Some(t) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        state.guard.close_session(t);
+    }
+    Json(json!({"status": "signed_out"}))
 }
 
 async fn not_found() -> ApiError {
@@ -605,14 +651,16 @@ fn parse_id(text: &str) -> ApiResult<H32> {
 /// this node, not yet decided), or unknown here. The status is what a
 /// client waiting on the submission got (the refusal's, or 202), so only a
 /// committed transaction ever answers 200.
-fn tx_not_committed(state: &AppState, h: H32) -> ApiResult<Response> {
+fn tx_not_committed(state: &AppState, caller: &auth::Caller, h: H32) -> ApiResult<Response> {
     let kept = ledger::refusals::read(&state.ledger.store, &h.0).map_err(ApiError::internal)?;
     if let Some(r) = kept {
+        // A message may name holdings: signed callers only (the code is public).
+        let message = (*caller != auth::Caller::Public).then_some(r.message);
         let body = json!({
             "tx_id": h,
             "status": "refused",
             "code": r.code,
-            "message": r.message,
+            "message": message,
             "retryable": false,
             "height": r.height,
             "block_time_ms": r.time_ms,
@@ -634,13 +682,32 @@ fn tx_not_committed(state: &AppState, h: H32) -> ApiResult<Response> {
     ))
 }
 
-async fn tx_status(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn tx_status(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let h = parse_id(&id)?;
     let Some(loc) = history::read_tx(&state.ledger.store, &h.0)? else {
-        return tx_not_committed(&state, h);
+        return tx_not_committed(&state, &caller, h);
     };
     let tx: Value = serde_json::from_slice(&loc.wire).map_err(ApiError::internal)?;
     let block = history::read_block(&state.ledger.store, loc.height)?;
+    let body = tx.get("body").unwrap_or(&tx);
+    if !access::may_read_record(&state, &caller, &loc.account, body)? {
+        // Where it is committed is public (block headers list tx ids);
+        // what it says is its parties' and their regulators'.
+        return Ok(Json(json!({
+            "tx_id": h,
+            "status": "committed",
+            "height": loc.height,
+            "index": loc.index,
+            "leaf_index": loc.leaf_index,
+            "block_hash": block.as_ref().map(|b| b.hash),
+            "block_time_ms": block.as_ref().map(|b| b.header.time_ms),
+        }))
+        .into_response());
+    }
     // The trace code a coding yields is derived, not in the body; the
     // explorer links it like the trace codes other records name.
     let body = tx.get("body").unwrap_or(&tx);
@@ -696,51 +763,127 @@ fn found<T: Serialize>(v: Option<T>, what: &str, id: &str) -> ApiResult<Json<Val
     Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?))
 }
 
-async fn account(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    found(
-        query::account(&state.ledger.store.view(), &id)?,
-        "account",
-        &id,
-    )
+async fn account(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let a = query::account(&state.ledger.store.view(), &id)?;
+    if let Some(a) = &a {
+        let sees = access::sees_region(&caller, &state.ledger.spec, &a.jurisdiction);
+        access::require(
+            &caller,
+            sees || access::is_party(&caller, [a.id.as_str()]),
+            "this account",
+        )?;
+    }
+    found(a, "account", &id)
 }
 
 async fn subject(
     State(state): State<AppState>,
+    caller: auth::Caller,
     Path(uscc): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    found(
-        query::subject_view(&state.ledger.store.view(), &uscc)?,
-        "subject",
-        &uscc,
-    )
+    let v = query::subject_view(&state.ledger.store.view(), &uscc)?
+        .ok_or_else(|| ApiError::not_found("subject", &uscc))?;
+    if sees_subject(&state, &caller, &v.subject) {
+        return Ok(Json(json!({"subject": v})));
+    }
+    Ok(Json(json!({"subject": public_card(&v.subject)})))
 }
 
-async fn batch(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
-    found(query::batch(&state.ledger.store, &code)?, "batch", &code)
+/// Whether the caller sees a subject in full: itself, or its regulator.
+fn sees_subject(state: &AppState, caller: &auth::Caller, s: &ledger::state::Subject) -> bool {
+    access::is_party(caller, [s.uscc.as_str()])
+        || access::sees_region(caller, &state.ledger.spec, &s.district)
+}
+
+/// A subject's public card: who it is, not what it holds.
+fn public_card(s: &ledger::state::Subject) -> Value {
+    json!({
+        "subject": {
+            "uscc": s.uscc,
+            "name": s.name,
+            "kind": s.kind,
+            "district": s.district,
+            "subject_code": s.subject_code,
+        },
+        "public_view": true,
+    })
+}
+
+async fn batch(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let b = query::batch(&state.ledger.store, &code)?;
+    if let Some(b) = &b {
+        let view = state.ledger.store.view();
+        let parties = query::trace(&view, &code, None)?
+            .map(|t| t.parties.into_keys().collect::<Vec<_>>())
+            .unwrap_or_default();
+        let sees = access::sees_region(&caller, &state.ledger.spec, &b.coder_district)
+            || access::is_party(
+                &caller,
+                parties.iter().map(String::as_str).chain([b.coder.as_str()]),
+            );
+        access::require(&caller, sees, "this batch")?;
+    }
+    found(b, "batch", &code)
 }
 
 async fn shipment(
     State(state): State<AppState>,
+    caller: auth::Caller,
     Path((shipper, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    found(
-        query::shipment(&state.ledger.store, &shipper, &id)?,
-        "shipment",
-        &format!("{shipper}/{id}"),
-    )
+    let sh = query::shipment(&state.ledger.store, &shipper, &id)?;
+    if let Some(sh) = &sh {
+        let spec = &state.ledger.spec;
+        let sees = access::is_party(&caller, [sh.shipper.as_str(), sh.to.as_str()])
+            || access::sees_region(&caller, spec, &sh.shipper_district)
+            || access::sees_region(&caller, spec, &sh.receiver_district);
+        access::require(&caller, sees, "this shipment")?;
+    }
+    found(sh, "shipment", &format!("{shipper}/{id}"))
 }
 
-async fn finding(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    found(query::finding(&state.ledger.store, &id)?, "finding", &id)
+async fn finding(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let f = query::finding(&state.ledger.store, &id)?;
+    if let Some(f) = &f {
+        let sees = access::is_party(&caller, [f.subject.as_str(), f.inspector.as_str()])
+            || access::sees_region(&caller, &state.ledger.spec, &f.district);
+        access::require(&caller, sees, "this finding")?;
+    }
+    found(f, "finding", &id)
 }
 
 async fn documents(
     State(state): State<AppState>,
+    caller: auth::Caller,
     Path(hash): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let list = query::notarizations(&state.ledger.store.view(), &hash.to_ascii_lowercase())?;
+    let all = query::notarizations(&state.ledger.store.view(), &hash.to_ascii_lowercase())?;
+    let mut list = Vec::with_capacity(all.len());
+    for n in all {
+        let region = access::account_region(&state, &n.account)?;
+        let sees = access::is_party(&caller, [n.account.as_str()])
+            || region.is_some_and(|r| access::sees_region(&caller, &state.ledger.spec, &r));
+        if sees {
+            list.push(n);
+        }
+    }
     if list.is_empty() {
-        return Err(ApiError::not_found("notarization of document", &hash));
+        return Err(ApiError::not_found(
+            "notarization of document visible to this caller",
+            &hash,
+        ));
     }
     Ok(Json(json!({"document_hash": hash, "notarizations": list})))
 }
@@ -763,20 +906,59 @@ fn head_date(state: &AppState) -> ApiResult<Option<jiff::civil::Date>> {
     Ok(ledger::score::local_date(&state.ledger.spec.model, head.time_ms).ok())
 }
 
-pub(crate) fn trace_value(state: &AppState, code: &str) -> ApiResult<Value> {
+/// A trace or subject code's view (一码聚合): in full for a party to the
+/// batch or its regulator, else the consumer's public view (who, where,
+/// when, certificates, tests, recall and expiry; no quantities, holdings or
+/// findings).
+pub(crate) fn trace_value(state: &AppState, caller: &auth::Caller, code: &str) -> ApiResult<Value> {
     let view = state.ledger.store.view();
     if let Some(uscc) = code.strip_prefix('S').filter(|rest| rest.len() == 18) {
         let v = query::subject_view(&view, uscc)?
             .ok_or_else(|| ApiError::not_found("subject code", code))?;
-        return Ok(json!({"kind": "subject", "subject": v}));
+        if sees_subject(state, caller, &v.subject) {
+            return Ok(json!({"kind": "subject", "subject": v}));
+        }
+        return Ok(json!({"kind": "subject", "subject": public_card(&v.subject)}));
     }
     let t = query::trace(&view, code, head_date(state)?)?
         .ok_or_else(|| ApiError::not_found("trace code", code))?;
-    Ok(json!({"kind": "batch", "trace": t}))
+    let full = access::sees_region(caller, &state.ledger.spec, &t.batch.coder_district)
+        || access::is_party(caller, t.parties.keys().map(String::as_str));
+    let mut v = json!({"kind": "batch", "trace": t});
+    if !full {
+        public_trace(&mut v["trace"]);
+    }
+    Ok(v)
 }
 
-async fn trace(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(trace_value(&state, &code)?))
+/// Strips what the public trace view does not show.
+fn public_trace(t: &mut Value) {
+    for e in t["custody"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = e.as_object_mut() {
+            o.remove("quantity");
+        }
+    }
+    for h in t["holders"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = h.as_object_mut() {
+            o.remove("quantity");
+        }
+    }
+    if let Some(o) = t.as_object_mut() {
+        o.remove("in_transit");
+        o.insert("findings".into(), json!([]));
+        o.insert("public_view".into(), json!(true));
+    }
+    if let Some(b) = t["batch"].as_object_mut() {
+        b.remove("quantity");
+    }
+}
+
+async fn trace(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(trace_value(&state, &caller, &code)?))
 }
 
 #[derive(Deserialize)]
@@ -804,12 +986,20 @@ fn checkpoint_json(head: &ledger::ChainHead) -> Value {
 
 async fn scores(
     State(state): State<AppState>,
+    caller: auth::Caller,
     Query(q): Query<PeriodQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = period(&state, &q)?;
     let view = state.ledger.store.view();
     let head = history::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
-    let regions = state.ledger.spec.district_codes();
+    // The districts the caller oversees (a province regulator: all).
+    let regions: Vec<String> = state
+        .ledger
+        .spec
+        .district_codes()
+        .into_iter()
+        .filter(|d| access::sees_region(&caller, &state.ledger.spec, d))
+        .collect();
     let report = ledger::score::scores(
         &view,
         &state.ledger.spec.model,
@@ -825,6 +1015,7 @@ async fn scores(
 
 async fn score_detail(
     State(state): State<AppState>,
+    caller: auth::Caller,
     Path(district): Path<String>,
     Query(q): Query<PeriodQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -832,6 +1023,8 @@ async fn score_detail(
     if state.ledger.spec.district(&district).is_none() {
         return Err(ApiError::not_found("district", &district));
     }
+    let sees = access::sees_region(&caller, &state.ledger.spec, &district);
+    access::require(&caller, sees, "this district's score")?;
     let view = state.ledger.store.view();
     let head = history::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     let regions = state.ledger.spec.district_codes();

@@ -57,6 +57,12 @@ const WAIT: &[(&str, bool, &str)] = &[(
     "`commit` waits until each transaction is committed or refused; `none` (default) answers once admitted",
 )];
 
+/// Every documented operation as (method, path template).
+#[cfg(test)]
+pub(crate) fn operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    OPERATIONS.iter().map(|o| (o.method, o.path))
+}
+
 const OPERATIONS: &[Op] = &[
     // ---- web UI and operations ----
     Op { method: "get", path: "/", tag: "ui", summary: "Web UI home and look-up page", query: &[], body: None, ok: (200, Answer::Media("text/html")), errors: &[] },
@@ -106,6 +112,8 @@ const OPERATIONS: &[Op] = &[
     Op { method: "get", path: "/v1/views/daily", tag: "views", summary: "Per natural day: batches coded, receipts due and on time, rejections", query: &[("from", true, "First day, YYYY-MM-DD"), ("to", true, "Last day, YYYY-MM-DD"), ("district", false, "One district's numbers")], body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },
     Op { method: "get", path: "/v1/views/alerts", tag: "views", summary: "Recalls, near-expiry batches and overdue receipts", query: &[("district", false, "One district's alerts"), ("days", false, "Near-expiry horizon in days (default 3)")], body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },
     Op { method: "get", path: "/v1/views/subjects/{uscc}/portrait", tag: "views", summary: "Enterprise portrait (企业画像) for a period", query: PERIOD, body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },
+    Op { method: "post", path: "/v1/sessions", tag: "access", summary: "Sign in: a request signed per RFC 9421 (Ed25519, the account's key) opens a session; answers its bearer token (15 minutes)", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[401, 403] },
+    Op { method: "delete", path: "/v1/sessions", tag: "access", summary: "Sign out: ends the session whose bearer token the request carries", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[401] },
 ];
 
 fn path_params(path: &str) -> Vec<Value> {
@@ -272,7 +280,8 @@ pub fn document() -> Value {
         },
         "tags": [
             {"name": "submit"}, {"name": "chain"}, {"name": "records"}, {"name": "scores"},
-            {"name": "evidence"}, {"name": "views"}, {"name": "ui"}, {"name": "operations"}
+            {"name": "evidence"}, {"name": "views"}, {"name": "ui"}, {"name": "operations"},
+            {"name": "access", "description": "Reads beyond the public view are signed per RFC 9421 (Ed25519, the account's key) or carry a session token; docs/api.md, Who sees what"}
         ],
         "paths": paths,
         "components": {"schemas": schemas()}

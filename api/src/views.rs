@@ -102,6 +102,7 @@ pub struct PageQuery {
 /// with their record type and signing account.
 pub async fn block_txs(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     Path(height): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -122,6 +123,15 @@ pub async fn block_txs(
     let mut txs = Vec::new();
     for id in block.tx_ids.iter().skip(offset).take(limit) {
         let loc = history::read_tx(&view, &id.0)?;
+        // Type and account only of records the caller may read.
+        let loc = match loc {
+            Some(l) => {
+                let tx: Value = serde_json::from_slice(&l.wire).map_err(ApiError::internal)?;
+                let body = tx.get("body").unwrap_or(&tx);
+                crate::access::may_read_record(&state, &caller, &l.account, body)?.then_some(l)
+            }
+            None => None,
+        };
         txs.push(json!({
             "tx_id": id,
             "index": loc.as_ref().map(|l| l.index),
@@ -154,8 +164,10 @@ pub struct DailyQuery {
 /// deadline day), and lines rejected.
 pub async fn daily(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     Query(q): Query<DailyQuery>,
 ) -> ApiResult<Json<Value>> {
+    oversees(&state, &caller, q.district.as_deref())?;
     let p = period(
         &state,
         &PeriodQuery {
@@ -194,6 +206,25 @@ pub async fn daily(
     })))
 }
 
+/// A district's views for its regulators; all districts together for the
+/// province's (a city or district regulator names its district).
+fn oversees(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    district: Option<&str>,
+) -> ApiResult<()> {
+    let spec = &state.ledger.spec;
+    let sees = match district {
+        Some(d) => crate::access::sees_region(caller, spec, d) || spec.district(d).is_none(),
+        None => crate::access::regulator_jurisdiction(caller) == Some(spec.province.code.as_str()),
+    };
+    crate::access::require(
+        caller,
+        sees,
+        "these views (name a district of your jurisdiction)",
+    )
+}
+
 // ---- alerts --------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -207,8 +238,10 @@ pub struct AlertsQuery {
 /// their deadline with no answer.
 pub async fn alerts(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     Query(q): Query<AlertsQuery>,
 ) -> ApiResult<Json<Value>> {
+    oversees(&state, &caller, q.district.as_deref())?;
     let days = parse_u64("days", q.days.as_deref(), 3)?;
     if days > u64::from(NEAR_EXPIRY_DAYS_MAX) {
         return Err(ApiError::bad_request(
@@ -258,9 +291,15 @@ pub async fn alerts(
 /// (企业画像) over a period, which the food-safety credit report prints.
 pub async fn portrait(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     Path(uscc): Path<String>,
     Query(q): Query<PeriodQuery>,
 ) -> ApiResult<Json<Value>> {
+    if let Some(s) = query::subject(&state.ledger.store.view(), &uscc)? {
+        let sees = crate::access::is_party(&caller, [s.uscc.as_str()])
+            || crate::access::sees_region(&caller, &state.ledger.spec, &s.district);
+        crate::access::require(&caller, sees, "this enterprise's portrait")?;
+    }
     let p = period(&state, &q)?;
     let params = &state.ledger.spec.model;
     // Dates at the edge of the calendar have no next day: the caller's input, so 400.

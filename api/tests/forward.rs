@@ -56,6 +56,7 @@ fn setup() -> (tempfile::TempDir, Arc<Follower>, axum::Router, String) {
         ledger: Arc::new(ledger),
         public_url: String::new(),
         in_flight: Default::default(),
+        guard: Default::default(),
         sink: sink.clone(),
     });
     (dir, sink, router, chain)
@@ -161,6 +162,7 @@ async fn not_taken_is_retry_not_refused() {
         ledger: Arc::new(ledger),
         public_url: String::new(),
         in_flight: Default::default(),
+        guard: Default::default(),
         sink: Arc::new(Full),
     });
     let (status, body) = post(&router, "/v1/txs", &json!([tx(&chain, 9)]), false).await;

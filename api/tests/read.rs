@@ -89,6 +89,7 @@ fn app(sink: Arc<Follower>) -> (tempfile::TempDir, axum::Router) {
         ledger: Arc::new(ledger),
         public_url: String::new(),
         in_flight: Default::default(),
+        guard: Default::default(),
         sink,
     });
     (dir, router)

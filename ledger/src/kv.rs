@@ -122,13 +122,9 @@ impl MemoryKv {
         Self::default()
     }
 
-    /// Rows other than the kept refusals ([`crate::refusals`]): what a
-    /// refused transaction must leave unchanged.
-    pub fn len_without_refusals(&self) -> usize {
-        self.map
-            .keys()
-            .filter(|(space, key)| !crate::refusals::is_kept_row(*space, key))
-            .count()
+    /// Every (space, key) held, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &(Space, Vec<u8>)> {
+        self.map.keys()
     }
 
     pub fn len(&self) -> usize {

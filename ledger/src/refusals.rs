@@ -47,6 +47,14 @@ pub fn is_kept_row(space: Space, key: &[u8]) -> bool {
     space == Space::Txs && key.len() != 32 && key.starts_with(b"refused")
 }
 
+/// Rows of `kv` other than kept refusals: what a refused transaction
+/// must leave unchanged.
+pub fn rows_besides(kv: &crate::kv::MemoryKv) -> usize {
+    kv.keys()
+        .filter(|(space, key)| !is_kept_row(*space, key))
+        .count()
+}
+
 fn record_key(id: &[u8; 32]) -> Vec<u8> {
     [RECORD_PREFIX, id.as_slice()].concat()
 }

@@ -106,10 +106,28 @@ pub fn submit_batch(
 }
 
 pub fn get_json(url: &str) -> Result<Value> {
-    let resp = http()?
-        .get(url)
-        .send()
-        .with_context(|| format!("GET {url}"))?;
+    get_json_as(url, None)
+}
+
+/// GET `url`, signed by `key` when given (RFC 9421, as docs/api.md says:
+/// reads beyond the public view name their caller).
+pub fn get_json_as(url: &str, key: Option<&SigningKey>) -> Result<Value> {
+    let mut req = http()?.get(url);
+    if let Some(key) = key {
+        let path_and_query = reqwest::Url::parse(url)
+            .map(|u| match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_string(),
+            })
+            .with_context(|| format!("{url} is not a URL"))?;
+        let now = jiff::Timestamp::now().as_second();
+        let headers = api::httpsig::sign(key, &reqwest::Method::GET, &path_and_query, b"", now)
+            .map_err(|e| anyhow::anyhow!("signing GET {url}: {e}"))?;
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+    }
+    let resp = req.send().with_context(|| format!("GET {url}"))?;
     let status = resp.status();
     let body: Value = resp.json().unwrap_or(Value::Null);
     if !status.is_success() {

@@ -140,6 +140,9 @@ enum Command {
         /// Ask a running node.
         #[arg(long)]
         node: Option<String>,
+        /// Key file of the regulator asking (scores are theirs to read).
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[arg(long)]
         from: Option<String>,
         #[arg(long)]
@@ -203,6 +206,16 @@ enum ClientCommand {
     /// Sign the rows of a CSV or JSONL file (one record body per row) and submit
     /// them in batches; resumable; refused rows go to a report (docs/erp-import.md).
     Import(import::ImportOptions),
+    /// GET a path from a node, signed with a key file (RFC 9421), and print
+    /// the JSON answer: what that account may read (docs/api.md, Who sees what).
+    Get {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        key: PathBuf,
+        /// The path and query, e.g. `/v1/views/subjects/{uscc}/portrait?from=…&to=…`.
+        path: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -314,6 +327,15 @@ fn real_main() -> Result<()> {
         Command::Client {
             command: ClientCommand::Import(options),
         } => import::run(options),
+        Command::Client {
+            command: ClientCommand::Get { node, key, path },
+        } => {
+            let key = genesis::KeyFile::read(&key)?.signing_key()?;
+            let url = format!("{}{path}", node.trim_end_matches('/'));
+            let body = client::get_json_as(&url, Some(&key))?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
         Command::Backup { data, out } => {
             let m = backup::backup(&data, &out)?;
             println!("{}", serde_json::to_string(&m)?);
@@ -395,6 +417,7 @@ fn real_main() -> Result<()> {
         Command::Score {
             command: None,
             node,
+            key,
             from,
             to,
         } => {
@@ -403,10 +426,17 @@ fn real_main() -> Result<()> {
                 from.context("--from is required")?,
                 to.context("--to is required")?,
             );
-            let body = client::get_json(&format!(
-                "{}/v1/scores?from={from}&to={to}",
-                node.trim_end_matches('/')
-            ))?;
+            let key = match key {
+                Some(k) => Some(genesis::KeyFile::read(&k)?.signing_key()?),
+                None => None,
+            };
+            let body = client::get_json_as(
+                &format!(
+                    "{}/v1/scores?from={from}&to={to}",
+                    node.trim_end_matches('/')
+                ),
+                key.as_ref(),
+            )?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }

@@ -326,6 +326,7 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
         ledger: ledger.clone(),
         public_url,
         in_flight: Default::default(),
+        guard: Default::default(),
         sink: Arc::new(ConsensusSink {
             node: node.clone(),
             node_id: config.node_id,

@@ -172,7 +172,13 @@ impl TestNode {
         self.root.signing_key().expect("root key")
     }
 
+    /// GET signed by the root regulator (who sees the whole province).
     pub fn get(&self, path: &str) -> (u16, Value) {
+        signed_get(&self.api, path, &self.root_key())
+    }
+
+    /// GET as an anonymous caller (the public view).
+    pub fn get_public(&self, path: &str) -> (u16, Value) {
         let r = http()
             .get(format!("{}{path}", self.api))
             .send()
@@ -253,6 +259,29 @@ pub fn sign<T: Serialize>(
         rec,
     );
     ledger::SignedTx::sign(body, key).expect("sign").to_json()
+}
+
+/// The headers that sign a request by `key` (RFC 9421, as `zsl` does).
+pub fn signature_headers(
+    key: &SigningKey,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let method: reqwest::Method = method.parse().expect("a method");
+    api::httpsig::sign(key, &method, path, body, jiff::Timestamp::now().as_second())
+        .expect("signable path")
+}
+
+/// GET `path` from `api`, signed by `key`: (HTTP status, JSON answer).
+pub fn signed_get(api: &str, path: &str, key: &SigningKey) -> (u16, Value) {
+    let mut req = http().get(format!("{api}{path}"));
+    for (name, value) in signature_headers(key, "GET", path, b"") {
+        req = req.header(name, value);
+    }
+    let r = req.send().expect("GET");
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
 }
 
 /// A deterministic key for a test actor.
@@ -544,13 +573,9 @@ impl TestCluster {
         })
     }
 
+    /// GET from node `id`, signed by the root regulator.
     pub fn get(&self, id: u64, path: &str) -> (u16, Value) {
-        let r = http()
-            .get(format!("{}{path}", self.api(id)))
-            .send()
-            .expect("GET");
-        let status = r.status().as_u16();
-        (status, r.json().unwrap_or(Value::Null))
+        signed_get(self.api(id), path, &self.root_key())
     }
 
     /// Submits to node `id` and waits for commit; returns (HTTP status, answer).
