@@ -64,7 +64,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/regions", Rule::Public),
     ("GET", "/v1/trace/{code}", Rule::Public),
     ("GET", "/v1/subjects/{uscc}", Rule::Public),
-    ("GET", "/v1/tx/{id}", Rule::Signed),
+    ("GET", "/v1/tx/{id}", Rule::Public),
     ("GET", "/v1/accounts/{id}", Rule::Signed),
     ("GET", "/v1/batches/{trace_code}", Rule::Signed),
     ("GET", "/v1/shipments/{shipper}/{shipment_id}", Rule::Signed),

@@ -294,13 +294,38 @@ pub fn content_digest(body: &[u8]) -> String {
 
 /// Signs a request as ZSL clients do: the headers to add (`Signature-Input`,
 /// `Signature`, and `Content-Digest` when there is a body) for `method` on
-/// `path_and_query` (e.g. `/v1/scores?from=…`) at `created_s` (Unix seconds).
+/// `path_and_query` (e.g. `/v1/scores?from=…`, as sent: percent-encoded) at
+/// `created_s` (Unix seconds). A random `nonce` makes two identical
+/// requests in one second two signatures (Ed25519 is deterministic), so the
+/// replay window never refuses a client's honest repeat.
 pub fn sign(
     key: &ed25519_dalek::SigningKey,
     method: &Method,
     path_and_query: &str,
     body: &[u8],
     created_s: i64,
+) -> Result<Vec<(&'static str, String)>, SigError> {
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut nonce)
+        .map_err(|_| malformed("no randomness for a nonce"))?;
+    sign_with_nonce(
+        key,
+        method,
+        path_and_query,
+        body,
+        created_s,
+        &hex::encode(nonce),
+    )
+}
+
+/// [`sign`] with a given nonce (tests; reproducible signatures).
+pub fn sign_with_nonce(
+    key: &ed25519_dalek::SigningKey,
+    method: &Method,
+    path_and_query: &str,
+    body: &[u8],
+    created_s: i64,
+    nonce: &str,
 ) -> Result<Vec<(&'static str, String)>, SigError> {
     use ed25519_dalek::Signer as _;
     let uri: Uri = path_and_query
@@ -320,7 +345,7 @@ pub fn sign(
     }
     let list: Vec<String> = components.iter().map(|c| format!("\"{c}\"")).collect();
     let params_text = format!(
-        "({});created={created_s};keyid=\"{}\";alg=\"ed25519\"",
+        "({});created={created_s};keyid=\"{}\";alg=\"ed25519\";nonce=\"{nonce}\"",
         list.join(" "),
         hex::encode(key.verifying_key().to_bytes())
     );
@@ -331,7 +356,7 @@ pub fn sign(
         expires: None,
         keyid: hex::encode(key.verifying_key().to_bytes()),
         alg: Some("ed25519".into()),
-        nonce: None,
+        nonce: Some(nonce.to_string()),
         params_text: params_text.clone(),
         signature: [0; 64],
     };

@@ -77,8 +77,24 @@ impl TxSink for Follower {
 }
 
 fn app(sink: Arc<Follower>) -> (tempfile::TempDir, axum::Router) {
+    let (dir, router, _) = app_with_keys(sink);
+    (dir, router)
+}
+
+/// [`app`] and the keys of its genesis: (validator 1, the root regulator).
+fn app_with_keys(
+    sink: Arc<Follower>,
+) -> (
+    tempfile::TempDir,
+    axum::Router,
+    [ed25519_dalek::SigningKey; 2],
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = genesis::devnet("zsl-read", "2026-01-01T00:00:00Z", 3).expect("genesis");
+    let keys = [
+        d.validators[0].signing_key().expect("validator key"),
+        d.root.signing_key().expect("root key"),
+    ];
     let ledger = ledger::Ledger::open(
         &dir.path().join("db"),
         d.spec,
@@ -92,7 +108,31 @@ fn app(sink: Arc<Follower>) -> (tempfile::TempDir, axum::Router) {
         guard: Default::default(),
         sink,
     });
-    (dir, router)
+    (dir, router, keys)
+}
+
+/// GET signed by `key` (RFC 9421, as a validator or an account signs).
+async fn signed(
+    router: &axum::Router,
+    uri: &str,
+    key: &ed25519_dalek::SigningKey,
+) -> (StatusCode, Value) {
+    let now = jiff::Timestamp::now().as_second();
+    let mut req = Request::get(uri);
+    for (name, value) in api::httpsig::sign(key, &axum::http::Method::GET, uri, b"", now).unwrap() {
+        req = req.header(name, value);
+    }
+    let resp = router
+        .clone()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("answer");
+    let status = resp.status();
+    let bytes = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn get(router: &axum::Router, uri: &str, header: Option<&str>) -> (StatusCode, Value) {
@@ -170,7 +210,7 @@ async fn a_linearizable_read_that_cannot_catch_up_is_refused_not_served_stale() 
 
     // No leader is known.
     let sink = Follower::new(None, 5, Ok(1));
-    let (_dir, router) = app(sink.clone());
+    let (_dir, router, [validator, root]) = app_with_keys(sink.clone());
     let (status, body) = get(&router, "/v1/status?consistency=linearizable", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "no_leader");
@@ -186,8 +226,13 @@ async fn a_linearizable_read_that_cannot_catch_up_is_refused_not_served_stale() 
     }
     assert_eq!(sink.asked.load(Ordering::SeqCst), 0);
 
-    // A follower does not hand out read indices: only the leader can.
+    // The read index is for validators: not the public, not an account.
     let (status, body) = get(&router, "/v1/internal/read-index", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = signed(&router, "/v1/internal/read-index", &root).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A follower does not hand out read indices: only the leader can.
+    let (status, body) = signed(&router, "/v1/internal/read-index", &validator).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "not_leader");
 }

@@ -23,6 +23,8 @@ struct ConsensusSink {
     http: reqwest::Client,
     /// `https` when this node serves TLS: validators of one cluster serve alike.
     scheme: &'static str,
+    /// This validator's key: it signs the read-index call (a validators-only route).
+    key: Option<ed25519_dalek::SigningKey>,
 }
 
 impl ConsensusSink {
@@ -104,16 +106,24 @@ impl api::TxSink for ConsensusSink {
         let api = self.api_of(leader);
         let http = self.http.clone();
         let scheme = self.scheme;
+        let key = self.key.clone();
         Box::pin(async move {
             let unreachable = |why: String| api::ReadIndexError::Unavailable(why);
             let api =
                 api.ok_or_else(|| unreachable(format!("node {leader}'s API address is unknown")))?;
-            let resp = http
+            let mut req = http
                 .get(format!("{scheme}://{api}{}", api::READ_INDEX_PATH))
-                .header(api::FORWARDED_HEADER, "1")
-                .send()
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
+                .header(api::FORWARDED_HEADER, "1");
+            if let Some(key) = &key {
+                let now = jiff::Timestamp::now().as_second();
+                let headers =
+                    api::httpsig::sign(key, &reqwest::Method::GET, api::READ_INDEX_PATH, b"", now)
+                        .map_err(|e| unreachable(e.to_string()))?;
+                for (name, value) in headers {
+                    req = req.header(name, value);
+                }
+            }
+            let resp = req.send().await.map_err(|e| unreachable(e.to_string()))?;
             let status = resp.status().as_u16();
             let body = resp.bytes().await.map_err(|e| unreachable(e.to_string()))?;
             api::read::parse_read_index_answer(status, &body)
@@ -296,6 +306,8 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
             );
         }
     }
+    // The read-index call to the leader is signed with this key.
+    let read_index_key = key.as_ref().map(|k| k.signing_key()).transpose()?;
     let start = {
         let (config, spec, ledger) = (config.clone(), spec.clone(), ledger.clone());
         start_consensus(config, spec, key, addr, ledger, cc, joining)
@@ -332,6 +344,7 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
             node_id: config.node_id,
             http,
             scheme: if tls.is_some() { "https" } else { "http" },
+            key: read_index_key,
         }),
     };
     let app = api::router(state);

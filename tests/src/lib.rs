@@ -168,6 +168,13 @@ impl TestNode {
         }
     }
 
+    /// The node's validator key (it may read what replication needs).
+    pub fn validator_key(&self) -> SigningKey {
+        genesis::KeyFile::read(&self.dir.path().join("validator.key.json"))
+            .and_then(|k| k.signing_key())
+            .expect("validator key file")
+    }
+
     pub fn root_key(&self) -> SigningKey {
         self.root.signing_key().expect("root key")
     }
@@ -273,10 +280,21 @@ pub fn signature_headers(
         .expect("signable path")
 }
 
+/// The path and query of `url` as a client sends them (normalised and
+/// percent-encoded): what a signature must cover.
+pub fn sent_path(url: &str) -> String {
+    let u = reqwest::Url::parse(url).expect("a URL");
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    }
+}
+
 /// GET `path` from `api`, signed by `key`: (HTTP status, JSON answer).
 pub fn signed_get(api: &str, path: &str, key: &SigningKey) -> (u16, Value) {
-    let mut req = http().get(format!("{api}{path}"));
-    for (name, value) in signature_headers(key, "GET", path, b"") {
+    let url = format!("{api}{path}");
+    let mut req = http().get(&url);
+    for (name, value) in signature_headers(key, "GET", &sent_path(&url), b"") {
         req = req.header(name, value);
     }
     let r = req.send().expect("GET");
@@ -598,6 +616,13 @@ impl TestCluster {
             .expect("POST");
         let status = r.status().as_u16();
         (status, r.json().unwrap_or(Value::Null))
+    }
+
+    /// Validator `id`'s key (it may read what replication needs).
+    pub fn validator_key(&self, id: u64) -> SigningKey {
+        genesis::KeyFile::read(&self.dir.path().join(format!("validator-{id}.key.json")))
+            .and_then(|k| k.signing_key())
+            .expect("validator key file")
     }
 
     pub fn root_key(&self) -> SigningKey {

@@ -221,12 +221,7 @@ static ROOT_KEY: std::sync::OnceLock<ed25519_dalek::SigningKey> = std::sync::Onc
 fn get(url: &str) -> (u16, String, String) {
     let mut req = zsl_tests::http().get(url);
     if let Some(key) = ROOT_KEY.get() {
-        // `http://host:port/path?query` → `/path?query`.
-        let path = url
-            .splitn(4, '/')
-            .nth(3)
-            .map(|p| format!("/{p}"))
-            .unwrap_or_default();
+        let path = zsl_tests::sent_path(url);
         for (name, value) in zsl_tests::signature_headers(key, "GET", &path, b"") {
             req = req.header(name, value);
         }

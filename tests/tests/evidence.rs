@@ -21,11 +21,14 @@ fn ok(node: &TestNode, tx: &Value) -> Value {
     body
 }
 
+/// GET as the root regulator (evidence is for parties and their regulators).
 fn get_text(node: &TestNode, path: &str) -> (u16, String, String) {
-    let r = http()
-        .get(format!("{}{path}", node.api))
-        .send()
-        .expect("GET");
+    let url = format!("{}{path}", node.api);
+    let mut req = http().get(&url);
+    for (name, value) in signature_headers(&node.root_key(), "GET", &sent_path(&url), b"") {
+        req = req.header(name, value);
+    }
+    let r = req.send().expect("GET");
     let status = r.status().as_u16();
     let ctype = r
         .headers()

@@ -78,7 +78,8 @@ fn has_tx(cluster: &TestCluster, id: u64, tx_id: &str) -> Option<bool> {
         .ok()?;
     match r.status().as_u16() {
         200 => Some(true),
-        404 => Some(false),
+        // Unknown there, or taken there and still undecided: not committed.
+        404 | 202 => Some(false),
         _ => None,
     }
 }
@@ -248,11 +249,23 @@ fn a_linearizable_read_on_a_follower_sees_what_the_leader_just_committed() {
     let (status, body) = cluster.get(follower, "/v1/status?consistency=eventual");
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "invalid_consistency");
-    // The leader answers its read index; a follower refuses to.
+    // The leader answers its read index to a validator (an account,
+    // even the root regulator, is refused); a follower refuses to.
     let (status, body) = cluster.get(leader, "/v1/internal/read-index");
+    assert_eq!(status, 403, "{body}");
+    let as_validator = cluster.validator_key(follower);
+    let (status, body) = signed_get(
+        cluster.api(leader),
+        "/v1/internal/read-index",
+        &as_validator,
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body["read_index"].as_u64().is_some(), "{body}");
-    let (status, body) = cluster.get(follower, "/v1/internal/read-index");
+    let (status, body) = signed_get(
+        cluster.api(follower),
+        "/v1/internal/read-index",
+        &as_validator,
+    );
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "not_leader");
 }
@@ -278,7 +291,7 @@ fn a_one_validator_node_serves_linearizable_reads() {
     let id = body["tx_id"].as_str().expect("tx id");
     let (status, body) = node.get(&format!("/v1/tx/{id}?consistency=linearizable"));
     assert_eq!(status, 200, "{body}");
-    let (status, body) = node.get("/v1/internal/read-index");
+    let (status, body) = signed_get(&node.api, "/v1/internal/read-index", &node.validator_key());
     assert_eq!(status, 200, "{body}");
     assert!(body["read_index"].as_u64().is_some(), "{body}");
 }
