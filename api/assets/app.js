@@ -5,6 +5,7 @@
 
 const T = {
   zh: {
+    sign_in: "登录", sign_out: "退出", signin_needed: "此内容需登录：请用监管或企业的密钥文件登录", public_view: "公开视图（登录可见数量）",
     title: "浙食链 · 食品安全追溯", nav_dashboard: "监管驾驶舱", nav_explorer: "区块浏览器", nav_verify: "证据核验", lookup: "查询",
     placeholder: "输入追溯码或主体码", loading: "加载中…", chain: "链", height: "区块高度", leader: "领导节点",
     validators: "验证节点", product: "产品", origin: "产地", coder: "首站赋码主体", upstream: "上游",
@@ -49,6 +50,7 @@ const T = {
     i_off_chain: "未上链发现", i_adjustment: "酌情加减分", i_rectification: "整改",
   },
   en: {
+    sign_in: "Sign in", sign_out: "Sign out", signin_needed: "Sign in with your regulator or enterprise key file to see this", public_view: "Public view (sign in to see quantities)",
     title: "ZSL · food traceability", nav_dashboard: "Dashboard", nav_explorer: "Explorer", nav_verify: "Verify evidence", lookup: "Look up",
     placeholder: "Trace code or subject code", loading: "Loading…", chain: "Chain", height: "Height", leader: "Leader",
     validators: "Validators", product: "Product", origin: "Origin", coder: "First station", upstream: "Upstream",
@@ -111,11 +113,30 @@ const qrImg = (text, cls) => `<img class="${cls || ""}" alt="QR" src="/v1/qr?tex
 const params = () => new URLSearchParams(location.search);
 
 async function api(path) {
-  const r = await fetch(path);
+  const r = await fetch(path, { headers: ZslSession.authHeaders() });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw Object.assign(new Error(body.message || r.statusText), { status: r.status, body });
+  if (r.status === 401 && ZslSession.current()) ZslSession.signOut(); // the session ended
+  const message = r.status === 401 || r.status === 403 ? t("signin_needed") + ` (${body.code || r.status})` : body.message || r.statusText;
+  if (!r.ok) throw Object.assign(new Error(message), { status: r.status, body });
   return body;
 }
+
+function showSession() {
+  const s = ZslSession.current();
+  $("#who").textContent = s ? `${s.account} · ${s.role}` : "";
+  $("#signin").textContent = t(s ? "sign_out" : "sign_in");
+}
+$("#signin").onclick = async () => {
+  if (ZslSession.current()) { await ZslSession.signOut(); document.body.dataset.ready = ""; route(); }
+  else $("#keyfile").click();
+};
+$("#keyfile").onchange = async ev => {
+  const f = ev.target.files[0];
+  ev.target.value = "";
+  if (!f) return;
+  try { await ZslSession.signIn(await f.text()); document.body.dataset.ready = ""; route(); }
+  catch (e) { $("#who").textContent = t("sign_in") + ": " + e.message; }
+};
 
 let regions = {}, districtList = [], statusCache = null;
 async function loadCommon() {
@@ -209,7 +230,7 @@ function renderBatch(tr) {
       ${b.key_variety ? `<span class="pill">${t("key_variety")}</span>` : ""}</div>
     ${kv([[t("coder"), tr.coder ? subjLink(tr.coder.uscc, tr.coder.name) + ` <span class="mute">${esc(regionName(tr.coder.district))}</span>` : esc(b.coder)],
       [t("origin"), esc(regionName(b.origin_region))], [t("upstream"), up], [t("variety"), esc(b.variety)],
-      [t("qty"), `${b.quantity} ${esc(b.unit)}`], [t("production"), esc(b.production_date)], [t("expiry"), esc(b.expiry_date)],
+      b.quantity != null && [t("qty"), `${b.quantity} ${esc(b.unit)}`], [t("production"), esc(b.production_date)], [t("expiry"), esc(b.expiry_date)],
       [t("trace_code"), `<code>${esc(b.trace_code)}</code>`], [t("record"), txLink(b.coded.tx) + " " + when(b.coded.at_ms)]])}</div>
     <figure style="margin:0;text-align:center">${qrImg(location.origin + "/t/" + b.trace_code)}<figcaption class="mute">${t("scan_me")}</figcaption></figure></div></div>`);
   parts.push(`<div class="card"><h3>${t("certificates")}</h3>${tr.certificates.length ? tr.certificates.map(c =>
@@ -218,11 +239,12 @@ function renderBatch(tr) {
     `<div>${x.result === "pass" ? `<span class="ok">✔ ${t("pass")}</span>` : `<span class="bad">✘ ${t("fail")}</span>`} ${esc(x.item)} · ${esc(x.test_id)} · ${esc(x.tester)} · ${when(x.tested.at_ms)} ${txLink(x.tested.tx)}</div>`).join("") : t("none")}</div>`);
   parts.push(`<div class="card" id="custody"><h3>${t("custody")}</h3><ol class="custody">${tr.custody.map(e =>
     `<li class="ev-${esc(e.event)}"><b>${t(e.event)}</b> <span class="mute">${when(e.at_ms)}</span><br>
-     ${party(e.from)}${e.from && e.to ? " → " : ""}${party(e.to)} · ${e.quantity} ${esc(b.unit)}
+     ${party(e.from)}${e.from && e.to ? " → " : ""}${party(e.to)}${e.quantity != null ? ` · ${e.quantity} ${esc(b.unit)}` : ""}
      ${e.on_time === false ? `<span class="bad">(${t("late")})</span>` : e.on_time === true ? `<span class="ok">(${t("on_time")})</span>` : ""}
      <br>${txLink(e.tx)}</li>`).join("")}</ol></div>`);
-  parts.push(`<div class="card"><h3>${t("holders")}</h3>${tr.holders.length ? tr.holders.map(h => `${subjLink(h.subject.uscc, h.subject.name)} · ${h.quantity} ${esc(b.unit)}`).join("<br>") : t("none")}
+  parts.push(`<div class="card"><h3>${t("holders")}</h3>${tr.holders.length ? tr.holders.map(h => `${subjLink(h.subject.uscc, h.subject.name)}${h.quantity != null ? ` · ${h.quantity} ${esc(b.unit)}` : ""}`).join("<br>") : t("none")}
     ${tr.in_transit ? `<p><b>${t("in_transit")}</b>: ${tr.in_transit} ${esc(b.unit)}</p>` : ""}</div>`);
+  if (tr.public_view) parts.push(`<p class="mute" id="public-view">${t("public_view")}</p>`);
   if (tr.findings.length) parts.push(`<div class="card"><h3>${t("findings")}</h3>${tr.findings.map(f => `${tk("f_", f.kind)} · ${subjLink(f.subject)} · ${when(f.found.at_ms)} ${txLink(f.found.tx)}`).join("<br>")}</div>`);
   return parts.join("");
 }
@@ -240,10 +262,23 @@ async function pageTrace(code) {
 
 // ---- subject page /s/{uscc}: subject code, portrait, credit report -------------
 
+/** The subject's public card (主体码 poster) for a caller who may not read its portrait. */
+async function subjectCard(uscc, why) {
+  const v = await api("/v1/subjects/" + encodeURIComponent(uscc));
+  const sj = v.subject, codeUrl = location.origin + "/t/" + sj.subject_code;
+  setMain(`<div class="card poster" id="subject-code"><div class="qr pos"><div style="flex:1;min-width:220px">
+    <h2 id="subject-name">${esc(sj.name)}</h2>${kv([[t("subject_code"), `<code>${esc(sj.subject_code)}</code>`], ["USCC", `<code>${esc(sj.uscc)}</code>`],
+      [t("district"), esc(regionName(sj.district))], [t("kind"), tk("k_", sj.kind)]])}</div>
+    <figure style="margin:0;text-align:center">${qrImg(codeUrl)}<figcaption>${t("subject_code")} · ${esc(sj.name)}</figcaption></figure></div></div>
+    <div class="card mute" id="signin-needed">${esc(why)}</div>`);
+}
+
 async function pageSubject(uscc) {
   const s = await loadCommon();
   const { from, to } = periodOf(s, 30);
-  const p = await api(`/v1/views/subjects/${encodeURIComponent(uscc)}/portrait?from=${from}&to=${to}`);
+  let p;
+  try { p = await api(`/v1/views/subjects/${encodeURIComponent(uscc)}/portrait?from=${from}&to=${to}`); }
+  catch (e) { if (e.status === 401 || e.status === 403) return subjectCard(uscc, e.message); throw e; }
   const sj = p.subject, a = p.activity, r = p.receipts;
   const codeUrl = location.origin + "/t/" + sj.subject_code;
   const yn = b => b ? `<span class="ok">${t("yes")}</span>` : t("no");
@@ -490,6 +525,7 @@ async function pageExplorer() {
 
 async function route() {
   applyLang();
+  showSession();
   const path = location.pathname;
   let m;
   try {

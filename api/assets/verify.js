@@ -830,7 +830,9 @@
     const tx = new URLSearchParams(location.search).get("tx");
     if (tx && /^[0-9a-fA-F]{64}$/.test(tx)) {
       try {
-        const r = await fetch("/v1/evidence/" + tx.toLowerCase());
+        // A record's evidence is its parties' and regulators': send the session if signed in.
+        const auth = globalThis.ZslSession ? globalThis.ZslSession.authHeaders() : {};
+        const r = await fetch("/v1/evidence/" + tx.toLowerCase(), { headers: auth });
         const body = await r.json().catch(() => ({}));
         if (r.ok) {
           $("#bundle").value = JSON.stringify(body, null, 2);

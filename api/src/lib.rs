@@ -788,9 +788,9 @@ async fn subject(
     let v = query::subject_view(&state.ledger.store.view(), &uscc)?
         .ok_or_else(|| ApiError::not_found("subject", &uscc))?;
     if sees_subject(&state, &caller, &v.subject) {
-        return Ok(Json(json!({"subject": v})));
+        return Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?));
     }
-    Ok(Json(json!({"subject": public_card(&v.subject)})))
+    Ok(Json(public_card(&v.subject)))
 }
 
 /// Whether the caller sees a subject in full: itself, or its regulator.

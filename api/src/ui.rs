@@ -19,6 +19,8 @@ const APP_CSS: &str = include_str!("../assets/app.css");
 /// verification code stays small enough to audit on its own.
 const VERIFY_PAGE: &str = include_str!("../assets/verify.html");
 const VERIFY_JS: &str = include_str!("../assets/verify.js");
+/// Sign-in with a key file (RFC 9421 in WebCrypto), shared by both pages.
+const SIGNIN_JS: &str = include_str!("../assets/signin.js");
 
 /// Assets change only with the binary; `no-cache` makes a browser revalidate
 /// after an upgrade instead of running an old script against a new API.
@@ -66,6 +68,7 @@ pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "verify.js" => (VERIFY_JS, "text/javascript; charset=utf-8"),
+        "signin.js" => (SIGNIN_JS, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::not_found("asset", &file)),
     };
     Ok((

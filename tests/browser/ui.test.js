@@ -16,6 +16,10 @@ const { chromium } = require("playwright-core");
 const BASE = process.env.ZSL_URL;
 const OUT = process.env.ZSL_OUT;
 const CODE = process.env.ZSL_TRACE_CODE;
+// The root regulator's session (for this script's reads) and key file (for
+// the page's own sign-in).
+const TOKEN = process.env.ZSL_TOKEN;
+const KEY_FILE = process.env.ZSL_KEY_FILE;
 const STEP_TIMEOUT_MS = 20000;
 
 let step = "start";
@@ -23,7 +27,7 @@ function check(cond, what) {
   if (!cond) throw new Error(`${step}: ${what}`);
 }
 async function json(p) {
-  const r = await fetch(BASE + p);
+  const r = await fetch(BASE + p, { headers: { Authorization: "Bearer " + TOKEN } });
   check(r.ok, `GET ${p} answered ${r.status}`);
   return r.json();
 }
@@ -46,7 +50,7 @@ async function text(page, sel) {
 }
 
 (async () => {
-  check(BASE && OUT && CODE && process.env.ZSL_CHROMIUM, "ZSL_URL, ZSL_OUT, ZSL_TRACE_CODE and ZSL_CHROMIUM must be set");
+  check(BASE && OUT && CODE && TOKEN && KEY_FILE && process.env.ZSL_CHROMIUM, "ZSL_URL, ZSL_OUT, ZSL_TRACE_CODE, ZSL_TOKEN, ZSL_KEY_FILE and ZSL_CHROMIUM must be set");
   fs.mkdirSync(OUT, { recursive: true });
   const browser = await chromium.launch({
     executablePath: process.env.ZSL_CHROMIUM,
@@ -71,6 +75,9 @@ async function text(page, sel) {
     check(custodyText.includes("赋码") && custodyText.includes("出库"), "custody events named in Chinese");
     check(custodyText.includes(tr.parties[tr.custody[1].to].name), "custody names the receiving party");
     if (tr.batch.recall) check((await text(page, "#recall")).includes(tr.batch.recall.reason), "recall banner with reason");
+    // Unsigned, the consumer sees the public view: no quantities.
+    check(await page.isVisible("#public-view"), "an unsigned visitor gets the public view");
+    check(!custodyText.includes(" kg"), "the public view shows no quantities");
     const qrOk = await page.$eval("#product img", img => img.complete && img.naturalWidth > 0);
     check(qrOk, "the page's QR code (SVG) loaded");
     await shot(page, "01-trace");
@@ -88,8 +95,22 @@ async function text(page, sel) {
     const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 1, `no horizontal scrolling on a phone (overflow ${overflow}px)`);
     await shot(pp, "02-trace-phone-en");
+    // A subject page without signing in: the public card, and why no more.
+    const lastTo = tr.custody[tr.custody.length - 1].to;
+    await open(pp, "/s/" + lastTo);
+    check(await pp.isVisible("#subject-name") && await pp.isVisible("#signin-needed"), "an unsigned visitor gets the subject's card and a sign-in note");
     await phone.close();
-    console.log("ok phone layout and English toggle");
+    console.log("ok phone layout, English toggle, public subject card");
+
+    // 1c. Sign in with the root regulator's key file (WebCrypto Ed25519, one signed request).
+    step = "sign in";
+    await page.setInputFiles("#keyfile", KEY_FILE);
+    await page.waitForFunction(() => (document.querySelector("#who").textContent || "").includes("regulator"), null, { timeout: STEP_TIMEOUT_MS });
+    await ready(page);
+    check(!(await page.isVisible("#public-view")), "signed in, the trace page is the full view");
+    check((await text(page, "#custody")).includes(tr.batch.unit), "signed in, custody shows quantities");
+    await shot(page, "02b-signed-in-trace");
+    console.log(`ok signed in: ${await text(page, "#who")}`);
 
     // 2. Follow the chain of custody: the last receiver's subject page.
     step = "follow the chain to a subject";

@@ -28,8 +28,11 @@ let step = "start";
 function check(cond, what) {
   if (!cond) throw new Error(`${step}: ${what}`);
 }
+// The root regulator's session: evidence is for parties and their regulators.
+const TOKEN = process.env.ZSL_TOKEN;
+const AUTH = { headers: { Authorization: "Bearer " + TOKEN } };
 async function json(p) {
-  const r = await fetch(BASE + p);
+  const r = await fetch(BASE + p, AUTH);
   check(r.ok, `GET ${p} answered ${r.status}`);
   return r.json();
 }
@@ -37,7 +40,7 @@ async function json(p) {
 async function bundleOf(tx) {
   const deadline = Date.now() + SEAL_TIMEOUT_MS;
   for (;;) {
-    const r = await fetch(`${BASE}/v1/evidence/${tx}`);
+    const r = await fetch(`${BASE}/v1/evidence/${tx}`, AUTH);
     const body = await r.json().catch(() => ({}));
     if (r.ok) return body;
     check(r.status === 409 && body.code === "not_yet_sealed", `GET /v1/evidence/${tx} answered ${r.status} ${JSON.stringify(body)}`);
@@ -167,6 +170,9 @@ const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]
     // 5. /verify?tx= (the evidence certificate's QR code), on a phone, in English.
     step = "verify?tx= on a phone, English";
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "en-GB", isMobile: true });
+    // The phone is signed in (its session in sessionStorage, as the page keeps it).
+    await phone.addInitScript(token => sessionStorage.setItem("zsl-session",
+      JSON.stringify({ token, account: "root", role: "regulator", expires_at_ms: Date.now() + 600000 })), TOKEN);
     const p2 = await phone.newPage();
     p2.setDefaultTimeout(STEP_TIMEOUT_MS);
     p2.on("pageerror", e => errors.push(String(e)));

@@ -143,6 +143,7 @@ impl Devnet {
         let root = genesis::KeyFile::read(&devnet.dir.path().join("root.key.json"))
             .expect("root.key.json");
         let _ = ROOT_KEY.set(root.signing_key().expect("root key"));
+        let _ = ROOT_KEY_FILE.set(devnet.dir.path().join("root.key.json"));
         devnet
     }
 
@@ -217,6 +218,22 @@ fn playwright(dir: &Path) {
 /// The devnet's root regulator key: the checks below read as the province's
 /// regulator, who sees everything (set when the devnet starts).
 static ROOT_KEY: std::sync::OnceLock<ed25519_dalek::SigningKey> = std::sync::OnceLock::new();
+/// Its key file, which the browser walk signs in with.
+static ROOT_KEY_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// A session of the root regulator (`POST /v1/sessions`, signed), for the
+/// scripts' own reads of the API.
+fn root_session(api: &str) -> String {
+    let key = ROOT_KEY.get().expect("the devnet started");
+    let mut req = zsl_tests::http().post(format!("{api}/v1/sessions"));
+    for (name, value) in zsl_tests::signature_headers(key, "POST", "/v1/sessions", b"") {
+        req = req.header(name, value);
+    }
+    let r = req.send().expect("POST /v1/sessions");
+    assert_eq!(r.status(), 200, "sign-in refused");
+    let body: Value = r.json().expect("session JSON");
+    body["token"].as_str().expect("a token").to_string()
+}
 
 fn get(url: &str) -> (u16, String, String) {
     let mut req = zsl_tests::http().get(url);
@@ -443,6 +460,11 @@ fn run_script(
         .env("ZSL_CHROMIUM", browser)
         .env("ZSL_OUT", out)
         .env("ZSL_TRACE_CODE", code)
+        .env("ZSL_TOKEN", root_session(api))
+        .env(
+            "ZSL_KEY_FILE",
+            ROOT_KEY_FILE.get().expect("the devnet started"),
+        )
         .stdin(Stdio::null())
         .spawn()
         .expect("run node");
