@@ -53,3 +53,30 @@ fn python_signed_transaction_is_committed() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("5a5c6130498627e396025979edb0737a676ac5614d4b9105b36ff2cd04eff68c"));
 }
+
+/// docs/examples/signed_read.py — `cryptography` and the standard library —
+/// signs a read the node accepts as the root regulator's; unsigned, the same
+/// read is refused.
+#[test]
+fn python_signed_read_is_accepted() {
+    let node = TestNode::start();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/signed_read.py");
+    let path = format!("/v1/accounts/{}", node.root.account);
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&node.api)
+        .arg(node.dir.path().join("root.key.json"))
+        .arg(&path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "signed_read.py failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(answer["id"], node.root.account.as_str(), "{answer}");
+    assert_eq!(node.get_public(&path).0, 401);
+}
