@@ -37,9 +37,9 @@
 
   // ---- bytes ----------------------------------------------------------------
 
-  /** `n` bytes from hex (either case, as Rust's `hex` accepts), or null. */
+  /** `n` bytes from lowercase hex (the one spelling the node writes and reads), or null. */
   function hexBytes(s, n) {
-    if (typeof s !== "string" || s.length !== 2 * n || !/^[0-9a-fA-F]*$/.test(s)) return null;
+    if (typeof s !== "string" || s.length !== 2 * n || !/^[0-9a-f]*$/.test(s)) return null;
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = parseInt(s.substr(2 * i, 2), 16);
     return out;
@@ -299,6 +299,55 @@
     return (await sha256(concat(utf8(name), new Uint8Array([10, 1]), pk))).slice(0, 4);
   }
 
+  // ---- strict JSON (I-JSON, as the node reads it: ledger::strict_json) ----------
+
+  /** Throws unless `text` is JSON whose objects name no member twice
+   * (JSON.parse keeps the last; a reader that keeps the first would see
+   * another record). Syntax errors are left to JSON.parse. */
+  function noDuplicateKeys(text) {
+    let i = 0;
+    const ws = () => { while (i < text.length && " \t\n\r".includes(text[i])) i++; };
+    const str = () => {
+      const start = i++;
+      while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+      i++;
+      return JSON.parse(text.slice(start, i));
+    };
+    const value = depth => {
+      if (depth > 128) throw new Error("nested too deeply");
+      ws();
+      const c = text[i];
+      if (c === "{") {
+        i++;
+        const seen = new Set();
+        ws();
+        if (text[i] === "}") { i++; return; }
+        for (;;) {
+          ws();
+          if (text[i] !== '"') return; // JSON.parse names the error
+          const k = str();
+          if (seen.has(k)) throw new Error(`member \`${k.slice(0, 40)}\` appears twice`);
+          seen.add(k);
+          ws(); i++; // ':'
+          value(depth + 1);
+          ws();
+          if (text[i] === ",") { i++; continue; }
+          i++; return;
+        }
+      } else if (c === "[") {
+        i++; ws();
+        if (text[i] === "]") { i++; return; }
+        for (;;) {
+          value(depth + 1); ws();
+          if (text[i] === ",") { i++; continue; }
+          i++; return;
+        }
+      } else if (c === '"') str();
+      else while (i < text.length && !",]} \t\n\r".includes(text[i])) i++;
+    };
+    value(0);
+  }
+
   // ---- the bundle's shape (serde with deny_unknown_fields) ---------------------
 
   function shape(b) {
@@ -344,7 +393,7 @@
       headers: req(list(h => obj(h, {
         chain_id: req(str), height: req(u64), prev_hash: req(h32), time_ms: req(i64), tx_count: req(u32),
         tree_size: req(u64), tree_root: req(h32), state_hash: req(h32), validators_hash: req(h32),
-      }, false))),
+      }, true))),
       tx_index: req(u32), leaf_index: req(u64), inclusion: req(list(h32)), checkpoint: req(str),
       validators: req(v => obj(v, {
         changes: req(list(c => obj(c, proofOf, true))), set: req(list(validator)), quorum: req(u64),
@@ -677,7 +726,7 @@
 
   const api = {
     FORMAT, CHECKS, verify, jcs, sha256, toHex, hexBytes, b64decode, b64encode, headerInput, leafHash,
-    nodeHash, verifyInclusion, parseNote, parseCheckpointText, keyId, ed25519Verify, summary, localTime,
+    noDuplicateKeys, nodeHash, verifyInclusion, parseNote, parseCheckpointText, keyId, ed25519Verify, summary, localTime,
     parseTimestampMs, normalizeGenesis, genesisOf, BUNDLE_BYTES_MAX,
     ed25519Supported: () => ed25519Support,
   };
@@ -770,7 +819,8 @@
     const parse = (id, what) => {
       const text = $(id).value;
       if (text.length > BUNDLE_BYTES_MAX) throw new Error(`${what}: over ${BUNDLE_BYTES_MAX} bytes`);
-      try { return JSON.parse(text); } catch (e) { throw new Error(`${what} ${t("bad_json")}: ${e.message}`); }
+      try { const v = JSON.parse(text); noDuplicateKeys(text); return v; }
+      catch (e) { throw new Error(`${what} ${t("bad_json")}: ${e.message}`); }
     };
     let bundle, genesis;
     try {

@@ -99,6 +99,23 @@ const ok = (what) => { n++; console.log("ok " + what); };
   assert.strictEqual(await V.ed25519Verify(identity, V.hexBytes("01" + "00".repeat(63), 64), msg), false);
   ok("a small-order public key never verifies");
 
+  // What the node would never emit is refused, as `zsl verify` refuses it.
+  for (const [what, text] of [
+    ["a duplicate body key", '{"a":1,"b":{"x":1,"x":2}}'],
+    ["a duplicate top-level key", '{"tx_id":"aa","tx_id":"bb"}'],
+    ["a duplicate key in an array's object", '[{"k":"v","k":"w"}]'],
+  ]) assert.throws(() => V.noDuplicateKeys(text), /appears twice/, what);
+  V.noDuplicateKeys(JSON.stringify(ex.bundle));
+  V.noDuplicateKeys('{"a":"he said \\"}\\"","b":[1,{"a":2}]}');
+  assert.strictEqual(V.hexBytes("AB".repeat(32), 32), null);
+  const upper = clone(ex.bundle);
+  upper.tx_id = upper.tx_id.toUpperCase();
+  assert.ok(!(await V.verify(upper, clone(ex.genesis))).ok);
+  const extra = clone(ex.bundle);
+  extra.headers[0].extra = 1;
+  assert.ok(!(await V.verify(extra, clone(ex.genesis))).ok);
+  ok("duplicate keys, uppercase hex and unknown header fields are refused");
+
   // A browser without WebCrypto Ed25519 fails loudly, naming the reason.
   const subtle = globalThis.crypto.subtle;
   const real = subtle.importKey;
