@@ -45,10 +45,11 @@ pub enum ApiCode {
     ReplayedRequest,
     AuthenticationRequired,
     Forbidden,
+    NotAValidator,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 35] = [
+    pub const ALL: [ApiCode; 36] = [
         ApiCode::BodyTooLarge,
         ApiCode::Busy,
         ApiCode::CommitTimeout,
@@ -84,6 +85,7 @@ impl ApiCode {
         ApiCode::ReplayedRequest,
         ApiCode::AuthenticationRequired,
         ApiCode::Forbidden,
+        ApiCode::NotAValidator,
     ];
 
     /// Whether the condition passes by itself, so the same request may be
@@ -150,6 +152,7 @@ impl ApiCode {
             ApiCode::ReplayedRequest => "replayed_request",
             ApiCode::AuthenticationRequired => "authentication_required",
             ApiCode::Forbidden => "forbidden",
+            ApiCode::NotAValidator => "not_a_validator",
             ApiCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }

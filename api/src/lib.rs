@@ -151,6 +151,16 @@ pub struct AppState {
     pub in_flight: Arc<in_flight::InFlight>,
     /// Signed-request replay window and web sessions ([`auth`]).
     pub guard: Arc<auth::Guard>,
+    /// The validator whose key signs credit reports; `None`: this node
+    /// serves none (it is no validator).
+    pub report_signer: Option<Arc<ReportSigner>>,
+}
+
+/// A validator's name and key, for signing credit reports
+/// ([`ledger::credit_report`]).
+pub struct ReportSigner {
+    pub name: String,
+    pub key: ed25519_dalek::SigningKey,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -168,6 +178,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/views/daily", get(views::daily))
         .route("/v1/views/alerts", get(views::alerts))
         .route("/v1/views/subjects/{uscc}/portrait", get(views::portrait))
+        .route(
+            "/v1/views/subjects/{uscc}/credit-report",
+            get(views::credit_report),
+        )
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs_page))

@@ -323,6 +323,32 @@ pub async fn portrait(
     Ok(Json(v))
 }
 
+/// `GET /v1/views/subjects/{uscc}/credit-report?from&to`: the portrait as
+/// a credit report (信用报告) signed by this validator's key, for the
+/// enterprise to share: a buyer checks it with `zsl verify-report` and the
+/// genesis file alone.
+pub async fn credit_report(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+    Path(uscc): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> ApiResult<Json<Value>> {
+    let signer = state.report_signer.clone().ok_or_else(|| {
+        ApiError::unavailable(ApiCode::NotAValidator, "this node is no validator and signs no reports")
+    })?;
+    let Json(report) = portrait(State(state.clone()), caller, Path(uscc), Query(q)).await?;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let doc = ledger::credit_report::sign(
+        report,
+        now_ms,
+        &state.ledger.spec.chain_id,
+        &signer.name,
+        &signer.key,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(Json(doc))
+}
+
 // ---- QR codes ------------------------------------------------------------------
 
 #[derive(Deserialize)]

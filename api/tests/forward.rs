@@ -57,6 +57,7 @@ fn setup() -> (tempfile::TempDir, Arc<Follower>, axum::Router, String) {
         public_url: String::new(),
         in_flight: Default::default(),
         guard: Default::default(),
+        report_signer: None,
         sink: sink.clone(),
     });
     (dir, sink, router, chain)
@@ -163,6 +164,7 @@ async fn not_taken_is_retry_not_refused() {
         public_url: String::new(),
         in_flight: Default::default(),
         guard: Default::default(),
+        report_signer: None,
         sink: Arc::new(Full),
     });
     let (status, body) = post(&router, "/v1/txs", &json!([tx(&chain, 9)]), false).await;

@@ -106,6 +106,7 @@ fn app_with_keys(
         public_url: String::new(),
         in_flight: Default::default(),
         guard: Default::default(),
+        report_signer: None,
         sink,
     });
     (dir, router, keys)

@@ -13,6 +13,7 @@
 
 pub mod block;
 pub mod chain;
+pub mod credit_report;
 pub mod checkpoint;
 pub mod error;
 pub mod evidence;

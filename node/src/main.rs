@@ -108,6 +108,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a signed credit report (GET /v1/views/subjects/{uscc}/credit-report)
+    /// against the genesis file alone; exits 2 if a check fails.
+    VerifyReport {
+        report: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     VerifyChain {
         /// The node's data directory (stop the node first).
         #[arg(long)]
@@ -362,6 +371,16 @@ fn real_main() -> Result<()> {
             };
             if !ok {
                 // 2, not 1: the files were read and a check failed.
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::VerifyReport {
+            report,
+            genesis,
+            json,
+        } => {
+            if !verify::credit_report(&report, &genesis, json)? {
                 std::process::exit(2);
             }
             Ok(())

@@ -37,6 +37,20 @@ fn print(report: &Report, json: bool) -> Result<bool> {
     Ok(report.ok())
 }
 
+/// Verifies a signed credit report file; returns whether every check passed.
+pub fn credit_report(path: &Path, genesis: &Path, json: bool) -> Result<bool> {
+    let spec = genesis::read_spec(genesis)?;
+    let bytes = read_bounded(path)?;
+    let report = match ledger::strict_json::parse(&bytes) {
+        Ok(doc) => ledger::credit_report::verify(&doc, &spec),
+        Err(e) => Report::failed_with(
+            ledger::credit_report::check::FORMAT,
+            format!("not a {}: {e}", ledger::credit_report::REPORT_FORMAT),
+        ),
+    };
+    print(&report, json)
+}
+
 /// Verifies a bundle file; returns whether every check passed.
 pub fn bundle(path: &Path, genesis: &Path, json: bool) -> Result<bool> {
     let spec = genesis::read_spec(genesis)?;

@@ -368,3 +368,47 @@ fn signatures_are_checked_once_in_their_window_and_sessions_end() {
     }
     assert_eq!(req.send().unwrap().status(), 403);
 }
+
+/// The enterprise's credit report, signed by the validator that served it,
+/// verifies offline with the genesis file (`zsl verify-report`); a changed
+/// figure does not. Only the enterprise and its regulators may request it.
+#[test]
+fn a_signed_credit_report_verifies_offline() {
+    let w = world();
+    let d = ledger::score::local_date(
+        &ledger::score::ModelParams::zj_2024(),
+        jiff::Timestamp::now().as_millisecond(),
+    )
+    .unwrap();
+    let path = format!(
+        "/v1/views/subjects/{}/credit-report?from={}&to={d}",
+        w.producer.0,
+        d.checked_sub(jiff::ToSpan::days(7)).unwrap()
+    );
+    assert_eq!(signed_get(&w.node.api, &path, &w.outsider.1).0, 403);
+    assert_eq!(w.node.get_public(&path).0, 401);
+    let (status, doc) = signed_get(&w.node.api, &path, &w.producer.1);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["report"]["subject"]["uscc"], w.producer.0.as_str());
+    let genesis = w.node.dir.path().join("genesis.json");
+    let verify = |doc: &Value| {
+        let file = w.node.dir.path().join("report.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+        let out = std::process::Command::new(zsl_binary())
+            .arg("verify-report")
+            .arg(&file)
+            .arg("--genesis")
+            .arg(&genesis)
+            .output()
+            .expect("zsl verify-report");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (code, out) = verify(&doc);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("VERIFIED"), "{out}");
+    let mut tampered = doc.clone();
+    tampered["report"]["activity"]["batches_coded"] = json!(99);
+    let (code, out) = verify(&tampered);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("✗ report_signature"), "{out}");
+}

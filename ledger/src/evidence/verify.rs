@@ -31,7 +31,7 @@ impl Report {
             .collect()
     }
 
-    pub(super) fn push(&mut self, name: &str, r: Result<String, String>) {
+    pub(crate) fn push(&mut self, name: &str, r: Result<String, String>) {
         let (ok, detail) = match r {
             Ok(d) => (true, d),
             Err(d) => (false, d),
