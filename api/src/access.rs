@@ -73,7 +73,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/evidence/{tx_id}", Rule::Signed),
     ("GET", "/v1/evidence/{tx_id}/certificate", Rule::Signed),
     ("GET", "/v1/views/subjects/{uscc}/portrait", Rule::Signed),
-    ("GET", "/v1/views/subjects/{uscc}/credit-report", Rule::Signed),
+    (
+        "GET",
+        "/v1/views/subjects/{uscc}/credit-report",
+        Rule::Signed,
+    ),
     ("POST", "/v1/sessions", Rule::Signed),
     ("DELETE", "/v1/sessions", Rule::Signed),
     ("GET", "/v1/views/blocks", Rule::Regulator),

@@ -334,7 +334,10 @@ pub async fn credit_report(
     Query(q): Query<PeriodQuery>,
 ) -> ApiResult<Json<Value>> {
     let signer = state.report_signer.clone().ok_or_else(|| {
-        ApiError::unavailable(ApiCode::NotAValidator, "this node is no validator and signs no reports")
+        ApiError::unavailable(
+            ApiCode::NotAValidator,
+            "this node is no validator and signs no reports",
+        )
     })?;
     let Json(report) = portrait(State(state.clone()), caller, Path(uscc), Query(q)).await?;
     let now_ms = jiff::Timestamp::now().as_millisecond();

@@ -76,8 +76,13 @@ pub fn verify(doc: &Value, spec: &ChainSpec) -> Report {
     r.push(
         check::SIGNER,
         match validator {
-            Some(v) => Ok(format!("validator `{}` (node {}) of the genesis file", v.name, v.node_id)),
-            None => Err(format!("`{name}` with key {pk} is not a validator of the genesis file")),
+            Some(v) => Ok(format!(
+                "validator `{}` (node {}) of the genesis file",
+                v.name, v.node_id
+            )),
+            None => Err(format!(
+                "`{name}` with key {pk} is not a validator of the genesis file"
+            )),
         },
     );
     r.push(check::SIGNATURE, check_signature(doc, pk));

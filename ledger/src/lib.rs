@@ -13,8 +13,8 @@
 
 pub mod block;
 pub mod chain;
-pub mod credit_report;
 pub mod checkpoint;
+pub mod credit_report;
 pub mod error;
 pub mod evidence;
 pub mod hash;

@@ -309,7 +309,10 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
     // The read-index call to the leader is signed with this key.
     let read_index_key = key.as_ref().map(|k| k.signing_key()).transpose()?;
     // The same key signs credit reports, under this validator's genesis name.
-    let report_signer = match (&read_index_key, spec.validators.iter().find(|v| v.node_id == config.node_id)) {
+    let report_signer = match (
+        &read_index_key,
+        spec.validators.iter().find(|v| v.node_id == config.node_id),
+    ) {
         (Some(k), Some(v)) => Some(Arc::new(api::ReportSigner {
             name: v.name.clone(),
             key: k.clone(),

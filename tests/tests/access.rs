@@ -401,7 +401,10 @@ fn a_signed_credit_report_verifies_offline() {
             .arg(&genesis)
             .output()
             .expect("zsl verify-report");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
     };
     let (code, out) = verify(&doc);
     assert_eq!(code, Some(0), "{out}");
