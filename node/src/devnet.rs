@@ -20,6 +20,35 @@ struct Running {
     id: u64,
     child: Child,
     api: String,
+    /// When it was last (re)started.
+    started: Instant,
+    /// Set while it is down: when to start it again.
+    restart_at: Option<Instant>,
+    /// The pause before the next restart; doubles while it keeps dying young.
+    backoff: Duration,
+}
+
+/// The first pause before restarting a validator that died: longer than an
+/// election, so the others have taken over (and a user sees the failover)
+/// before it rejoins.
+const RESTART_BACKOFF_MIN: Duration = Duration::from_secs(5);
+/// The longest pause between restarts.
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A validator that ran this long before dying is restarted after the
+/// shortest pause again.
+const RESTART_STABLE: Duration = Duration::from_secs(60);
+
+impl Running {
+    fn new(id: u64, child: Child) -> Self {
+        Running {
+            id,
+            child,
+            api: String::new(),
+            started: Instant::now(),
+            restart_at: None,
+            backoff: RESTART_BACKOFF_MIN,
+        }
+    }
 }
 
 fn node_dir(dir: &Path, id: u64) -> PathBuf {
@@ -184,14 +213,84 @@ fn stop_all(running: &mut [Running]) {
     }
 }
 
+/// `DIR/devnet.json`: the genesis and each node's id, API and pid (scripts
+/// and tests read it; pids change when a validator is restarted).
+fn write_devnet_file(dir: &Path, running: &[Running]) -> Result<()> {
+    let nodes: Vec<_> = running
+        .iter()
+        .map(|r| json!({"id": r.id, "api": r.api, "pid": r.child.id()}))
+        .collect();
+    genesis::write_json(
+        &dir.join("devnet.json"),
+        &json!({"genesis": dir.join("genesis.json"), "nodes": nodes}),
+    )?;
+    Ok(())
+}
+
+/// Until Ctrl-C or SIGTERM: a validator that exits is reported and started
+/// again after a pause (5 s, doubling to 30 s while it keeps dying within a
+/// minute), on the ports its config pins, so it rejoins the cluster; the
+/// others carry on meanwhile.
+fn supervise(dir: &Path, running: &mut [Running]) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => tend(dir, running)?,
+            }
+        }
+    })
+}
+
+/// One round of supervision: notices deaths, restarts the validators due.
+fn tend(dir: &Path, running: &mut [Running]) -> Result<()> {
+    let now = Instant::now();
+    let mut restarted = false;
+    for r in running.iter_mut() {
+        match r.restart_at {
+            None => {
+                if let Ok(Some(status)) = r.child.try_wait() {
+                    r.backoff = if now.duration_since(r.started) >= RESTART_STABLE {
+                        RESTART_BACKOFF_MIN
+                    } else {
+                        r.backoff
+                    };
+                    r.restart_at = Some(now + r.backoff);
+                    println!(
+                        "validator {} exited ({status}); the others carry on; restarting it in {} s (log: {})",
+                        r.id,
+                        r.backoff.as_secs(),
+                        dir.join(format!("node-{}.log", r.id)).display()
+                    );
+                }
+            }
+            Some(at) if now >= at => {
+                r.child = start(dir, r.id)?;
+                r.started = now;
+                r.restart_at = None;
+                r.backoff = (r.backoff * 2).min(RESTART_BACKOFF_MAX);
+                restarted = true;
+                println!("validator {} restarted (pid {})", r.id, r.child.id());
+            }
+            Some(_) => {}
+        }
+    }
+    if restarted {
+        write_devnet_file(dir, running)?;
+    }
+    Ok(())
+}
+
 /// Starts validator `id` and waits until it serves.
 fn launch(dir: &Path, id: u64, cluster: bool, running: &mut Vec<Running>) -> Result<()> {
     let child = start(dir, id)?;
-    running.push(Running {
-        id,
-        child,
-        api: String::new(),
-    });
+    running.push(Running::new(id, child));
     let r = running.last_mut().context("just pushed")?;
     r.api = wait_serving(dir, id, &mut r.child, cluster)?;
     Ok(())
@@ -269,14 +368,7 @@ pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
         }
     };
     running.sort_by_key(|r| r.id);
-    let nodes: Vec<_> = running
-        .iter()
-        .map(|r| json!({"id": r.id, "api": r.api, "pid": r.child.id()}))
-        .collect();
-    genesis::write_json(
-        &dir.join("devnet.json"),
-        &json!({"genesis": dir.join("genesis.json"), "nodes": nodes}),
-    )?;
+    write_devnet_file(&dir, &running)?;
     let api = running[0].api.clone();
     if demo && dir.join("demo-keys.json").exists() {
         println!(
@@ -308,31 +400,8 @@ pub fn run(dir: &Path, demo: bool, validators: usize, port: u16) -> Result<()> {
     println!("  root key:        {}", dir.join("root.key.json").display());
     println!("Ctrl-C stops it.");
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let exited = rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => return None,
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => return None,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                    for r in running.iter_mut() {
-                        if let Ok(Some(status)) = r.child.try_wait() {
-                            return Some((r.id, status));
-                        }
-                    }
-                }
-            }
-        }
-    });
+    println!("A validator that dies is restarted; the others carry on.");
+    let supervised = supervise(&dir, &mut running);
     stop_all(&mut running);
-    if let Some((id, status)) = exited {
-        bail!(
-            "validator {id} exited ({status}); see {}",
-            dir.join(format!("node-{id}.log")).display()
-        );
-    }
-    Ok(())
+    supervised
 }

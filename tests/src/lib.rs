@@ -13,6 +13,7 @@ use etcd_client as _;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
@@ -300,6 +301,74 @@ pub fn signed_get(api: &str, path: &str, key: &SigningKey) -> (u16, Value) {
     let r = req.send().expect("GET");
     let status = r.status().as_u16();
     (status, r.json().unwrap_or(Value::Null))
+}
+
+/// Starts `zsl devnet` with `validators` validators on free ports in `dir`
+/// (with demo data when `demo`); its output lines, stdout and stderr, arrive
+/// on the receiver.
+pub fn spawn_devnet(dir: &Path, validators: usize, demo: bool) -> (Child, mpsc::Receiver<String>) {
+    let mut cmd = Command::new(zsl_binary());
+    cmd.arg("devnet");
+    if demo {
+        cmd.arg("--demo");
+    }
+    let mut child = cmd
+        .args([
+            "--validators",
+            &validators.to_string(),
+            "--port",
+            "0",
+            "--dir",
+        ])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn zsl devnet");
+    let (tx, rx) = mpsc::channel::<String>();
+    let outs: [Option<Box<dyn std::io::Read + Send>>; 2] = [
+        child.stdout.take().map(|s| Box::new(s) as _),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ];
+    for out in outs.into_iter().flatten() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    (child, rx)
+}
+
+/// Stops a `zsl devnet` supervisor (SIGTERM, then SIGKILL after 20 s) and
+/// then SIGKILLs `pids`, its validators as devnet.json recorded them, in
+/// case it died before it could stop them (harmless when they are gone).
+pub fn stop_devnet(child: &mut Child, pids: &[u64]) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for pid in pids {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// A deterministic key for a test actor.

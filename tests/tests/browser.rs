@@ -13,14 +13,13 @@
 //! missing browser fails the test. playwright-core is installed from npm by `npm ci`
 //! (version pinned in tests/browser/package-lock.json) when missing.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zsl_tests::zsl_binary;
 
 /// Starting the devnet and loading the demo data (about 7,600 transactions).
 const DEVNET_READY_MS: u64 = 120_000;
@@ -65,45 +64,7 @@ struct Devnet {
 impl Devnet {
     fn start() -> Devnet {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(zsl_binary())
-            .args([
-                "devnet",
-                "--demo",
-                "--validators",
-                "1",
-                "--port",
-                "0",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn zsl devnet");
-        let (tx, rx) = mpsc::channel::<String>();
-        for out in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+        let (child, rx) = zsl_tests::spawn_devnet(dir.path(), 1, true);
         let mut devnet = Devnet {
             dir,
             child: Some(child),
@@ -173,27 +134,7 @@ impl Drop for Devnet {
     fn drop(&mut self) {
         let pids = self.validator_pids();
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for pid in pids {
-            // Gone already when the supervisor stopped them; harmless then.
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .stderr(Stdio::null())
-                .status();
+            zsl_tests::stop_devnet(&mut c, &pids);
         }
     }
 }
