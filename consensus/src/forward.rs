@@ -75,14 +75,18 @@ impl SubmitInbox {
 }
 
 /// The follower's forwarding loop: batches from `rx` to the leader.
+/// `local` is this node's own inbox (its Raft, queue and id): a batch whose
+/// leader turns out to be this node goes there.
 pub(crate) async fn run_forwarder<T: Transport>(
-    raft: Raft,
+    local: SubmitInbox,
+    ledger: Arc<ledger::Ledger>,
     transport: Arc<T>,
     mut rx: mpsc::Receiver<ForwardUnit>,
     mut stop: watch::Receiver<bool>,
     batch_txs_max: usize,
     batch_bytes_max: usize,
 ) {
+    let raft = local.raft.clone();
     let inflight = Arc::new(Semaphore::new(FORWARD_INFLIGHT_MAX));
     let mut carry: Option<ForwardUnit> = None;
     loop {
@@ -102,9 +106,11 @@ pub(crate) async fn run_forwarder<T: Transport>(
             break;
         };
         let raft = raft.clone();
+        let ledger = ledger.clone();
+        let local = local.clone();
         let transport = transport.clone();
         tokio::spawn(async move {
-            forward_batch(&raft, transport.as_ref(), batch).await;
+            forward_batch(&raft, &ledger, &local, transport.as_ref(), batch).await;
             drop((permit, room));
         });
     }
@@ -148,43 +154,214 @@ fn drain_units(
     (batch, room)
 }
 
-async fn forward_batch<T: Transport>(raft: &Raft, transport: &T, batch: Vec<Pending>) {
-    let (leader, node) = {
-        let m = raft.metrics();
-        let m = m.borrow();
-        let leader = m.current_leader;
-        let node = leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned());
-        (leader, node)
+/// How long a failed or refused round waits for the leadership to move
+/// before asking the current leader again.
+const RETRY_PAUSE_MS: u64 = 250;
+/// How long an answer of `replayed` on a retry may wait for this node to
+/// apply the block an earlier attempt committed the transaction in.
+const REPLAYED_LOOKUP_MS: u64 = 2_000;
+
+/// The leader and its address as this node knows them now.
+fn current_leader(raft: &Raft) -> Option<(NodeId, openraft::BasicNode)> {
+    let m = raft.metrics();
+    let m = m.borrow();
+    let leader = m.current_leader?;
+    let node = m
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .cloned()?;
+    Some((leader, node))
+}
+
+/// Resolves once this node's view of the leader is no longer `leader`.
+async fn leadership_moves_from(raft: &Raft, leader: NodeId) {
+    let mut m = raft.metrics();
+    loop {
+        if m.borrow().current_leader != Some(leader) {
+            return;
+        }
+        if m.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Waits (at most `wait`) for a leader other than `avoid`; then whichever
+/// leader is known, if any.
+async fn next_leader(
+    raft: &Raft,
+    avoid: Option<NodeId>,
+    wait: Duration,
+) -> Option<(NodeId, openraft::BasicNode)> {
+    let mut m = raft.metrics();
+    let moved = async {
+        loop {
+            let l = m.borrow().current_leader;
+            if l.is_some() && l != avoid {
+                return;
+            }
+            if m.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     };
+    let _ = tokio::time::timeout(wait, moved).await;
+    current_leader(raft)
+}
+
+/// Asks the leader, and keeps asking the leader of the moment until an
+/// answer or the deadline: a leader that stops answering (paused, cut off)
+/// or that lost its leadership costs about one election, not the whole
+/// wait. Resending is safe: the tx id is the key, and a transaction an
+/// earlier round committed comes back `replayed` (see [`forward_batch`]).
+async fn ask_leaders<T: Transport>(
+    raft: &Raft,
+    local: &SubmitInbox,
+    transport: &T,
+    frames: &[Vec<u8>],
+    deadline: tokio::time::Instant,
+) -> (Result<Vec<ForwardedOutcome>>, bool) {
+    let count = frames.len();
+    let mut asked: Option<NodeId> = None;
+    let mut rounds = 0u32;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let wait = if rounds > 0 {
+            Duration::from_millis(RETRY_PAUSE_MS)
+        } else {
+            Duration::ZERO
+        };
+        let Some((leader, node)) = next_leader(raft, asked, wait.min(left)).await else {
+            // No leader known (an election): wait for one, within the deadline.
+            if left.is_zero() {
+                return (Err(ConsensusError::NotLeader { leader: None }), rounds > 0);
+            }
+            asked = None;
+            rounds += 1;
+            continue;
+        };
+        if left.is_zero() {
+            return (
+                Err(ConsensusError::Raft(format!(
+                    "node {leader} did not answer the forwarded transactions in time"
+                ))),
+                rounds > 0,
+            );
+        }
+        let option = RPCOption::new(left);
+        // This node may have become the leader while the batch waited.
+        let ask = async {
+            if leader == local.node_id {
+                Ok(local.receive(frames.to_vec()).await)
+            } else {
+                transport
+                    .submit(leader, &node, frames.to_vec(), option)
+                    .await
+            }
+        };
+        let answer = tokio::select! {
+            a = ask => Some(a),
+            _ = leadership_moves_from(raft, leader) => None,
+            _ = tokio::time::sleep_until(deadline) => Some(Err("timed out".into())),
+        };
+        let retry = match &answer {
+            // Another node leads now: ask it (the old round is dropped).
+            None => true,
+            Some(Ok(a)) => {
+                a.len() == count
+                    && a.iter()
+                        .all(|x| matches!(x, Err(ConsensusError::NotLeader { .. })))
+            }
+            Some(Err(_)) => true,
+        };
+        let time_left =
+            tokio::time::Instant::now() + Duration::from_millis(RETRY_PAUSE_MS) < deadline;
+        if retry && time_left {
+            tracing::debug!(
+                leader,
+                round = rounds,
+                "forwarding again, to the leader of the moment"
+            );
+            asked = Some(leader);
+            rounds += 1;
+            continue;
+        }
+        let result = match answer {
+            None => Err(ConsensusError::NotLeader { leader: None }),
+            Some(Err(why)) => Err(ConsensusError::Raft(format!(
+                "forwarding to node {leader}: {why}"
+            ))),
+            Some(Ok(a)) if a.len() == count => Ok(a),
+            Some(Ok(a)) => Err(ConsensusError::Raft(format!(
+                "node {leader} answered {} of {count} forwarded transactions",
+                a.len()
+            ))),
+        };
+        return (result, rounds > 0);
+    }
+}
+
+/// On a retried round, `replayed` means an earlier round committed the
+/// transaction: answer where, once this node has applied that block.
+async fn resolve_replayed(
+    ledger: &ledger::Ledger,
+    id: &[u8; 32],
+    a: ForwardedOutcome,
+) -> ForwardedOutcome {
+    let replayed = matches!(
+        &a,
+        Ok(TxOutcomeResponse {
+            result: crate::types::TxResult::Refused {
+                code: ledger::RefusalCode::Replayed,
+                ..
+            },
+            ..
+        })
+    );
+    if !replayed {
+        return a;
+    }
+    let until = tokio::time::Instant::now() + Duration::from_millis(REPLAYED_LOOKUP_MS);
+    while tokio::time::Instant::now() < until {
+        if let Ok(Some(loc)) = ledger::history::read_tx(&ledger.store, id) {
+            return Ok(TxOutcomeResponse {
+                id: Some(hex::encode(id)),
+                result: crate::types::TxResult::Committed {
+                    height: loc.height,
+                    index: loc.index,
+                    leaf_index: loc.leaf_index,
+                },
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a
+}
+
+async fn forward_batch<T: Transport>(
+    raft: &Raft,
+    ledger: &ledger::Ledger,
+    local: &SubmitInbox,
+    transport: &T,
+    batch: Vec<Pending>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(FORWARD_TIMEOUT_MS);
+    let ids: Vec<[u8; 32]> = batch.iter().map(|p| p.tx.id).collect();
     let (frames, replies): (Vec<Vec<u8>>, Vec<_>) = batch
         .into_iter()
         .map(|p| (p.tx.to_bytes(), p.reply))
         .unzip();
-    let (Some(leader), Some(node)) = (leader, node) else {
-        for r in replies {
-            let _ = r.send(Err(ConsensusError::NotLeader { leader }));
-        }
-        return;
-    };
     let count = frames.len();
-    let option = RPCOption::new(Duration::from_millis(FORWARD_TIMEOUT_MS));
-    let answers: Result<Vec<ForwardedOutcome>> = transport
-        .submit(leader, &node, frames, option)
-        .await
-        .map_err(|why| ConsensusError::Raft(format!("forwarding to node {leader}: {why}")))
-        .and_then(|a| {
-            if a.len() == count {
-                Ok(a)
-            } else {
-                Err(ConsensusError::Raft(format!(
-                    "node {leader} answered {} of {count} forwarded transactions",
-                    a.len()
-                )))
-            }
-        });
+    let (answers, retried) = ask_leaders(raft, local, transport, &frames, deadline).await;
     match answers {
         Ok(answers) => {
-            for (r, a) in replies.into_iter().zip(answers) {
+            for ((r, a), id) in replies.into_iter().zip(answers).zip(&ids) {
+                let a = if retried {
+                    resolve_replayed(ledger, id, a).await
+                } else {
+                    a
+                };
                 let _ = r.send(a);
             }
         }

@@ -322,7 +322,12 @@ impl ConsensusNode {
             pool,
         ));
         let forwarder = tokio::spawn(crate::forward::run_forwarder(
-            raft.clone(),
+            crate::forward::SubmitInbox {
+                queue: queue.clone(),
+                raft: raft.clone(),
+                node_id,
+            },
+            ledger.clone(),
             transport.clone(),
             forward_rx,
             stop_rx.clone(),

@@ -295,3 +295,38 @@ fn a_one_validator_node_serves_linearizable_reads() {
     assert_eq!(status, 200, "{body}");
     assert!(body["read_index"].as_u64().is_some(), "{body}");
 }
+
+/// A client waiting on a follower while the leader is paused (SIGSTOP) gets
+/// its commit once the others elect a new leader: the follower re-resolves
+/// the leader and forwards again, rather than waiting out its timeout on
+/// the paused one (which answered nothing for 5-15 s before).
+#[test]
+fn forwarding_follows_the_leader_when_the_leader_is_paused() {
+    let cluster = TestCluster::start(3);
+    let leader = cluster.leader(WAIT_MS);
+    let follower = *cluster
+        .ids()
+        .iter()
+        .find(|&&id| id != leader)
+        .expect("a follower");
+    let tx = cluster.notarize("while the leader is paused");
+    let paused = cluster.pause(&[leader]);
+    let started = std::time::Instant::now();
+    let (status, body) = cluster.submit(follower, &tx);
+    let took = started.elapsed();
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("committed")),
+        "{body}"
+    );
+    eprintln!("committed through follower {follower} {took:?} after pausing leader {leader}");
+    paused.resume();
+    let id = body["tx_id"].as_str().expect("tx id").to_string();
+    poll("the transaction on every node", WAIT_MS, || {
+        cluster
+            .ids()
+            .into_iter()
+            .all(|n| cluster.get(n, &format!("/v1/tx/{id}")).0 == 200)
+            .then_some(())
+    });
+}
