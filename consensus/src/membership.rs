@@ -38,15 +38,47 @@ fn next_set(ledger: &Ledger) -> Option<Vec<Validator>> {
     seal::validator_set_at(&ledger.store, head.height + 1).ok()
 }
 
+/// Notices when this node leaves or re-enters the validator set: a node
+/// the set no longer names stops campaigning (the others no longer send it
+/// the log, so it would otherwise start election after election, each
+/// refused), and says so; `validator.add` of it again lets it campaign.
+fn follow_own_membership(
+    raft: &Raft,
+    node_id: NodeId,
+    set: &[Validator],
+    was_member: &mut bool,
+    removed: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let member = set.iter().any(|v| v.node_id == node_id);
+    if member {
+        *was_member = true;
+        if removed.swap(false, Ordering::Relaxed) {
+            raft.runtime_config().elect(true);
+            tracing::info!(node_id, "this node is a validator again; it may campaign");
+        }
+    } else if *was_member && !removed.swap(true, Ordering::Relaxed) {
+        raft.runtime_config().elect(false);
+        tracing::warn!(
+            node_id,
+            "this node was removed from the validator set (validator.remove): it no longer campaigns; stop it, or add it again with validator.add"
+        );
+    }
+}
+
 pub(crate) async fn run_reconciler(
     raft: Raft,
     ledger: Arc<Ledger>,
     node_id: NodeId,
+    removed: Arc<std::sync::atomic::AtomicBool>,
     listener: Arc<OnceLock<ValidatorSetListener>>,
     mut applied: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut told: Option<Vec<Validator>> = None;
+    // A genesis validator was a member from the start; one that joined later
+    // becomes one when a set names it.
+    let mut was_member = ledger.spec.validators.iter().any(|v| v.node_id == node_id);
     loop {
         tokio::select! {
             biased;
@@ -66,6 +98,7 @@ pub(crate) async fn run_reconciler(
             // A chain without validators (a bare single node) has no membership to follow.
             continue;
         }
+        follow_own_membership(&raft, node_id, &set, &mut was_member, &removed);
         if told.as_ref() != Some(&set) {
             if let Some(f) = listener.get() {
                 f(&set);

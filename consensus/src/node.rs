@@ -222,6 +222,8 @@ pub struct ConsensusNode {
     forwarder: Mutex<Option<JoinHandle<()>>>,
     signer: Mutex<Option<JoinHandle<()>>>,
     reconciler: Mutex<Option<JoinHandle<()>>>,
+    /// Set once `validator.remove` took this node out of the set in force.
+    removed: Arc<std::sync::atomic::AtomicBool>,
     set_listener: Arc<std::sync::OnceLock<crate::membership::ValidatorSetListener>>,
     inbox: CosignInbox,
     /// How long `shutdown` lets the block in flight commit.
@@ -335,10 +337,12 @@ impl ConsensusNode {
             config.block_bytes_max,
         ));
         let set_listener = Arc::new(std::sync::OnceLock::new());
+        let removed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reconciler = tokio::spawn(crate::membership::run_reconciler(
             raft.clone(),
             ledger.clone(),
             node_id,
+            removed.clone(),
             set_listener.clone(),
             tree_grown.clone(),
             stop_rx.clone(),
@@ -365,10 +369,17 @@ impl ConsensusNode {
             forwarder: Mutex::new(Some(forwarder)),
             signer: Mutex::new(signer),
             reconciler: Mutex::new(Some(reconciler)),
+            removed,
             set_listener,
             inbox,
             shutdown_grace: config.shutdown_grace(),
         })
+    }
+
+    /// Whether a `validator.remove` record took this node out of the
+    /// validator set: it then no longer campaigns (see `membership`).
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Tells `f` every validator set this node applies (first within about a

@@ -77,7 +77,9 @@ impl api::TxSink for ConsensusSink {
             term: m.term,
             commit_index: m.commit_index,
             last_applied: m.last_applied_index,
-            role: if m.is_leader {
+            role: if self.node.is_removed() {
+                "removed".into()
+            } else if m.is_leader {
                 "leader".into()
             } else {
                 "follower".into()

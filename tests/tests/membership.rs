@@ -114,6 +114,14 @@ fn a_validator_joins_and_another_leaves_under_load() {
         let h = heads.iter().next()?.clone()?;
         (heads.len() == 1).then_some(h)
     });
+    // The removed node knows it is out, says so, and stops campaigning.
+    poll("the removed node to say it is removed", WAIT_MS, || {
+        (c.status(removed)?["role"].as_str()? == "removed").then_some(())
+    });
+    assert!(
+        c.log(removed).contains("removed from the validator set"),
+        "the removed node's log does not say so"
+    );
     let removed_head = head(&c, removed).expect("the removed node still answers");
     assert!(
         removed_head.0 < final_head.0,
