@@ -388,6 +388,7 @@ async fn batch_clients(
 /// its evidence is sealed (`GET /v1/evidence/{id}` answers 200); stops at `until`.
 async fn sealing_sampler(
     api: String,
+    reader: SigningKey,
     last: LastCommit,
     every: Duration,
     until: Instant,
@@ -406,8 +407,13 @@ async fn sealing_sampler(
         seen = id.clone();
         let give_up = Instant::now() + Duration::from_secs(10);
         while Instant::now() < give_up {
-            let ok = http
-                .get(format!("{api}/v1/evidence/{id}"))
+            // Evidence is for parties and regulators: read as the root regulator.
+            let path = format!("/v1/evidence/{id}");
+            let mut req = http.get(format!("{api}{path}"));
+            for (name, value) in zsl_tests::signature_headers(&reader, "GET", &path, b"") {
+                req = req.header(name, value);
+            }
+            let ok = req
                 .send()
                 .await
                 .map(|r| r.status().as_u16() == 200)
@@ -878,6 +884,7 @@ fn main() {
             closed_loop(&apis[..1], vec![stream], 30.0, None, Some(last.clone())).await;
             let s = sealing_sampler(
                 apis[0].clone(),
+                cluster.root_key(),
                 last,
                 Duration::from_millis(1),
                 Instant::now() + Duration::from_millis(5),
@@ -957,6 +964,7 @@ fn main() {
         let sampler = (clients == 256).then(|| {
             rt.spawn(sealing_sampler(
                 apis[0].clone(),
+                cluster.root_key(),
                 last.clone(),
                 Duration::from_millis(500),
                 Instant::now() + Duration::from_secs_f64(secs - 1.0),

@@ -114,15 +114,24 @@ fn a_validator_joins_and_another_leaves_under_load() {
         let h = heads.iter().next()?.clone()?;
         (heads.len() == 1).then_some(h)
     });
-    // The removed node knows it is out, says so, and stops campaigning.
-    poll("the removed node to say it is removed", WAIT_MS, || {
-        (c.status(removed)?["role"].as_str()? == "removed").then_some(())
-    });
-    assert!(
-        c.log(removed).contains("removed from the validator set"),
-        "the removed node's log does not say so"
-    );
     let removed_head = head(&c, removed).expect("the removed node still answers");
+    // A removed node that applied its removal knows it is out, says so and
+    // stops campaigning. One cut off before that block cannot know (the
+    // others no longer send it the log): then this is reported, not asserted.
+    if removed_head.0 >= removed_at {
+        poll("the removed node to say it is removed", WAIT_MS, || {
+            (c.status(removed)?["role"].as_str()? == "removed").then_some(())
+        });
+        assert!(
+            c.log(removed).contains("removed from the validator set"),
+            "the removed node's log does not say so"
+        );
+    } else {
+        eprintln!(
+            "node {removed} stopped at height {} before its removal at {removed_at}: it cannot know it was removed",
+            removed_head.0
+        );
+    }
     assert!(
         removed_head.0 < final_head.0,
         "node {removed} kept receiving blocks after its removal: {removed_head:?} vs {final_head:?}"
