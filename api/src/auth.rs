@@ -252,14 +252,7 @@ pub async fn identify(State(state): State<AppState>, req: Request, next: Next) -
         (Some(s), None) => {
             let bytes = match axum::body::to_bytes(body, REQUEST_BYTES_MAX).await {
                 Ok(b) => b,
-                Err(_) => {
-                    return ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        ApiCode::BodyTooLarge,
-                        format!("request body exceeds {REQUEST_BYTES_MAX} bytes"),
-                    )
-                    .into_response()
-                }
+                Err(_) => return ApiError::body_too_large().into_response(),
             };
             match signed_caller(&state, &s, &parts, &bytes) {
                 Ok(c) => (c, Body::from(bytes)),

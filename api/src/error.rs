@@ -194,6 +194,20 @@ impl ApiError {
         )
     }
 
+    /// `413 body_too_large` (counted in `/metrics`), whichever layer read
+    /// the body: the serve loop, signature checking or a handler.
+    pub fn body_too_large() -> Self {
+        crate::metrics::too_large();
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiCode::BodyTooLarge,
+            format!(
+                "request body exceeds {} bytes, or broke off",
+                crate::REQUEST_BYTES_MAX
+            ),
+        )
+    }
+
     pub fn bad_request(code: ApiCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }

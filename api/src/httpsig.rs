@@ -318,8 +318,8 @@ pub fn sign(
     )
 }
 
-/// [`sign`] with a given nonce (tests; reproducible signatures).
-pub fn sign_with_nonce(
+/// [`sign`] with a given nonce.
+fn sign_with_nonce(
     key: &ed25519_dalek::SigningKey,
     method: &Method,
     path_and_query: &str,

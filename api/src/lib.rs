@@ -156,6 +156,22 @@ pub struct AppState {
     pub report_signer: Option<Arc<ReportSigner>>,
 }
 
+impl AppState {
+    /// The state of a node's API over `ledger` and `sink`, with relative
+    /// links, no report signer, and this node's own in-flight set and
+    /// signature guard (state a caller never shares or sets).
+    pub fn new(ledger: Arc<Ledger>, sink: Arc<dyn TxSink>) -> Self {
+        Self {
+            ledger,
+            sink,
+            public_url: String::new(),
+            in_flight: Default::default(),
+            guard: Default::default(),
+            report_signer: None,
+        }
+    }
+}
+
 /// A validator's name and key, for signing credit reports
 /// ([`ledger::credit_report`]).
 pub struct ReportSigner {
@@ -277,12 +293,7 @@ async fn not_found() -> ApiError {
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            metrics::too_large();
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ApiCode::BodyTooLarge,
-                format!("request body exceeds {REQUEST_BYTES_MAX} bytes"),
-            )
+            ApiError::body_too_large()
         } else {
             ApiError::bad_request(ApiCode::MalformedRequest, e.body_text())
         }
@@ -707,24 +718,23 @@ async fn tx_status(
     };
     let tx: Value = serde_json::from_slice(&loc.wire).map_err(ApiError::internal)?;
     let block = history::read_block(&state.ledger.store, loc.height)?;
+    // Where it is committed is public (block headers list tx ids); what it
+    // says is its parties' and their regulators'.
+    let mut answer = json!({
+        "tx_id": h,
+        "status": "committed",
+        "height": loc.height,
+        "index": loc.index,
+        "leaf_index": loc.leaf_index,
+        "block_hash": block.as_ref().map(|b| b.hash),
+        "block_time_ms": block.as_ref().map(|b| b.header.time_ms),
+    });
     let body = tx.get("body").unwrap_or(&tx);
     if !access::may_read_record(&state, &caller, &loc.account, body)? {
-        // Where it is committed is public (block headers list tx ids);
-        // what it says is its parties' and their regulators'.
-        return Ok(Json(json!({
-            "tx_id": h,
-            "status": "committed",
-            "height": loc.height,
-            "index": loc.index,
-            "leaf_index": loc.leaf_index,
-            "block_hash": block.as_ref().map(|b| b.hash),
-            "block_time_ms": block.as_ref().map(|b| b.header.time_ms),
-        }))
-        .into_response());
+        return Ok(Json(answer).into_response());
     }
     // The trace code a coding yields is derived, not in the body; the
     // explorer links it like the trace codes other records name.
-    let body = tx.get("body").unwrap_or(&tx);
     let trace_code = match (
         loc.kind.as_str(),
         body.get("batch_id").and_then(Value::as_str),
@@ -735,20 +745,11 @@ async fn tx_status(
             .and_then(Value::as_str)
             .map(str::to_string),
     };
-    Ok(Json(json!({
-        "tx_id": h,
-        "trace_code": trace_code,
-        "status": "committed",
-        "height": loc.height,
-        "index": loc.index,
-        "leaf_index": loc.leaf_index,
-        "type": loc.kind,
-        "account": loc.account,
-        "block_hash": block.as_ref().map(|b| b.hash),
-        "block_time_ms": block.as_ref().map(|b| b.header.time_ms),
-        "tx": tx,
-    }))
-    .into_response())
+    answer["trace_code"] = json!(trace_code);
+    answer["type"] = json!(loc.kind);
+    answer["account"] = json!(loc.account);
+    answer["tx"] = tx;
+    Ok(Json(answer).into_response())
 }
 
 async fn block_latest(State(state): State<AppState>) -> ApiResult<Json<ledger::Block>> {

@@ -116,15 +116,7 @@ async fn read_body_in_time(timeout: Duration, req: Request, next: Next) -> Respo
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(_)) => {
-            crate::metrics::too_large();
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ApiCode::BodyTooLarge,
-                format!("request body exceeds {REQUEST_BYTES_MAX} bytes, or broke off"),
-            )
-            .into_response()
-        }
+        Ok(Err(_)) => ApiError::body_too_large().into_response(),
         Err(_) => {
             crate::metrics::request_timed_out();
             let mut resp = ApiError::new(

@@ -52,14 +52,7 @@ fn setup() -> (tempfile::TempDir, Arc<Follower>, axum::Router, String) {
     )
     .expect("ledger");
     let sink = Arc::new(Follower::default());
-    let router = api::router(AppState {
-        ledger: Arc::new(ledger),
-        public_url: String::new(),
-        in_flight: Default::default(),
-        guard: Default::default(),
-        report_signer: None,
-        sink: sink.clone(),
-    });
+    let router = api::router(AppState::new(Arc::new(ledger), sink.clone()));
     (dir, sink, router, chain)
 }
 
@@ -159,14 +152,7 @@ async fn not_taken_is_retry_not_refused() {
         &ledger::store::StoreOptions::default(),
     )
     .expect("ledger");
-    let router = api::router(AppState {
-        ledger: Arc::new(ledger),
-        public_url: String::new(),
-        in_flight: Default::default(),
-        guard: Default::default(),
-        report_signer: None,
-        sink: Arc::new(Full),
-    });
+    let router = api::router(AppState::new(Arc::new(ledger), Arc::new(Full)));
     let (status, body) = post(&router, "/v1/txs", &json!([tx(&chain, 9)]), false).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let r = &body["results"][0];

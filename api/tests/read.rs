@@ -101,15 +101,23 @@ fn app_with_keys(
         &ledger::store::StoreOptions::default(),
     )
     .expect("ledger");
-    let router = api::router(AppState {
-        ledger: Arc::new(ledger),
-        public_url: String::new(),
-        in_flight: Default::default(),
-        guard: Default::default(),
-        report_signer: None,
-        sink,
-    });
+    let router = api::router(AppState::new(Arc::new(ledger), sink));
     (dir, router, keys)
+}
+
+/// Sends `req` (no body) through the router: (status, JSON answer).
+async fn send(router: &axum::Router, req: axum::http::request::Builder) -> (StatusCode, Value) {
+    let resp = router
+        .clone()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("answer");
+    let status = resp.status();
+    let bytes = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// GET signed by `key` (RFC 9421, as a validator or an account signs).
@@ -123,17 +131,7 @@ async fn signed(
     for (name, value) in api::httpsig::sign(key, &axum::http::Method::GET, uri, b"", now).unwrap() {
         req = req.header(name, value);
     }
-    let resp = router
-        .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
-        .await
-        .expect("answer");
-    let status = resp.status();
-    let bytes = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    send(router, req).await
 }
 
 async fn get(router: &axum::Router, uri: &str, header: Option<&str>) -> (StatusCode, Value) {
@@ -141,17 +139,7 @@ async fn get(router: &axum::Router, uri: &str, header: Option<&str>) -> (StatusC
     if let Some(h) = header {
         req = req.header(CONSISTENCY_HEADER, h);
     }
-    let resp = router
-        .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
-        .await
-        .expect("answer");
-    let status = resp.status();
-    let bytes = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    send(router, req).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -241,14 +241,7 @@ async fn ask_leaders<T: Transport>(
             rounds += 1;
             continue;
         };
-        if left.is_zero() {
-            return (
-                Err(ConsensusError::Raft(format!(
-                    "node {leader} did not answer the forwarded transactions in time"
-                ))),
-                rounds > 0,
-            );
-        }
+        // Past the deadline, `sleep_until` below answers at once.
         let option = RPCOption::new(left);
         // This node may have become the leader while the batch waited.
         let ask = async {
@@ -325,14 +318,7 @@ async fn resolve_replayed(
     let until = tokio::time::Instant::now() + Duration::from_millis(REPLAYED_LOOKUP_MS);
     while tokio::time::Instant::now() < until {
         if let Ok(Some(loc)) = ledger::history::read_tx(&ledger.store, id) {
-            return Ok(TxOutcomeResponse {
-                id: Some(hex::encode(id)),
-                result: crate::types::TxResult::Committed {
-                    height: loc.height,
-                    index: loc.index,
-                    leaf_index: loc.leaf_index,
-                },
-            });
+            return Ok(TxOutcomeResponse::committed(Some(hex::encode(id)), &loc));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

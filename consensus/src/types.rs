@@ -69,6 +69,18 @@ impl TxOutcomeResponse {
         }
     }
 
+    /// Committed where `loc` says.
+    pub fn committed(id: Option<String>, loc: &ledger::TxLocation) -> Self {
+        Self {
+            id,
+            result: TxResult::Committed {
+                height: loc.height,
+                index: loc.index,
+                leaf_index: loc.leaf_index,
+            },
+        }
+    }
+
     pub fn is_committed(&self) -> bool {
         matches!(self.result, TxResult::Committed { .. })
     }
@@ -78,14 +90,7 @@ impl From<&TxOutcome> for TxOutcomeResponse {
     fn from(o: &TxOutcome) -> Self {
         let id = o.id.map(|h| h.to_string());
         match &o.result {
-            Ok(loc) => Self {
-                id,
-                result: TxResult::Committed {
-                    height: loc.height,
-                    index: loc.index,
-                    leaf_index: loc.leaf_index,
-                },
-            },
+            Ok(loc) => Self::committed(id, loc),
             Err(r) => Self::refused(id, r.code, r.message.clone()),
         }
     }

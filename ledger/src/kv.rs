@@ -123,6 +123,7 @@ impl MemoryKv {
     }
 
     /// Every (space, key) held, in order.
+    #[cfg(test)]
     pub fn keys(&self) -> impl Iterator<Item = &(Space, Vec<u8>)> {
         self.map.keys()
     }

@@ -43,12 +43,14 @@ pub struct RefusedTx {
 
 /// Whether a row is one of these (for checks that a refusal changed
 /// nothing else).
+#[cfg(test)]
 pub fn is_kept_row(space: Space, key: &[u8]) -> bool {
-    space == Space::Txs && key.len() != 32 && key.starts_with(b"refused")
+    space == Space::Txs && [RECORD_PREFIX, SEQ_PREFIX, NEXT_KEY].iter().any(|p| key.starts_with(p))
 }
 
 /// Rows of `kv` other than kept refusals: what a refused transaction
 /// must leave unchanged.
+#[cfg(test)]
 pub fn rows_besides(kv: &crate::kv::MemoryKv) -> usize {
     kv.keys()
         .filter(|(space, key)| !is_kept_row(*space, key))
@@ -114,26 +116,31 @@ pub fn record<'a>(
 /// transaction replaced it.
 fn forget(kv: &(impl KvRead + ?Sized), changes: &mut ChangeSet, seq: u64) -> KvResult<()> {
     let key = seq_key(seq);
-    let id = match changes.entries.get(&(Space::Txs, key.clone())) {
-        Some(v) => v.clone(),
-        None => kv.get(Space::Txs, &key)?,
-    };
+    let id = current(kv, changes, &key)?;
     changes.entries.insert((Space::Txs, key), None);
     let Some(id) = id.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) else {
         return Ok(());
     };
     let rkey = record_key(&id);
-    let current = match changes.entries.get(&(Space::Txs, rkey.clone())) {
-        Some(v) => v.clone(),
-        None => kv.get(Space::Txs, &rkey)?,
-    };
-    if let Some(b) = current {
+    if let Some(b) = current(kv, changes, &rkey)? {
         let r: RefusedTx = decode(&rkey, &b)?;
         if r.seq == seq {
             changes.entries.insert((Space::Txs, rkey), None);
         }
     }
     Ok(())
+}
+
+/// A `Txs` row as this proposal leaves it so far: its own change, else the store's.
+fn current(
+    kv: &(impl KvRead + ?Sized),
+    changes: &ChangeSet,
+    key: &[u8],
+) -> KvResult<Option<Vec<u8>>> {
+    match changes.entries.get(&(Space::Txs, key.to_vec())) {
+        Some(v) => Ok(v.clone()),
+        None => kv.get(Space::Txs, key),
+    }
 }
 
 fn put(changes: &mut ChangeSet, key: Vec<u8>, value: Vec<u8>) {

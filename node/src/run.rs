@@ -348,18 +348,18 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
         None => format!("{}://{addr}", if tls.is_some() { "https" } else { "http" }),
     };
     let state = api::AppState {
-        ledger: ledger.clone(),
         public_url,
-        in_flight: Default::default(),
-        guard: Default::default(),
         report_signer,
-        sink: Arc::new(ConsensusSink {
-            node: node.clone(),
-            node_id: config.node_id,
-            http,
-            scheme: if tls.is_some() { "https" } else { "http" },
-            key: read_index_key,
-        }),
+        ..api::AppState::new(
+            ledger.clone(),
+            Arc::new(ConsensusSink {
+                node: node.clone(),
+                node_id: config.node_id,
+                http,
+                scheme: if tls.is_some() { "https" } else { "http" },
+                key: read_index_key,
+            }),
+        )
     };
     let app = api::router(state);
     // Written after binding so a supervisor learns the real port without racing.

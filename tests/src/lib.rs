@@ -371,6 +371,28 @@ pub fn stop_devnet(child: &mut Child, pids: &[u64]) {
     }
 }
 
+/// Subject `n` of district `d`: its USCC, its key ([`test_key`] of the
+/// USCC) and the `subject.register` record the root regulator signs.
+pub fn subject_register(
+    n: u32,
+    d: &str,
+    kind: record::SubjectKind,
+    key_subject: bool,
+) -> (String, SigningKey, record::SubjectRegister) {
+    let id = uscc(d, n);
+    let key = test_key(&id);
+    let reg = record::SubjectRegister {
+        uscc: id.clone(),
+        name: format!("subject {n}"),
+        kind,
+        district: d.into(),
+        key_subject,
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        market: None,
+    };
+    (id, key, reg)
+}
+
 /// A deterministic key for a test actor.
 pub fn test_key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&ledger::hash::sha256(

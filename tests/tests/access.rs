@@ -33,17 +33,7 @@ fn world() -> World {
     let chain = node.spec.chain_id.clone();
     let (root, root_id) = (node.root_key(), node.root.account.clone());
     let subject = |n: u32, d: &str, kind: SubjectKind| {
-        let id = uscc(d, n);
-        let key = test_key(&id);
-        let reg = SubjectRegister {
-            uscc: id.clone(),
-            name: format!("subject {n}"),
-            kind,
-            district: d.into(),
-            key_subject: false,
-            public_key: hex::encode(key.verifying_key().to_bytes()),
-            market: None,
-        };
+        let (id, key, reg) = subject_register(n, d, kind, false);
         ok(
             &node,
             &sign(&chain, &root, &root_id, "subject.register", &reg),

@@ -30,20 +30,7 @@ fn setup() -> World {
     let chain = node.spec.chain_id.clone();
     let root = node.root_key();
     let root_id = node.root.account.clone();
-    let mk = |n: u32, d: &str, kind: SubjectKind| {
-        let id = uscc(d, n);
-        let key = test_key(&id);
-        let reg = SubjectRegister {
-            uscc: id.clone(),
-            name: format!("subject {n}"),
-            kind,
-            district: d.into(),
-            key_subject: true,
-            public_key: hex::encode(key.verifying_key().to_bytes()),
-            market: None,
-        };
-        (id, key, reg)
-    };
+    let mk = |n: u32, d: &str, kind: SubjectKind| subject_register(n, d, kind, true);
     let (p, pk, preg) = mk(1, D1, SubjectKind::Producer);
     let (s, sk, sreg) = mk(2, D1, SubjectKind::Supermarket);
     let (o, ok_, oreg) = mk(3, D2, SubjectKind::Restaurant);

@@ -69,12 +69,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     }
 
     pub(super) fn key_bind(&mut self, r: record::KeyChange) -> R {
-        let Some(mut target) = self.get::<Account>(&account_key(&r.target))? else {
-            return Err(ApplyError::Refused(refuse(
-                C::UnknownAccount,
-                format!("no account `{}`", r.target),
-            )));
-        };
+        let mut target = self.account(&r.target)?;
         self.key_authority(&target)?;
         ensure!(
             target.active_key_count() < ACCOUNT_KEYS_MAX,
@@ -89,12 +84,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     }
 
     pub(super) fn key_revoke(&mut self, r: record::KeyChange) -> R {
-        let Some(mut target) = self.get::<Account>(&account_key(&r.target))? else {
-            return Err(ApplyError::Refused(refuse(
-                C::UnknownAccount,
-                format!("no account `{}`", r.target),
-            )));
-        };
+        let mut target = self.account(&r.target)?;
         self.key_authority(&target)?;
         ensure!(
             target.active_key(&r.public_key).is_some(),

@@ -145,13 +145,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
 
     pub(super) fn adjustment(&mut self, r: record::AdjustmentRecord) -> R {
         check_text("reason", &r.reason, NOTE_CHARS_MAX)?;
-        ensure!(
-            self.spec().district(&r.district).is_some(),
-            C::UnknownDistrict,
-            "district `{}` is not in the region table",
-            r.district
-        );
-        self.regulator_over(&r.district)?;
+        self.regulated_district(&r.district)?;
         let Some(points) = points_hundredths(&r.points) else {
             return Err(ApplyError::Refused(refuse(
                 C::InvalidField,

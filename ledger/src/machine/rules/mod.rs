@@ -100,6 +100,17 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         self.authority_over(&[AccountRole::Regulator], district)
     }
 
+    /// `district` is in the region table and the signer regulates it.
+    fn regulated_district(&self, district: &str) -> std::result::Result<(), Refusal> {
+        if self.spec().district(district).is_none() {
+            return Err(refuse(
+                C::UnknownDistrict,
+                format!("district `{district}` is not in the region table"),
+            ));
+        }
+        self.regulator_over(district)
+    }
+
     fn authority_over(
         &self,
         roles: &[AccountRole],
@@ -140,6 +151,12 @@ impl<K: KvWrite> Apply<'_, '_, K> {
                 self.signer.id
             )))),
         }
+    }
+
+    fn account(&self, id: &str) -> ApplyResult<Account> {
+        Ok(self
+            .get::<Account>(&account_key(id))?
+            .ok_or_else(|| refuse(C::UnknownAccount, format!("no account `{id}`")))?)
     }
 
     fn subject(&self, uscc: &str) -> ApplyResult<Subject> {

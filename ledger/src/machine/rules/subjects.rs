@@ -6,13 +6,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     pub(super) fn subject_register(&mut self, r: record::SubjectRegister) -> R {
         check_uscc(&r.uscc)?;
         check_text("name", &r.name, NAME_CHARS_MAX)?;
-        ensure!(
-            self.spec().district(&r.district).is_some(),
-            C::UnknownDistrict,
-            "district `{}` is not in the region table",
-            r.district
-        );
-        self.regulator_over(&r.district)?;
+        self.regulated_district(&r.district)?;
         ensure!(
             self.get::<Account>(&account_key(&r.uscc))?.is_none(),
             C::SubjectExists,
@@ -100,12 +94,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
         }
         let old_district = s.district.clone();
         if let Some(d) = &r.district {
-            ensure!(
-                self.spec().district(d).is_some(),
-                C::UnknownDistrict,
-                "district `{d}` is not in the region table"
-            );
-            self.regulator_over(d)?;
+            self.regulated_district(d)?;
             s.district = d.clone();
         }
         let was_key = s.key_subject;
