@@ -45,7 +45,10 @@ pub struct RefusedTx {
 /// nothing else).
 #[cfg(test)]
 pub fn is_kept_row(space: Space, key: &[u8]) -> bool {
-    space == Space::Txs && [RECORD_PREFIX, SEQ_PREFIX, NEXT_KEY].iter().any(|p| key.starts_with(p))
+    space == Space::Txs
+        && [RECORD_PREFIX, SEQ_PREFIX, NEXT_KEY]
+            .iter()
+            .any(|p| key.starts_with(p))
 }
 
 /// Rows of `kv` other than kept refusals: what a refused transaction
