@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ledger::block::Cosignature;
@@ -23,6 +23,7 @@ use ledger::store::{ExtraWrite, CF_RAFT_META};
 use ledger::Ledger;
 use openraft::network::RPCOption;
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 
 use crate::network::Transport;
 use crate::types::Raft;
@@ -259,7 +260,7 @@ pub(crate) async fn run_signer<T: Transport>(
         let mut to_sign = None;
         if latest > seen {
             let (from, l) = (seen.max(signed_height), ledger.clone());
-            let head = tokio::task::spawn_blocking(move || last_window_head(&l, from, latest))
+            let head = crate::spawn_blocking(move || last_window_head(&l, from, latest))
                 .await
                 .ok()
                 .flatten();
@@ -274,7 +275,7 @@ pub(crate) async fn run_signer<T: Transport>(
             let l = ledger.clone();
             let s = signer.clone();
             let mut st = state.clone();
-            let signed = tokio::task::spawn_blocking(move || {
+            let signed = crate::spawn_blocking(move || {
                 let c = sign_block(&l, &s, &mut st, height);
                 (c, st)
             })

@@ -253,7 +253,10 @@ async fn ask_leaders<T: Transport>(
                     .await
             }
         };
+        // Biased, so a seeded simulation replays exactly; an answer that is
+        // in also wins over a deadline passing at the same instant.
         let answer = tokio::select! {
+            biased;
             a = ask => Some(a),
             _ = leadership_moves_from(raft, leader) => None,
             _ = tokio::time::sleep_until(deadline) => Some(Err("timed out".into())),

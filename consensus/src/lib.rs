@@ -29,6 +29,7 @@ pub mod memnet;
 pub mod network;
 pub mod node;
 pub mod p2p;
+pub mod simulation;
 pub mod state_machine;
 pub mod types;
 
@@ -51,9 +52,25 @@ pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, tokio::task::JoinError> {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    if simulation::active() {
+        // One thread runs the whole simulated cluster: no thread may decide
+        // when this finishes.
+        return Ok(f());
+    }
     if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
         Ok(tokio::task::block_in_place(f))
     } else {
         tokio::task::spawn_blocking(f).await
     }
+}
+
+/// `tokio::task::spawn_blocking`, except in a simulation, where `f` runs
+/// in place (see [`blocking`]).
+pub(crate) async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    if simulation::active() {
+        return Ok(f());
+    }
+    tokio::task::spawn_blocking(f).await
 }

@@ -35,7 +35,7 @@ use ledger::store::{ExtraWrite, CF_RAFT_LOG, CF_RAFT_META};
 use ledger::Ledger;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
-use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{IteratorMode, WriteBatch};
 use serde::de::DeserializeOwned;
 
 use crate::types::{decode, encode, meta_key, Entry, LogId, NodeId, StorageError, TypeConfig};
@@ -166,23 +166,43 @@ impl CommittedIndex {
 /// Flush callbacks waiting for the syncer; beyond this `append` waits (back-pressure).
 pub const SYNC_QUEUE_MAX: usize = 4_096;
 
-/// The syncer thread's queue: the callbacks of appends written but not yet synced.
+/// The syncer's queue: the callbacks of appends written but not yet synced.
 #[derive(Clone)]
-struct WalSyncer {
-    queue: std::sync::mpsc::SyncSender<LogFlushed<TypeConfig>>,
+enum WalSyncer {
+    /// A thread of its own (a node).
+    Thread(std::sync::mpsc::SyncSender<LogFlushed<TypeConfig>>),
+    /// A task on the simulator's one thread, each fsync taking a seeded
+    /// simulated time ([`crate::simulation`]).
+    Task(tokio::sync::mpsc::Sender<LogFlushed<TypeConfig>>),
 }
 
 impl WalSyncer {
-    /// Starts the syncer thread; `None` if the OS will not give a thread
-    /// (appends then sync inline).
+    /// Starts the syncer; `None` if the OS will not give a thread (appends
+    /// then sync inline).
     fn start(ledger: Arc<Ledger>) -> Option<Self> {
+        if crate::simulation::active() {
+            let (queue, rx) = tokio::sync::mpsc::channel(SYNC_QUEUE_MAX);
+            tokio::spawn(simulated_sync_loop(ledger, rx));
+            return Some(Self::Task(queue));
+        }
         let (queue, rx) = std::sync::mpsc::sync_channel(SYNC_QUEUE_MAX);
         std::thread::Builder::new()
             .name("zsl-log-sync".into())
             .spawn(move || sync_loop(&ledger, &rx))
             .map_err(|e| tracing::warn!(error = %e, "no log syncer thread; appends sync inline"))
             .ok()?;
-        Some(Self { queue })
+        Some(Self::Thread(queue))
+    }
+
+    /// Queues `callback` for the next sync; gives it back if the syncer is gone.
+    fn send(&self, callback: LogFlushed<TypeConfig>) -> Result<(), LogFlushed<TypeConfig>> {
+        match self {
+            Self::Thread(queue) => queue.send(callback).map_err(|e| e.0),
+            Self::Task(queue) => queue.try_send(callback).map_err(|e| match e {
+                tokio::sync::mpsc::error::TrySendError::Full(c)
+                | tokio::sync::mpsc::error::TrySendError::Closed(c) => c,
+            }),
+        }
     }
 }
 
@@ -192,13 +212,30 @@ fn sync_loop(ledger: &Ledger, rx: &std::sync::mpsc::Receiver<LogFlushed<TypeConf
     while let Ok(first) = rx.recv() {
         let mut waiting = vec![first];
         waiting.extend(std::iter::from_fn(|| rx.try_recv().ok()));
-        let synced = ledger.store.sync_wal();
-        for callback in waiting {
-            callback.log_io_completed(match &synced {
-                Ok(()) => Ok(()),
-                Err(e) => Err(std::io::Error::other(e.to_string())),
-            });
-        }
+        complete(waiting, ledger.store.sync_wal());
+    }
+}
+
+/// [`sync_loop`] on simulated time: an fsync takes a seeded delay, and the
+/// appends queued meanwhile ride on it.
+async fn simulated_sync_loop(
+    ledger: Arc<Ledger>,
+    mut rx: tokio::sync::mpsc::Receiver<LogFlushed<TypeConfig>>,
+) {
+    while let Some(first) = rx.recv().await {
+        tokio::time::sleep(crate::simulation::fsync_delay()).await;
+        let mut waiting = vec![first];
+        waiting.extend(std::iter::from_fn(|| rx.try_recv().ok()));
+        complete(waiting, ledger.store.sync_wal());
+    }
+}
+
+fn complete(waiting: Vec<LogFlushed<TypeConfig>>, synced: ledger::Result<()>) {
+    for callback in waiting {
+        callback.log_io_completed(match &synced {
+            Ok(()) => Ok(()),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        });
     }
 }
 
@@ -291,9 +328,9 @@ impl LogStore {
                 encode(id).map_err(|e| StorageIOError::write_logs(&e))?,
             );
         }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        db.write_opt(batch, &wo)
+        self.ledger
+            .store
+            .write_raft_batch(batch)
             .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 }
@@ -447,7 +484,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         };
-        if let Err(std::sync::mpsc::SendError(callback)) = syncer.queue.send(callback) {
+        if let Err(callback) = syncer.send(callback) {
             // The syncer thread is gone: sync here.
             let synced = self.ledger.store.sync_wal();
             callback.log_io_completed(

@@ -91,7 +91,7 @@ pub(crate) async fn run_reconciler(
         }
         applied.borrow_and_update();
         let l = ledger.clone();
-        let Ok(Some(set)) = tokio::task::spawn_blocking(move || next_set(&l)).await else {
+        let Ok(Some(set)) = crate::spawn_blocking(move || next_set(&l)).await else {
             continue;
         };
         if set.is_empty() {

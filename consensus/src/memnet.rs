@@ -4,10 +4,13 @@
 //! The plan loses a fraction of messages (requests and, separately, responses:
 //! a lost response means the peer *did* act on the request, which is the case
 //! Raft has to survive), delays each delivered message by a bounded random
-//! time, and splits the nodes into partitions that cannot reach each other
-//! until [`MemRouter::heal`]. Random choices come from one SplitMix64 stream
+//! time (so messages overtake each other), delivers some requests twice,
+//! and splits the nodes into partitions that cannot reach each other until
+//! [`MemRouter::heal`]. Random choices come from one SplitMix64 stream
 //! seeded by the plan, so a plan is reproducible as far as the order in which
-//! Raft's tasks send is; the scheduler still decides that order.
+//! Raft's tasks send is. On a multi-threaded runtime the scheduler decides
+//! that order; on the simulator's one thread (`tests/src/sim.rs`) it is fixed
+//! too, and a seed replays exactly.
 //!
 //! Everything is bounded: registered nodes ([`MEM_NODES_MAX`]), RPCs in flight
 //! ([`MEM_INFLIGHT_MAX`]), and delay ([`MEM_DELAY_MAX_MS`]). Every delivery also
@@ -52,14 +55,18 @@ pub struct FaultPlan {
     /// Each delivered request waits a uniform time in `delay_min_ms..=delay_max_ms`.
     pub delay_min_ms: u64,
     pub delay_max_ms: u64,
+    /// Raft requests delivered twice, per thousand: the copy arrives after a
+    /// further delay of the same range and its answer is discarded, as a
+    /// retransmitted packet's would be.
+    pub duplicate_per_mille: u16,
 }
 
 impl FaultPlan {
     fn validate(&self) -> Result<()> {
-        if self.drop_per_mille > 1_000 {
+        if self.drop_per_mille > 1_000 || self.duplicate_per_mille > 1_000 {
             return Err(ConsensusError::Config(format!(
-                "drop_per_mille must be 0..=1000, not {}",
-                self.drop_per_mille
+                "drop_per_mille and duplicate_per_mille must be 0..=1000, not {} and {}",
+                self.drop_per_mille, self.duplicate_per_mille
             )));
         }
         if self.delay_min_ms > self.delay_max_ms || self.delay_max_ms > MEM_DELAY_MAX_MS {
@@ -80,29 +87,11 @@ pub struct MemNetStats {
     /// Refused because sender and target are in different partitions, or one is not registered.
     pub unreachable: u64,
     pub timed_out: u64,
+    /// Requests delivered a second time.
+    pub duplicated: u64,
 }
 
-/// SplitMix64: tiny, seedable, and good enough to pick which messages to lose.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi` (modulo bias is irrelevant at these ranges).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        match (hi - lo).checked_add(1) {
-            Some(span) => lo + self.next() % span,
-            None => self.next(),
-        }
-    }
-}
+use crate::simulation::SplitMix64;
 
 struct RouterState {
     nodes: BTreeMap<NodeId, Raft>,
@@ -124,6 +113,16 @@ impl RouterState {
     fn lose(&mut self) -> bool {
         let p = u64::from(self.plan.drop_per_mille);
         p > 0 && self.rng.range(0, 999) < p
+    }
+
+    fn duplicate(&mut self) -> bool {
+        let p = u64::from(self.plan.duplicate_per_mille);
+        p > 0 && self.rng.range(0, 999) < p
+    }
+
+    fn delay(&mut self) -> Duration {
+        let (lo, hi) = (self.plan.delay_min_ms, self.plan.delay_max_ms);
+        Duration::from_millis(self.rng.range(lo, hi))
     }
 }
 
@@ -243,15 +242,16 @@ impl MemRouter {
         call: F,
     ) -> RpcResult<Resp, E>
     where
-        E: std::error::Error,
-        F: FnOnce(Raft) -> Fut,
-        Fut: Future<Output = std::result::Result<Resp, RaftError<NodeId, E>>>,
+        E: std::error::Error + Send + 'static,
+        Resp: Send + 'static,
+        F: Fn(Raft) -> Fut,
+        Fut: Future<Output = std::result::Result<Resp, RaftError<NodeId, E>>> + Send + 'static,
     {
         let Ok(_permit) = self.inflight.try_acquire() else {
             return Err(unreachable(target, "too many RPCs in flight"));
         };
         // Decide the message's fate under the lock, then deliver without it.
-        let (raft, delay) = {
+        let (raft, delay, copy_delay) = {
             let mut st = self.lock();
             if !st.connected(from, target) {
                 st.stats.unreachable += 1;
@@ -261,13 +261,25 @@ impl MemRouter {
                 st.stats.dropped += 1;
                 return Err(lost(target, "request lost"));
             }
-            let (lo, hi) = (st.plan.delay_min_ms, st.plan.delay_max_ms);
-            let delay = Duration::from_millis(st.rng.range(lo, hi));
+            let delay = st.delay();
+            let copy_delay = st.duplicate().then(|| delay + st.delay());
             let Some(raft) = st.nodes.get(&target).cloned() else {
                 return Err(unreachable(target, "not registered"));
             };
-            (raft, delay)
+            (raft, delay, copy_delay)
         };
+        if let Some(copy_delay) = copy_delay {
+            // The copy holds a slot of its own, so duplicates stay bounded too.
+            if let Ok(slot) = self.inflight.clone().try_acquire_owned() {
+                self.lock().stats.duplicated += 1;
+                let copy = call(raft.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(copy_delay).await;
+                    let _ = copy.await;
+                    drop(slot);
+                });
+            }
+        }
         let ttl = option.hard_ttl();
         let sent = tokio::time::timeout(ttl, async move {
             tokio::time::sleep(delay).await;
@@ -355,7 +367,10 @@ impl Transport for MemTransport {
                 target,
                 RPCTypes::AppendEntries,
                 &option,
-                |raft| async move { raft.append_entries(rpc).await },
+                move |raft| {
+                    let rpc = rpc.clone();
+                    async move { raft.append_entries(rpc).await }
+                },
             )
             .await
     }
@@ -373,7 +388,10 @@ impl Transport for MemTransport {
                 target,
                 RPCTypes::InstallSnapshot,
                 &option,
-                |raft| async move { raft.install_snapshot(rpc).await },
+                move |raft| {
+                    let rpc = rpc.clone();
+                    async move { raft.install_snapshot(rpc).await }
+                },
             )
             .await
     }
@@ -386,13 +404,10 @@ impl Transport for MemTransport {
         option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>> {
         self.router
-            .deliver(
-                self.from,
-                target,
-                RPCTypes::Vote,
-                &option,
-                |raft| async move { raft.vote(rpc).await },
-            )
+            .deliver(self.from, target, RPCTypes::Vote, &option, move |raft| {
+                let rpc = rpc.clone();
+                async move { raft.vote(rpc).await }
+            })
             .await
     }
 
@@ -430,18 +445,6 @@ impl Transport for MemTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splitmix_is_seeded_and_in_range() {
-        let mut a = SplitMix64(7);
-        let mut b = SplitMix64(7);
-        for _ in 0..1_000 {
-            let x = a.range(3, 9);
-            assert_eq!(x, b.range(3, 9));
-            assert!((3..=9).contains(&x));
-        }
-        assert_eq!(SplitMix64(1).range(5, 5), 5);
-    }
 
     #[test]
     fn plans_are_bounded() {

@@ -424,7 +424,7 @@ fn join_err(e: tokio::task::JoinError) -> StorageError {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let ledger = self.ledger.clone();
-        let built = tokio::task::spawn_blocking(move || build_snapshot(&ledger))
+        let built = crate::spawn_blocking(move || build_snapshot(&ledger))
             .await
             .map_err(join_err)??;
         let snapshot = Snapshot {
@@ -486,7 +486,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let ledger = self.ledger.clone();
         let (meta_owned, data) = (meta.clone(), data);
-        let stored = tokio::task::spawn_blocking(move || {
+        let stored = crate::spawn_blocking(move || {
             install_snapshot(&ledger, &meta_owned, &data).map(|()| StoredSnapshot {
                 meta: meta_owned,
                 data,

@@ -224,6 +224,7 @@ async fn three_nodes_replicate_survive_a_minority_partition_and_converge() {
         drop_per_mille: 30,
         delay_min_ms: 0,
         delay_max_ms: 5,
+        ..Default::default()
     })
     .await;
 
@@ -291,6 +292,7 @@ async fn a_heavily_lossy_network_still_commits_and_converges() {
         drop_per_mille: 150,
         delay_min_ms: 1,
         delay_max_ms: 20,
+        ..Default::default()
     })
     .await;
     // Leadership may move under this much loss, so each transaction is
@@ -332,6 +334,7 @@ async fn a_leader_crash_under_load_loses_no_acknowledged_tx_and_it_catches_up_on
         drop_per_mille: 20,
         delay_min_ms: 0,
         delay_max_ms: 3,
+        ..Default::default()
     })
     .await;
     let old = cluster.leader(&IDS, 0).await;
@@ -388,6 +391,7 @@ async fn validators_co_sign_checkpoints_and_a_quorum_seals_them() {
         drop_per_mille: 20,
         delay_min_ms: 0,
         delay_max_ms: 3,
+        ..Default::default()
     })
     .await;
     let leader = cluster.leader(&IDS, 0).await;
@@ -452,6 +456,7 @@ async fn a_forged_signature_in_a_proposal_is_refused_everywhere_and_followers_fo
         drop_per_mille: 0,
         delay_min_ms: 0,
         delay_max_ms: 2,
+        ..Default::default()
     })
     .await;
     let leader = cluster.leader(&IDS, 0).await;

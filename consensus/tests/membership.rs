@@ -77,6 +77,7 @@ async fn validators_join_and_leave_by_signed_records_under_load() {
         drop_per_mille: 10,
         delay_min_ms: 0,
         delay_max_ms: 2,
+        ..Default::default()
     })
     .expect("plan");
     let mut nodes = BTreeMap::new();

@@ -47,7 +47,22 @@ pub struct Store {
     db: DB,
     sync: bool,
     cache: ReadCache,
+    /// The simulator's disk model ([`Store::simulate_disk`]); unset on a node.
+    simulated: std::sync::OnceLock<std::sync::Mutex<UnsyncedWrites>>,
 }
+
+/// A simulated disk's unsynced writes: what a power loss may take back.
+#[derive(Default)]
+struct UnsyncedWrites {
+    /// One entry per write batch not yet covered by a sync, oldest first:
+    /// each key it wrote, with the value the key held before.
+    undo: Vec<Vec<PriorValue>>,
+    /// Set by [`Store::simulate_power_loss`]: every later write fails.
+    down: bool,
+}
+
+/// A key's value before a write: column family, key, value (`None`: absent).
+type PriorValue = (&'static str, Vec<u8>, Option<Vec<u8>>);
 
 /// Values of the domain spaces (State, Index) read through [`Store`]'s
 /// `KvRead`, kept in memory: the state machine reads the same accounts,
@@ -198,6 +213,7 @@ impl Store {
             db,
             sync: options.sync,
             cache: ReadCache::default(),
+            simulated: std::sync::OnceLock::new(),
         })
     }
 
@@ -215,6 +231,7 @@ impl Store {
             db,
             sync: false,
             cache: ReadCache::default(),
+            simulated: std::sync::OnceLock::new(),
         })
     }
 
@@ -242,8 +259,17 @@ impl Store {
 
     fn commit_with(&self, changes: &ChangeSet, extra: &[ExtraWrite], sync: bool) -> Result<()> {
         let mut batch = WriteBatch::default();
+        let mut simulated = self.simulated_disk()?;
+        let mut priors = Vec::new();
         for ((space, key), value) in &changes.entries {
             let cf = self.cf(space.cf_name())?;
+            if simulated.is_some() && !sync {
+                priors.push((
+                    space.cf_name(),
+                    key.clone(),
+                    self.db.get_cf(cf, key).map_err(storage)?,
+                ));
+            }
             match value {
                 Some(v) => batch.put_cf(cf, key, v),
                 None => batch.delete_cf(cf, key),
@@ -251,27 +277,125 @@ impl Store {
         }
         for w in extra {
             let cf = self.cf(w.cf)?;
+            if simulated.is_some() && !sync {
+                priors.push((
+                    w.cf,
+                    w.key.clone(),
+                    self.db.get_cf(cf, &w.key).map_err(storage)?,
+                ));
+            }
             match &w.value {
                 Some(v) => batch.put_cf(cf, &w.key, v),
                 None => batch.delete_cf(cf, &w.key),
             }
         }
         let mut wo = WriteOptions::default();
-        wo.set_sync(sync);
+        // A simulated disk keeps its own account of what is durable, so the
+        // real fsync is skipped.
+        wo.set_sync(sync && simulated.is_none());
         let written = self.db.write_opt(batch, &wo).map_err(storage);
         // Also after a failed write: RocksDB may have applied part of it.
         self.cache.committed(changes);
+        if let Some(disk) = simulated.as_mut() {
+            if sync {
+                disk.undo.clear();
+            } else {
+                disk.undo.push(priors);
+            }
+        }
         written
     }
 
     /// Writes a batch built outside [`ChangeSet`]s (snapshot install, which
     /// replaces every ledger space), synced; the read cache is dropped.
     pub fn write_batch(&self, batch: WriteBatch) -> Result<()> {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        let written = self.db.write_opt(batch, &wo).map_err(storage);
+        let written = self.write_synced(batch);
         self.cache.clear();
         written
+    }
+
+    /// Writes a batch to Raft's own column families (log truncation and
+    /// purging), synced. The read cache holds none of their rows.
+    pub fn write_raft_batch(&self, batch: WriteBatch) -> Result<()> {
+        self.write_synced(batch)
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<()> {
+        let mut simulated = self.simulated_disk()?;
+        let mut wo = WriteOptions::default();
+        wo.set_sync(simulated.is_none());
+        let written = self.db.write_opt(batch, &wo).map_err(storage);
+        if let Some(disk) = simulated.as_mut() {
+            disk.undo.clear();
+        }
+        written
+    }
+
+    /// Turns this store's disk into the simulator's model of one: syncs cost
+    /// nothing, every write not yet covered by a sync is remembered, and
+    /// [`Self::simulate_power_loss`] takes such writes back as a power
+    /// failure would. For the whole-cluster simulator only; a node never
+    /// calls it. Call it right after opening, before any write to keep.
+    pub fn simulate_disk(&self) {
+        let _ = self.simulated.set(std::sync::Mutex::default());
+    }
+
+    /// Write batches a power loss could still take back (0 on a real disk).
+    pub fn unsynced_batches(&self) -> usize {
+        self.simulated.get().map_or(0, |d| {
+            d.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .undo
+                .len()
+        })
+    }
+
+    /// A simulated power loss: the store goes down (every later write
+    /// fails), the unsynced write batches after the oldest `keep` are
+    /// undone, newest first, and their number is returned. What a real
+    /// disk loses is a suffix of its write-ahead log, and RocksDB recovers
+    /// the prefix, so undoing a suffix of batches is that crash. The store
+    /// is then only good for dropping and reopening.
+    pub fn simulate_power_loss(&self, keep: usize) -> Result<usize> {
+        let disk = self
+            .simulated
+            .get()
+            .ok_or_else(|| LedgerError::Storage("not a simulated disk".into()))?;
+        let mut disk = disk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        disk.down = true;
+        let keep = keep.min(disk.undo.len());
+        let lost = disk.undo.split_off(keep);
+        for priors in lost.iter().rev() {
+            let mut batch = WriteBatch::default();
+            for (cf, key, value) in priors.iter().rev() {
+                let cf = self.cf(cf)?;
+                match value {
+                    Some(v) => batch.put_cf(cf, key, v),
+                    None => batch.delete_cf(cf, key),
+                }
+            }
+            self.db.write(batch).map_err(storage)?;
+        }
+        self.cache.clear();
+        Ok(lost.len())
+    }
+
+    /// The simulated disk's record, locked for one write; `Err` once it lost power.
+    fn simulated_disk(&self) -> Result<Option<std::sync::MutexGuard<'_, UnsyncedWrites>>> {
+        let Some(disk) = self.simulated.get() else {
+            return Ok(None);
+        };
+        let disk = disk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if disk.down {
+            return Err(LedgerError::Storage(
+                "the disk lost power (simulated)".into(),
+            ));
+        }
+        Ok(Some(disk))
     }
 
     /// Whether commits are synced (`StoreOptions::sync`).
@@ -282,7 +406,13 @@ impl Store {
     /// Makes every write so far durable: one fsync of the shared
     /// write-ahead log, however many unsynced commits it covers (group commit).
     pub fn sync_wal(&self) -> Result<()> {
-        self.db.flush_wal(true).map_err(storage)
+        match self.simulated_disk()? {
+            Some(mut disk) => {
+                disk.undo.clear();
+                Ok(())
+            }
+            None => self.db.flush_wal(true).map_err(storage),
+        }
     }
 
     /// Reads from a column family outside the ledger spaces.

@@ -20,19 +20,26 @@ use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use serde_json::Value;
 
+pub mod chaos;
+
 pub use genesis::KeyFile;
 pub use ledger::record;
 
 pub const READY_TIMEOUT_MS: u64 = 60_000;
 
-/// The `zsl` binary next to the test executable's directory (`target/<profile>/zsl`).
+/// The `zsl` binary in `target/<profile>/`: beside this executable (a tool
+/// such as `zsl-chaos`) or one directory up (a test in `deps/`).
 pub fn zsl_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let bin = profile_dir.join("zsl");
+    let beside = exe.parent().map(|d| d.join("zsl"));
+    let bin = match beside.filter(|b| b.exists()) {
+        Some(b) => b,
+        None => exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .join("zsl"),
+    };
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build -p node` first (scripts/test does)",
