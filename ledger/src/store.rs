@@ -258,18 +258,15 @@ impl Store {
     }
 
     fn commit_with(&self, changes: &ChangeSet, extra: &[ExtraWrite], sync: bool) -> Result<()> {
-        let mut batch = WriteBatch::default();
         let mut simulated = self.simulated_disk()?;
-        let mut priors = Vec::new();
+        // Only a simulated disk remembers what an unsynced write replaced.
+        let priors = match &simulated {
+            Some(_) if !sync => self.prior_values(changes, extra)?,
+            _ => Vec::new(),
+        };
+        let mut batch = WriteBatch::default();
         for ((space, key), value) in &changes.entries {
             let cf = self.cf(space.cf_name())?;
-            if simulated.is_some() && !sync {
-                priors.push((
-                    space.cf_name(),
-                    key.clone(),
-                    self.db.get_cf(cf, key).map_err(storage)?,
-                ));
-            }
             match value {
                 Some(v) => batch.put_cf(cf, key, v),
                 None => batch.delete_cf(cf, key),
@@ -277,13 +274,6 @@ impl Store {
         }
         for w in extra {
             let cf = self.cf(w.cf)?;
-            if simulated.is_some() && !sync {
-                priors.push((
-                    w.cf,
-                    w.key.clone(),
-                    self.db.get_cf(cf, &w.key).map_err(storage)?,
-                ));
-            }
             match &w.value {
                 Some(v) => batch.put_cf(cf, &w.key, v),
                 None => batch.delete_cf(cf, &w.key),
@@ -304,6 +294,21 @@ impl Store {
             }
         }
         written
+    }
+
+    /// The value each key of a commit holds before it (a simulated disk's undo record).
+    fn prior_values(&self, changes: &ChangeSet, extra: &[ExtraWrite]) -> Result<Vec<PriorValue>> {
+        let keys = changes
+            .entries
+            .keys()
+            .map(|(space, key)| (space.cf_name(), key))
+            .chain(extra.iter().map(|w| (w.cf, &w.key)));
+        let mut priors = Vec::new();
+        for (cf, key) in keys {
+            let value = self.db.get_cf(self.cf(cf)?, key).map_err(storage)?;
+            priors.push((cf, key.clone(), value));
+        }
+        Ok(priors)
     }
 
     /// Writes a batch built outside [`ChangeSet`]s (snapshot install, which

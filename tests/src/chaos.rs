@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{poll, sign, zsl_binary, TestCluster};
+use crate::{poll, zsl_binary, TestCluster};
 
 /// How long a client waits for one commit answer.
 const CLIENT_TIMEOUT_MS: u64 = 5_000;
@@ -153,15 +153,12 @@ fn spawn_client(
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
-            let doc = crate::record::DocumentNotarize {
-                document_hash: hex::encode(ledger::hash::sha256(
-                    format!("chaos {seed} {client} {n}").as_bytes(),
-                )),
-                title: format!("chaos client {client} record {n}"),
-                media_type: None,
-                note: None,
-            };
-            let tx = sign(&chain, &root, &account, "document.notarize", &doc);
+            let tx = crate::notarize(
+                &chain,
+                &root,
+                &account,
+                &format!("chaos {seed} client {client} record {n}"),
+            );
             let api = &apis[rng.below(apis.len() as u64) as usize];
             let answer = http
                 .post(format!("{api}/v1/tx?wait=commit"))

@@ -491,18 +491,11 @@ impl TestCluster {
     /// A fresh `document.notarize` by the root regulator: the cheapest
     /// transaction that commits, for load and liveness checks.
     pub fn notarize(&self, label: &str) -> Value {
-        let doc = record::DocumentNotarize {
-            document_hash: hex::encode(ledger::hash::sha256(label.as_bytes())),
-            title: label.into(),
-            media_type: None,
-            note: None,
-        };
-        sign(
+        notarize(
             &self.spec.chain_id,
             &self.root_key(),
             &self.root.account,
-            "document.notarize",
-            &doc,
+            label,
         )
     }
 
@@ -726,6 +719,17 @@ impl TestCluster {
     pub fn root_key(&self) -> SigningKey {
         self.root.signing_key().expect("root key")
     }
+}
+
+/// A `document.notarize` of the document named `label`, signed by `account`.
+pub fn notarize(chain_id: &str, key: &SigningKey, account: &str, label: &str) -> Value {
+    let doc = record::DocumentNotarize {
+        document_hash: hex::encode(ledger::hash::sha256(label.as_bytes())),
+        title: label.into(),
+        media_type: None,
+        note: None,
+    };
+    sign(chain_id, key, account, "document.notarize", &doc)
 }
 
 /// Nodes frozen by [`TestCluster::pause`]; resumed on drop.

@@ -96,17 +96,17 @@ impl Cluster {
     }
 
     pub fn running(&self) -> Vec<u64> {
-        self.members
-            .iter()
-            .filter(|(_, m)| m.node.is_some())
-            .map(|(&id, _)| id)
-            .collect()
+        self.members_up(true)
     }
 
     pub fn crashed(&self) -> Vec<u64> {
+        self.members_up(false)
+    }
+
+    fn members_up(&self, up: bool) -> Vec<u64> {
         self.members
             .iter()
-            .filter(|(_, m)| m.node.is_none())
+            .filter(|(_, m)| m.node.is_some() == up)
             .map(|(&id, _)| id)
             .collect()
     }
