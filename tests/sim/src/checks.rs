@@ -163,8 +163,9 @@ fn acknowledged(id: u64, ledger: &Ledger, acked: &[Acked]) -> Vec<String> {
     found
 }
 
-/// Each sealed checkpoint extends the one before it (a consistency proof
-/// between their signed notes verifies from the genesis spec alone).
+/// Each sealed checkpoint extends the one before it: a consistency proof
+/// links their roots, and each note carries a quorum of the validator set
+/// in force at its height.
 fn sealed_append_only(id: u64, ledger: &Ledger, spec: &ledger::ChainSpec) -> Vec<String> {
     let rows = match ledger
         .store
@@ -183,10 +184,10 @@ fn sealed_append_only(id: u64, ledger: &Ledger, spec: &ledger::ChainSpec) -> Vec
         })
         .collect();
     let mut found = Vec::new();
-    let mut previous: Option<(u64, u64, String)> = None;
+    let mut previous: Option<(u64, u64, String, Vec<ledger::spec::Validator>)> = None;
     for h in heights {
         let note = match ledger::seal::signed_checkpoint(&ledger.store, spec, h) {
-            Ok(Some((cp, note, _))) => (cp.tree_size, note.render()),
+            Ok(Some((cp, note, set))) => (cp.tree_size, note.render(), set),
             Ok(None) => {
                 found.push(format!(
                     "node {id}: sealed height {h} has no signed checkpoint"
@@ -198,10 +199,19 @@ fn sealed_append_only(id: u64, ledger: &Ledger, spec: &ledger::ChainSpec) -> Vec
                 continue;
             }
         };
-        if let Some((ph, from, old)) = &previous {
+        if let Some((ph, from, old, old_set)) = &previous {
+            // Each note against the set in force at its height: a
+            // membership change between them changes who signs, and how many must.
             let proof = ledger::evidence::consistency_proof(&ledger.store, *from, note.0);
-            let report =
-                proof.map(|p| ledger::evidence::verify_consistency(old, &note.1, &p, spec));
+            let report = proof.map(|p| {
+                ledger::evidence::verify_consistency_under(
+                    old,
+                    &note.1,
+                    &p,
+                    spec,
+                    [old_set, &note.2],
+                )
+            });
             match report {
                 Ok(r) if r.ok() => {}
                 Ok(r) => found.push(format!(
@@ -211,7 +221,7 @@ fn sealed_append_only(id: u64, ledger: &Ledger, spec: &ledger::ChainSpec) -> Vec
                 Err(e) => found.push(format!("node {id}: no consistency proof {ph}→{h}: {e}")),
             }
         }
-        previous = Some((h, note.0, note.1));
+        previous = Some((h, note.0, note.1, note.2));
     }
     found
 }

@@ -32,9 +32,14 @@ const EPOCH_MS: i64 = ledger::testkit::T0;
 
 /// Runs one simulation to the end and reports what it found.
 pub fn run(config: &SimConfig) -> SimReport {
+    // Seeded, so every unbiased `select!` (openraft's among them) picks
+    // its branches in the same order on a replay.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
+        .rng_seed(tokio::runtime::RngSeed::from_bytes(
+            &config.seed.to_le_bytes(),
+        ))
         .build();
     let runtime = match runtime {
         Ok(r) => r,
@@ -77,6 +82,8 @@ struct Shared {
     report: SimReport,
     workload: Workload,
     records: BTreeMap<[u8; 32], Record>,
+    /// Transactions answered committed, in the order of their first such answer.
+    acked: Vec<[u8; 32]>,
     partition: Option<Episode>,
     episodes: u64,
     /// Validators a `validator.remove` was ever sent for: the voter sets
@@ -123,6 +130,7 @@ async fn simulate(config: SimConfig) -> SimReport {
         },
         workload: Workload::new(&spec.chain_id),
         records: BTreeMap::new(),
+        acked: Vec::new(),
         partition: None,
         episodes: 0,
         removable: BTreeSet::new(),
@@ -331,6 +339,9 @@ fn answered(shared: &Share, node: u64, tx: &Tx, result: &TxResult) -> bool {
             let first = r.committed.is_none() && !r.replayed;
             let earlier = r.committed.replace((*height, *index));
             let minority_only = r.minority_only;
+            if earlier.is_none() {
+                s.acked.push(tx.id);
+            }
             if let Some(e) = earlier.filter(|e| *e != (*height, *index)) {
                 s.violation(format!(
                     "tx {id_hex} acknowledged committed at {e:?}, then by node {node} at {:?}",
@@ -395,15 +406,13 @@ fn read(shared: &Share, cluster: &ClusterShare, rng: &mut SplitMix64) {
     let roll = rng.range(0, 99);
     let s = lock(shared);
     if roll < 45 {
-        let committed: Vec<([u8; 32], (u64, u32))> = s
-            .records
-            .iter()
-            .filter_map(|(k, r)| r.committed.map(|c| (*k, c)))
-            .collect();
-        if committed.is_empty() {
+        if s.acked.is_empty() {
             return;
         }
-        let (tx, at) = committed[rng.range(0, committed.len() as u64 - 1) as usize];
+        let tx = s.acked[rng.range(0, s.acked.len() as u64 - 1) as usize];
+        let Some(at) = s.records.get(&tx).and_then(|r| r.committed) else {
+            return;
+        };
         drop(s);
         if let Some(why) = checks::holds_at(&ledger, id, &tx, at) {
             lock(shared).violation(why);
@@ -452,15 +461,90 @@ fn check_heights(shared: &Share, cluster: &ClusterShare) {
     }
 }
 
+/// One run's fault mix, drawn from its seed (swarm testing): each kind of
+/// fault gets a weight, zero for some runs, so one run hammers power losses
+/// while another only partitions, and faults that one kind would mask get
+/// runs of their own.
+struct FaultMix {
+    power_loss: u64,
+    blackout: u64,
+    partition: u64,
+    network: u64,
+    membership: u64,
+    calm: u64,
+    /// The pause between two campaign steps is drawn from `50..=step_ms_max`.
+    step_ms_max: u64,
+}
+
+impl FaultMix {
+    fn draw(rng: &mut SplitMix64) -> Self {
+        // A kind is off in about a quarter of the runs.
+        let mut weight = |max: u64| rng.range(0, max * 4 / 3).saturating_sub(max / 3);
+        let mix = FaultMix {
+            power_loss: weight(20),
+            blackout: weight(10),
+            partition: weight(20),
+            network: weight(15),
+            membership: weight(8),
+            calm: 10 + weight(30),
+            step_ms_max: 200 + rng.range(0, 1_300),
+        };
+        assert!(mix.total() > 0, "the calm weight is never zero");
+        mix
+    }
+
+    fn total(&self) -> u64 {
+        self.power_loss
+            + self.blackout
+            + self.partition
+            + self.network
+            + self.membership
+            + self.calm
+    }
+
+    /// The fault of one step.
+    fn pick(&self, rng: &mut SplitMix64) -> Fault {
+        let mut roll = rng.range(0, self.total() - 1);
+        for (weight, fault) in [
+            (self.power_loss, Fault::PowerLoss),
+            (self.blackout, Fault::Blackout),
+            (self.partition, Fault::Partition),
+            (self.network, Fault::Network),
+            (self.membership, Fault::Membership),
+        ] {
+            if roll < weight {
+                return fault;
+            }
+            roll -= weight;
+        }
+        Fault::Calm
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    /// One running node loses power.
+    PowerLoss,
+    /// A majority, or every node, loses power at the same instant.
+    Blackout,
+    Partition,
+    /// A new network plan: drops, delays, duplicates (or a clean network).
+    Network,
+    /// `validator.remove` of one validator, or `validator.add` of the removed one.
+    Membership,
+    Calm,
+}
+
 /// The fault campaign: power losses (one node, a majority, all), partitions,
 /// and a network that drops, delays, duplicates and reorders, each for a
-/// while; then everything healed and restarted.
+/// while, in the run's own mix; then everything healed and restarted.
 async fn campaign(shared: Share, cluster: ClusterShare, seed: u64) {
     let mut rng = SplitMix64(seed);
+    let mix = FaultMix::draw(&mut rng);
     let mut restart_at: BTreeMap<u64, tokio::time::Instant> = BTreeMap::new();
     let mut heal_at: Option<tokio::time::Instant> = None;
     while !lock(&shared).done {
-        tokio::time::sleep(Duration::from_millis(rng.range(50, 1_500))).await;
+        tokio::time::sleep(Duration::from_millis(rng.range(50, mix.step_ms_max))).await;
         let now = tokio::time::Instant::now();
         let due: Vec<u64> = restart_at
             .iter()
@@ -475,32 +559,32 @@ async fn campaign(shared: Share, cluster: ClusterShare, seed: u64) {
             heal_at = None;
             heal(&shared, &cluster);
         }
-        let roll = rng.range(0, 99);
         let ms = |rng: &mut SplitMix64, lo, hi| now + Duration::from_millis(rng.range(lo, hi));
-        match roll {
-            0..=17 => {
+        match mix.pick(&mut rng) {
+            Fault::PowerLoss => {
                 let running = lock(&cluster).running();
                 if let Some(&id) = running.get(rng.range(0, 9) as usize % running.len().max(1)) {
-                    power_loss(&shared, &cluster, id, &mut rng).await;
+                    power_loss(&shared, &cluster, &[id], &mut rng).await;
                     restart_at.insert(id, ms(&mut rng, 100, 3_000));
                 }
             }
-            18..=22 => {
-                // An outage of a majority or of every node at once.
+            Fault::Blackout => {
                 let running = lock(&cluster).running();
                 let n = lock(&cluster).ids().len();
                 let count = if rng.range(0, 1) == 0 { n / 2 + 1 } else { n };
-                for &id in running.iter().take(count) {
-                    power_loss(&shared, &cluster, id, &mut rng).await;
-                    restart_at.insert(id, ms(&mut rng, 200, 3_000));
+                let mut hit: Vec<u64> = running;
+                shuffle(&mut hit, &mut rng);
+                hit.truncate(count);
+                power_loss(&shared, &cluster, &hit, &mut rng).await;
+                for id in hit {
+                    restart_at.insert(id, ms(&mut rng, 100, 3_000));
                 }
             }
-            23..=42 if heal_at.is_none() => {
+            Fault::Partition if heal_at.is_none() => {
                 partition(&shared, &cluster, &mut rng);
                 heal_at = Some(ms(&mut rng, 100, 4_000));
             }
-            56..=61 => membership_change(&shared, &cluster, &mut rng).await,
-            43..=55 => {
+            Fault::Network => {
                 let plan = if rng.range(0, 2) == 0 {
                     FaultPlan::default()
                 } else {
@@ -515,7 +599,8 @@ async fn campaign(shared: Share, cluster: ClusterShare, seed: u64) {
                 };
                 let _ = lock(&cluster).router.set_plan(plan);
             }
-            _ => {}
+            Fault::Membership => membership_change(&shared, &cluster, &mut rng).await,
+            Fault::Partition | Fault::Calm => {}
         }
     }
     heal(&shared, &cluster);
@@ -530,6 +615,14 @@ async fn campaign(shared: Share, cluster: ClusterShare, seed: u64) {
             break;
         }
         membership_change(&shared, &cluster, &mut rng).await;
+    }
+}
+
+/// Fisher–Yates on the seed.
+fn shuffle(v: &mut [u64], rng: &mut SplitMix64) {
+    for i in (1..v.len()).rev() {
+        let j = rng.range(0, i as u64) as usize;
+        v.swap(i, j);
     }
 }
 
@@ -565,22 +658,30 @@ async fn membership_change(shared: &Share, cluster: &ClusterShare, rng: &mut Spl
     }
 }
 
-async fn power_loss(shared: &Share, cluster: &ClusterShare, id: u64, rng: &mut SplitMix64) {
-    let cut = lock(cluster).cut_power(id, rng);
-    match cut {
-        Ok((node, loss)) => {
-            {
-                let mut s = lock(shared);
-                s.report.power_losses += 1;
-                s.report.batches_lost += loss.batches_lost as u64;
-                s.digest
-                    .update(format!("p {id} {}\n", loss.batches_lost).as_bytes());
-            }
-            if let Err(e) = cluster::stop(node).await {
-                lock(shared).violation(e);
+/// Cuts the power of every node in `ids` at one instant (no simulated time
+/// passes between them), then lets each stop.
+async fn power_loss(shared: &Share, cluster: &ClusterShare, ids: &[u64], rng: &mut SplitMix64) {
+    let mut cut = Vec::new();
+    {
+        let mut c = lock(cluster);
+        let mut s = lock(shared);
+        for &id in ids {
+            match c.cut_power(id, rng) {
+                Ok((node, loss)) => {
+                    s.report.power_losses += 1;
+                    s.report.batches_lost += loss.batches_lost as u64;
+                    s.digest
+                        .update(format!("p {id} {}\n", loss.batches_lost).as_bytes());
+                    cut.push(node);
+                }
+                Err(e) => s.violation(format!("node {id}: power loss failed: {e}")),
             }
         }
-        Err(e) => lock(shared).violation(format!("node {id}: power loss failed: {e}")),
+    }
+    for node in cut {
+        if let Err(e) = cluster::stop(node).await {
+            lock(shared).violation(e);
+        }
     }
 }
 

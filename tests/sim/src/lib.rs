@@ -25,8 +25,9 @@
 //! nothing in a node depends on it.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
-// The bin target's argument parser.
+// The bin target's argument parser and log output.
 use clap as _;
+use tracing_subscriber as _;
 
 mod checks;
 mod cluster;

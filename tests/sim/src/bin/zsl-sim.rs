@@ -33,8 +33,27 @@ struct Args {
     jobs: Option<usize>,
 }
 
+/// Log lines stamped with simulated time (ms since the run began).
+struct SimulatedTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimulatedTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let t = consensus::clock::now_ms() - ledger::testkit::T0;
+        write!(w, "{:>6}.{:03}", t / 1_000, t % 1_000)
+    }
+}
+
 fn main() {
     let args = Args::parse();
+    // A replay can show the nodes' own logs: ZSL_SIM_LOG=info (or any
+    // tracing filter, e.g. `openraft=debug,consensus=info`).
+    if let Ok(filter) = std::env::var("ZSL_SIM_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_timer(SimulatedTime)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let configs = plan(&args);
     let jobs = args
         .jobs
