@@ -24,9 +24,12 @@ async fn blocks_and_applied_state_move_together_and_snapshots_carry_the_ledger()
 
     let membership = Membership::new(vec![[1u64].into_iter().collect()], None);
     let tx = common::notarize(&root, "snap");
+    // The same transaction twice: the second is refused (`replayed`), so
+    // the snapshot carries a kept refusal, which no replay of the chain
+    // gives (the simulator found installs failing on them).
     let proposal = BlockProposal {
         time_ms: jiff::Timestamp::now().as_millisecond(),
-        txs: vec![common::wire(&tx)],
+        txs: vec![common::wire(&tx), common::wire(&tx)],
         cosigs: Vec::new(),
     };
     let responses = sm_a
@@ -99,6 +102,20 @@ async fn blocks_and_applied_state_move_together_and_snapshots_carry_the_ledger()
         .expect("tx carried over");
     assert_eq!(found.height, 1);
     ledger::verify_chain(&ledger_b.store, &ledger_b.spec).expect("installed chain re-verifies");
+    let kept = |l: &ledger::Ledger| {
+        ledger::refusals::read(&l.store, &tx.id)
+            .expect("read")
+            .map(|r| r.code)
+    };
+    assert!(
+        kept(&ledger_a).is_some(),
+        "the duplicate was refused and kept"
+    );
+    assert_eq!(
+        kept(&ledger_b),
+        kept(&ledger_a),
+        "the kept refusal is carried over"
+    );
 }
 
 /// The snapshot format as the state machine writes it (bincode, standard

@@ -86,11 +86,10 @@ struct Shared {
     acked: Vec<[u8; 32]>,
     partition: Option<Episode>,
     episodes: u64,
-    /// Validators a `validator.remove` was ever sent for: the voter sets
-    /// a partition's sides are judged against include the set without each.
+    /// The one validator this run removes and re-adds (once drawn): the
+    /// voter sets a partition's sides are judged against include the set
+    /// without it.
     removable: BTreeSet<u64>,
-    /// The validator removed now, if any.
-    removed: Option<u64>,
     heights: Heights,
     digest: Sha256,
     done: bool,
@@ -134,7 +133,6 @@ async fn simulate(config: SimConfig) -> SimReport {
         partition: None,
         episodes: 0,
         removable: BTreeSet::new(),
-        removed: None,
         heights: Heights::default(),
         digest: Sha256::new(),
         done: false,
@@ -611,11 +609,31 @@ async fn campaign(shared: Share, cluster: ClusterShare, seed: u64) {
     }
     // The run ends with every validator in the set, so all must converge.
     for _ in 0..ATTEMPTS_MAX {
-        if lock(&shared).removed.is_none() {
+        let ids: BTreeSet<u64> = lock(&cluster).ids().into_iter().collect();
+        if set_in_force(&cluster).is_some_and(|set| set == ids) {
             break;
         }
         membership_change(&shared, &cluster, &mut rng).await;
     }
+}
+
+/// The validator set in force after the head of the most advanced running
+/// node: the ledger's word, not the clients', since a `validator.remove`
+/// whose client gave up may still commit.
+fn set_in_force(cluster: &ClusterShare) -> Option<BTreeSet<u64>> {
+    let c = lock(cluster);
+    let ledgers: Vec<_> = c
+        .running()
+        .into_iter()
+        .filter_map(|id| Some(c.node(id)?.ledger().clone()))
+        .collect();
+    drop(c);
+    let (head, ledger) = ledgers
+        .iter()
+        .filter_map(|l| Some((l.head().ok()?.height, l)))
+        .max_by_key(|(h, _)| *h)?;
+    let set = ledger::seal::validator_set_at(&ledger.store, head + 1).ok()?;
+    Some(set.iter().map(|v| v.node_id).collect())
 }
 
 /// Fisher–Yates on the seed.
@@ -626,22 +644,33 @@ fn shuffle(v: &mut [u64], rng: &mut SplitMix64) {
     }
 }
 
-/// With four or five validators, removes one (`validator.remove`); with
-/// one removed, adds it back (`validator.add`). The reconciler moves Raft's
+/// With four or five validators, one of them (drawn once per run) leaves
+/// and rejoins: `validator.remove` while the ledger's set holds it,
+/// `validator.add` while it does not. One target per run keeps at most one
+/// validator out, whatever records commit late. The reconciler moves Raft's
 /// membership after the record commits.
 async fn membership_change(shared: &Share, cluster: &ClusterShare, rng: &mut SplitMix64) {
     let ids = lock(cluster).ids();
+    if ids.len() < 4 {
+        return;
+    }
+    let Some(set) = set_in_force(cluster) else {
+        return;
+    };
     let now = consensus::clock::now_ms();
     let (tx, target, removing) = {
         let mut s = lock(shared);
-        match s.removed {
-            Some(id) => (s.workload.validator_add(id, now), id, false),
-            None if ids.len() >= 4 => {
-                let id = ids[rng.range(0, ids.len() as u64 - 1) as usize];
-                s.removable.insert(id);
-                (s.workload.validator_remove(id, now), id, true)
-            }
-            None => return,
+        if s.removable.is_empty() {
+            let id = ids[rng.range(0, ids.len() as u64 - 1) as usize];
+            s.removable.insert(id);
+        }
+        let Some(&target) = s.removable.first() else {
+            return;
+        };
+        if set.contains(&target) {
+            (s.workload.validator_remove(target, now), target, true)
+        } else {
+            (s.workload.validator_add(target, now), target, false)
         }
     };
     let id = tx.id;
@@ -652,7 +681,6 @@ async fn membership_change(shared: &Share, cluster: &ClusterShare, rng: &mut Spl
         .get(&id)
         .is_some_and(|r| r.committed.is_some() || r.replayed);
     if done {
-        s.removed = removing.then_some(target);
         s.digest
             .update(format!("m {target} {removing}\n").as_bytes());
     }
