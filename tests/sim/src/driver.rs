@@ -162,6 +162,7 @@ async fn simulate(config: SimConfig) -> SimReport {
     let _ = checker.await;
     finish(&shared, &cluster).await;
     let mut s = lock(&shared);
+    s.report.ops = s.report.txs + s.report.reads;
     s.report.sim_ms = started.elapsed().as_millis() as u64;
     let stats = lock(&cluster).router.stats();
     s.report.messages_dropped = stats.dropped;
@@ -813,8 +814,6 @@ async fn finish(shared: &Share, cluster: &ClusterShare) {
         s.report.height = height;
         s.digest.update(format!("end {height} {hash}\n").as_bytes());
     }
-    let ops = s.report.txs + s.report.reads;
-    s.report.ops = ops;
 }
 
 impl Shared {
