@@ -9,7 +9,7 @@
 //! [`MemRouter::heal`]. Random choices come from one SplitMix64 stream
 //! seeded by the plan, so a plan is reproducible as far as the order in which
 //! Raft's tasks send is. On a multi-threaded runtime the scheduler decides
-//! that order; on the simulator's one thread (`tests/src/sim.rs`) it is fixed
+//! that order; on the simulator's one thread (`tests/sim`) it is fixed
 //! too, and a seed replays exactly.
 //!
 //! Everything is bounded: registered nodes ([`MEM_NODES_MAX`]), RPCs in flight

@@ -1,5 +1,5 @@
 //! Deterministic simulation: what changes on a thread that runs the
-//! whole-cluster simulator (`tests/src/sim.rs`), and only there.
+//! whole-cluster simulator (`tests/sim`), and only there.
 //!
 //! The simulator runs every node on one current-thread tokio runtime whose
 //! time is paused (it jumps to the next timer when every task waits). On
@@ -7,7 +7,9 @@
 //! ([`crate::clock::now_ms`]); CPU-bound work runs inline rather than on
 //! other threads ([`crate::blocking`]); the Raft log's syncer is a task
 //! whose fsyncs take a seeded simulated time (`log_store`). Every random
-//! choice is drawn from the seed given to [`enter`]. On any other thread
+//! choice is drawn from the seed given to [`enter`]; the simulator also
+//! seeds its runtime (`Builder::rng_seed`), so the branch order of any
+//! unbiased `select!`, openraft's included, replays too. On any other thread
 //! nothing here is active and a node behaves exactly as in production.
 
 use std::cell::RefCell;
