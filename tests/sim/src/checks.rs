@@ -107,11 +107,7 @@ pub struct Acked {
 /// genesis; sealed checkpoints append-only and quorum-signed; equal scores.
 pub fn at_end(cluster: &Cluster, acked: &[Acked], heights: &mut Heights) -> Vec<String> {
     let mut found = Vec::new();
-    let nodes: Vec<(u64, std::sync::Arc<Ledger>)> = cluster
-        .running()
-        .into_iter()
-        .filter_map(|id| Some((id, cluster.node(id)?.ledger().clone())))
-        .collect();
+    let nodes = cluster.running_ledgers();
     let heads: BTreeMap<u64, _> = nodes
         .iter()
         .filter_map(|(id, l)| Some((*id, l.head().ok()?)))

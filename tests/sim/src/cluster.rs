@@ -99,6 +99,14 @@ impl Cluster {
         self.members_up(true)
     }
 
+    /// Each running member's ledger.
+    pub fn running_ledgers(&self) -> Vec<(u64, Arc<Ledger>)> {
+        self.members
+            .iter()
+            .filter_map(|(&id, m)| Some((id, m.node.as_ref()?.ledger().clone())))
+            .collect()
+    }
+
     pub fn crashed(&self) -> Vec<u64> {
         self.members_up(false)
     }

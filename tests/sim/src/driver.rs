@@ -89,7 +89,7 @@ struct Shared {
     /// The one validator this run removes and re-adds (once drawn): the
     /// voter sets a partition's sides are judged against include the set
     /// without it.
-    removable: BTreeSet<u64>,
+    membership_target: Option<u64>,
     heights: Heights,
     digest: Sha256,
     done: bool,
@@ -132,7 +132,7 @@ async fn simulate(config: SimConfig) -> SimReport {
         acked: Vec::new(),
         partition: None,
         episodes: 0,
-        removable: BTreeSet::new(),
+        membership_target: None,
         heights: Heights::default(),
         digest: Sha256::new(),
         done: false,
@@ -444,13 +444,7 @@ async fn check_continuously(shared: Share, cluster: ClusterShare) {
 }
 
 fn check_heights(shared: &Share, cluster: &ClusterShare) {
-    let running: Vec<_> = {
-        let c = lock(cluster);
-        c.running()
-            .into_iter()
-            .filter_map(|id| Some((id, c.node(id)?.ledger().clone())))
-            .collect()
-    };
+    let running = lock(cluster).running_ledgers();
     let mut s = lock(shared);
     for (id, ledger) in running {
         let found = s.heights.check(id, &ledger);
@@ -568,10 +562,9 @@ async fn campaign(shared: Share, cluster: ClusterShare, seed: u64) {
                 }
             }
             Fault::Blackout => {
-                let running = lock(&cluster).running();
+                let mut hit = lock(&cluster).running();
                 let n = lock(&cluster).ids().len();
                 let count = if rng.range(0, 1) == 0 { n / 2 + 1 } else { n };
-                let mut hit: Vec<u64> = running;
                 shuffle(&mut hit, &mut rng);
                 hit.truncate(count);
                 power_loss(&shared, &cluster, &hit, &mut rng).await;
@@ -622,16 +615,10 @@ async fn campaign(shared: Share, cluster: ClusterShare, seed: u64) {
 /// node: the ledger's word, not the clients', since a `validator.remove`
 /// whose client gave up may still commit.
 fn set_in_force(cluster: &ClusterShare) -> Option<BTreeSet<u64>> {
-    let c = lock(cluster);
-    let ledgers: Vec<_> = c
-        .running()
-        .into_iter()
-        .filter_map(|id| Some(c.node(id)?.ledger().clone()))
-        .collect();
-    drop(c);
+    let ledgers = lock(cluster).running_ledgers();
     let (head, ledger) = ledgers
         .iter()
-        .filter_map(|l| Some((l.head().ok()?.height, l)))
+        .filter_map(|(_, l)| Some((l.head().ok()?.height, l)))
         .max_by_key(|(h, _)| *h)?;
     let set = ledger::seal::validator_set_at(&ledger.store, head + 1).ok()?;
     Some(set.iter().map(|v| v.node_id).collect())
@@ -661,13 +648,9 @@ async fn membership_change(shared: &Share, cluster: &ClusterShare, rng: &mut Spl
     let now = consensus::clock::now_ms();
     let (tx, target, removing) = {
         let mut s = lock(shared);
-        if s.removable.is_empty() {
-            let id = ids[rng.range(0, ids.len() as u64 - 1) as usize];
-            s.removable.insert(id);
-        }
-        let Some(&target) = s.removable.first() else {
-            return;
-        };
+        let target = *s
+            .membership_target
+            .get_or_insert_with(|| ids[rng.range(0, ids.len() as u64 - 1) as usize]);
         if set.contains(&target) {
             (s.workload.validator_remove(target, now), target, true)
         } else {
@@ -747,10 +730,10 @@ fn partition(shared: &Share, cluster: &ClusterShare, rng: &mut SplitMix64) {
     drop(c);
     let mut s = lock(shared);
     // A side is a minority if it lacks a majority of every voter set the
-    // cluster may be in: all validators, or all but one ever removed.
+    // cluster may be in: all validators, or all but the membership target.
     let mut sets = vec![ids.clone()];
-    for x in &s.removable {
-        sets.push(ids.iter().copied().filter(|id| id != x).collect());
+    if let Some(x) = s.membership_target {
+        sets.push(ids.iter().copied().filter(|&id| id != x).collect());
     }
     let mut minority = BTreeSet::new();
     for group in [&side, &other] {
