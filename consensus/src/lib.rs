@@ -30,6 +30,7 @@ pub mod network;
 pub mod node;
 pub mod p2p;
 pub mod simulation;
+pub mod snapshot;
 pub mod state_machine;
 pub mod types;
 
@@ -41,6 +42,7 @@ pub use memnet::{FaultPlan, MemNetStats, MemRouter, MemTransport};
 pub use network::{NoPeers, Transport, TransportNetwork};
 pub use node::{ConsensusConfig, ConsensusMetrics, ConsensusNode, Submission};
 pub use p2p::{P2pConfig, P2pNode, P2pStats, P2pTransport};
+pub use snapshot::{SnapshotFile, SnapshotLimits};
 pub use state_machine::StateMachine;
 pub use types::{ApplyResponse, BlockRef, TxOutcomeResponse, TxResult, TypeConfig};
 

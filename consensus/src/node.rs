@@ -43,11 +43,15 @@ pub struct ConsensusConfig {
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
     /// Raft builds a snapshot (and may then purge its log) after this many
-    /// entries. Snapshots are full in-memory dumps of the ledger for now, and
-    /// applied entries cost a pointer of a few bytes each in the log, so the
-    /// default is far apart: under load a block is cut every few ms, and a
-    /// dump every 10,000 entries took hundreds of MiB and seconds of CPU.
+    /// entries. A snapshot packs a checkpoint of the whole store into one
+    /// file (disk I/O of the store's size, memory within
+    /// `snapshot_memory_budget_bytes`), and applied entries cost a pointer of
+    /// a few bytes each in the log, so the default is far apart: under load
+    /// a block is cut every few ms.
     pub snapshot_logs_since_last: u64,
+    /// Memory a snapshot build or install may use for its buffers and write
+    /// batches, bytes; the store itself may be any size.
+    pub snapshot_memory_budget_bytes: usize,
     /// Log entries already in a snapshot that are kept anyway, so a follower
     /// that is only a little behind catches up from the log rather than by
     /// a snapshot transfer.
@@ -70,6 +74,7 @@ impl Default for ConsensusConfig {
             election_timeout_min_ms: 500,
             election_timeout_max_ms: 1_000,
             snapshot_logs_since_last: 1_000_000,
+            snapshot_memory_budget_bytes: 16 << 20,
             snapshot_logs_kept: 1_000,
             pipeline_blocks_max: 2,
             seal_linger_ms: 250,
@@ -100,6 +105,12 @@ impl ConsensusConfig {
             return Err(ConsensusError::Config(format!(
                 "pipeline_blocks_max must be 1..={PIPELINE_BLOCKS_LIMIT}, not {}",
                 self.pipeline_blocks_max
+            )));
+        }
+        if self.snapshot_memory_budget_bytes < crate::snapshot::MEMORY_BUDGET_BYTES_MIN {
+            return Err(ConsensusError::Config(format!(
+                "snapshot_memory_budget_bytes must be at least {}",
+                crate::snapshot::MEMORY_BUDGET_BYTES_MIN
             )));
         }
         if self.snapshot_logs_since_last == 0 {
@@ -294,7 +305,13 @@ impl ConsensusNode {
         let raft_config = Arc::new(config.raft_config()?);
         let log_store = LogStore::new(ledger.clone());
         let committed = log_store.committed_index();
-        let state_machine = StateMachine::new(ledger.clone());
+        let state_machine = StateMachine::with_limits(
+            ledger.clone(),
+            crate::snapshot::SnapshotLimits {
+                memory_budget_bytes: config.snapshot_memory_budget_bytes,
+                ..Default::default()
+            },
+        );
         let tree_grown = state_machine.tree_grown();
         let network = TransportNetwork::new(transport.clone());
         let raft = Raft::new(node_id, raft_config, network, log_store, state_machine).await?;

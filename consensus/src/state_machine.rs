@@ -16,55 +16,125 @@
 // in private helpers would only add conversions at every trait method.
 #![allow(clippy::result_large_err)]
 
-use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ledger::kv::{ChangeSet, KvWrite, MemoryKv, Space};
-use ledger::store::{ExtraWrite, CF_RAFT_META};
+use ledger::kv::{ChangeSet, Space};
+use ledger::store::{ExtraWrite, Store, StoreOptions, CF_RAFT_META};
 use ledger::Ledger;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
 use rocksdb::{IteratorMode, WriteBatch};
-use serde::{Deserialize, Serialize};
 
+use crate::snapshot::{SnapshotFile, SnapshotLimits};
 use crate::types::{
     decode, encode, meta_key, ApplyResponse, Entry, LogId, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig,
 };
 
-/// The snapshot format, version 1: every row of every ledger space.
-///
-/// Fine while ledgers are small; it is built and held in memory. A later
-/// issue streams RocksDB checkpoints instead.
-#[derive(Serialize, Deserialize)]
-struct SnapshotPayload {
-    /// `(column family, rows)` for each of [`Space::ALL`].
-    spaces: Vec<(String, Rows)>,
-}
-
-/// `(key, value)` pairs of one column family, in key order.
-type Rows = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// The last snapshot built or installed. Kept in memory only: after a restart
-/// there is none until Raft asks for one, and the state machine itself is
-/// durable, so nothing is lost.
+/// The last snapshot built or installed: its meta and its archive in the
+/// snapshot directory. Known in memory only: after a restart there is none
+/// until Raft asks for one, and the state machine itself is durable, so
+/// nothing is lost.
 #[derive(Clone)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
-    data: Vec<u8>,
+    path: PathBuf,
 }
 
 type CurrentSnapshot = Arc<Mutex<Option<StoredSnapshot>>>;
 
+/// Where this node's snapshots live while they are built, received, checked
+/// and kept: `zsl-snapshots/` inside the store's directory (RocksDB skips
+/// names it does not know), so it moves, and is backed up, with the store.
+struct SnapshotDir {
+    path: PathBuf,
+    limits: SnapshotLimits,
+    /// Makes each working file's name unique in this process.
+    next: AtomicU64,
+}
+
+impl SnapshotDir {
+    /// A new working path; whatever an earlier process left there is removed
+    /// (names are unique within a process only).
+    fn fresh(&self, kind: &str) -> PathBuf {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.path.join(format!("{kind}-{n}"));
+        discard(&path);
+        path
+    }
+
+    /// Whether `path` is one of this directory's own files.
+    fn holds(&self, path: &Path) -> bool {
+        path.parent() == Some(self.path.as_path())
+    }
+}
+
+/// A file or directory no longer needed; failing to remove it costs disk,
+/// not correctness, so it is logged, not returned.
+fn discard(path: &Path) {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove a snapshot file")
+        }
+    }
+}
+
 pub struct StateMachine {
     ledger: Arc<Ledger>,
     current: CurrentSnapshot,
+    dir: Arc<SnapshotDir>,
     /// Height of the last applied block that grew the tree (what validators sign).
     tree_grown: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl StateMachine {
     pub fn new(ledger: Arc<Ledger>) -> Self {
+        Self::with_limits(ledger, SnapshotLimits::default())
+    }
+
+    /// A state machine whose snapshots keep to `limits`. Working files of
+    /// an earlier run are removed, except a verified snapshot whose install
+    /// was interrupted: [`RaftStateMachine::applied_state`] finishes that
+    /// before Raft reads anything.
+    pub fn with_limits(ledger: Arc<Ledger>, limits: SnapshotLimits) -> Self {
+        let dir = SnapshotDir {
+            path: ledger.store.db().path().join("zsl-snapshots"),
+            limits,
+            next: AtomicU64::new(0),
+        };
+        // An unreadable marker keeps everything: resuming reports it.
+        let interrupted = match ledger
+            .store
+            .get_raw(CF_RAFT_META, meta_key::SNAPSHOT_INSTALLING)
+        {
+            Ok(Some(raw)) => decode::<(SnapshotMeta, Option<String>)>(&raw)
+                .map_or(Some(None), |(_, staged)| Some(staged)),
+            Ok(None) => None,
+            Err(_) => Some(None),
+        };
+        match &interrupted {
+            None => discard(&dir.path),
+            Some(Some(staged)) => {
+                for entry in std::fs::read_dir(&dir.path).into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy() != *staged {
+                        discard(&entry.path());
+                    }
+                }
+            }
+            Some(None) => {}
+        }
+        if let Err(e) = std::fs::create_dir_all(&dir.path) {
+            tracing::warn!(path = %dir.path.display(), error = %e, "cannot create the snapshot directory");
+        }
         let start = ledger
             .head()
             .ok()
@@ -78,6 +148,7 @@ impl StateMachine {
         Self {
             ledger,
             current: Arc::default(),
+            dir: Arc::new(dir),
             tree_grown: Arc::new(tokio::sync::watch::channel(start).0),
         }
     }
@@ -91,6 +162,7 @@ impl StateMachine {
 pub struct SnapshotBuilder {
     ledger: Arc<Ledger>,
     current: CurrentSnapshot,
+    dir: Arc<SnapshotDir>,
 }
 
 fn cf<'a>(ledger: &'a Ledger, name: &str) -> Result<&'a rocksdb::ColumnFamily, StorageError> {
@@ -185,105 +257,242 @@ fn apply_entries(
     Ok(responses)
 }
 
-/// Dumps the ledger spaces and the applied state from one RocksDB snapshot,
-/// so rows, `last_applied` and membership agree even while blocks keep
-/// being applied.
-fn build_snapshot(ledger: &Ledger) -> Result<StoredSnapshot, StorageError> {
-    let read_err = |e: &dyn std::fmt::Display| -> StorageError {
-        StorageIOError::read_state_machine(&std::io::Error::other(e.to_string())).into()
-    };
-    let db = ledger.store.db();
-    let view = db.snapshot();
-    let meta_cf = cf(ledger, CF_RAFT_META)?;
-    let last_applied: Option<LogId> = read_meta(
-        view.get_cf(meta_cf, meta_key::LAST_APPLIED)
-            .map_err(|e| read_err(&e))?,
-    )?;
-    let last_membership: StoredMembership = read_meta(
-        view.get_cf(meta_cf, meta_key::LAST_MEMBERSHIP)
-            .map_err(|e| read_err(&e))?,
-    )?
-    .unwrap_or_default();
-    let mut spaces = Vec::with_capacity(Space::ALL.len());
-    for space in Space::ALL {
-        let handle = cf(ledger, space.cf_name())?;
-        let mut rows = Vec::new();
-        for item in view.iterator_cf(handle, IteratorMode::Start) {
-            let (k, v) = item.map_err(|e| read_err(&e))?;
-            rows.push((k.to_vec(), v.to_vec()));
-        }
-        spaces.push((space.cf_name().to_string(), rows));
-    }
-    let data = encode(&SnapshotPayload { spaces }).map_err(|e| read_err(&e))?;
-    let snapshot_id = match &last_applied {
-        Some(id) => format!("{id}-{}", crate::clock::now_ms()),
-        None => format!("none-{}", crate::clock::now_ms()),
-    };
-    Ok(StoredSnapshot {
-        meta: SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership,
-            snapshot_id,
-        },
-        data,
-    })
+fn read_err(e: &dyn std::fmt::Display) -> StorageError {
+    StorageIOError::read_state_machine(&std::io::Error::other(e.to_string())).into()
 }
 
-/// Replaces every ledger space with the snapshot's rows and sets the applied
-/// state from `meta`, in one synced batch.
-fn install_snapshot(ledger: &Ledger, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
+/// `last_applied` and membership as a store holds them.
+fn applied_in(store: &Store) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+    let get = |key: &[u8]| store.get_raw(CF_RAFT_META, key).map_err(|e| read_err(&e));
+    let last_applied: Option<LogId> = read_meta(get(meta_key::LAST_APPLIED)?)?;
+    let membership: Option<StoredMembership> = read_meta(get(meta_key::LAST_MEMBERSHIP)?)?;
+    Ok((last_applied, membership.unwrap_or_default()))
+}
+
+/// Takes a RocksDB checkpoint of the store (hard links to its table files,
+/// so rows, `last_applied` and membership agree even while blocks keep
+/// being applied) and packs it into one archive in the snapshot directory.
+fn build_snapshot(ledger: &Ledger, dir: &SnapshotDir) -> Result<StoredSnapshot, StorageError> {
+    let checkpoint = dir.fresh("checkpoint");
+    let built = (|| {
+        rocksdb::checkpoint::Checkpoint::new(ledger.store.db())
+            .and_then(|c| c.create_checkpoint(&checkpoint))
+            .map_err(|e| read_err(&e))?;
+        // Opened and dropped before packing: the archive is the files as
+        // the checkpoint wrote them.
+        let (last_applied, last_membership) =
+            applied_in(&Store::open_read_only(&checkpoint).map_err(|e| read_err(&e))?)?;
+        let path = dir.fresh("built");
+        let file = std::fs::File::create(&path).map_err(|e| read_err(&e))?;
+        let mut out = std::io::BufWriter::with_capacity(dir.limits.io_buffer_bytes(), file);
+        let bytes = crate::snapshot::pack(&checkpoint, &mut out, &dir.limits)
+            .and_then(|n| {
+                out.into_inner()
+                    .map_err(std::io::IntoInnerError::into_error)?
+                    .sync_all()?;
+                Ok(n)
+            })
+            .map_err(|e| {
+                discard(&path);
+                read_err(&e)
+            })?;
+        let snapshot_id = match &last_applied {
+            Some(id) => format!("{id}-{}", crate::clock::now_ms()),
+            None => format!("none-{}", crate::clock::now_ms()),
+        };
+        tracing::info!(%snapshot_id, bytes, "built a snapshot");
+        Ok(StoredSnapshot {
+            meta: SnapshotMeta {
+                last_log_id: last_applied,
+                last_membership,
+                snapshot_id,
+            },
+            path,
+        })
+    })();
+    discard(&checkpoint);
+    built
+}
+
+/// Unpacks a received archive, re-verifies it (see [`verify_snapshot`]) and
+/// installs it; returns where its archive is now kept. A refused snapshot
+/// leaves this node's store exactly as it was.
+fn install_snapshot(
+    ledger: &Ledger,
+    dir: &SnapshotDir,
+    meta: &SnapshotMeta,
+    archive: &mut SnapshotFile,
+) -> Result<PathBuf, StorageError> {
     let sig = Some(meta.signature());
     let write_err = |e: &dyn std::fmt::Display| -> StorageError {
         StorageIOError::write_snapshot(sig.clone(), &std::io::Error::other(e.to_string())).into()
     };
-    let payload: SnapshotPayload = decode(data).map_err(|e| write_err(&e))?;
-    let known = |name: &str| Space::ALL.iter().any(|s| s.cf_name() == name);
-    if let Some((name, _)) = payload.spaces.iter().find(|(name, _)| !known(name)) {
-        return Err(write_err(&format!(
-            "snapshot names unknown column family `{name}`"
-        )));
-    }
-    // Nothing is written before the snapshot is checked, so a refused one
-    // leaves this node's store exactly as it was.
-    verify_snapshot(ledger, &payload).map_err(|why| {
+    let refuse = |why: String| -> StorageError {
         tracing::warn!(snapshot = %meta.snapshot_id, %why, "refusing a snapshot");
-        StorageError::from(StorageIOError::write_snapshot(
+        StorageIOError::write_snapshot(
             sig.clone(),
             &std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        )
+        .into()
+    };
+    let staged = dir.fresh("staged");
+    let checked = (|| {
+        std::fs::create_dir(&staged).map_err(|e| write_err(&e))?;
+        let mut input = std::io::BufReader::with_capacity(
+            dir.limits.io_buffer_bytes(),
+            archive.rewound().map_err(|e| write_err(&e))?,
+        );
+        crate::snapshot::unpack(&mut input, &staged, &dir.limits).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => refuse(format!("the snapshot archive: {e}")),
+            _ => write_err(&e),
+        })?;
+        let store = Store::open_read_only(&staged)
+            .map_err(|e| refuse(format!("the snapshot's store does not open: {e}")))?;
+        verify_snapshot(ledger, dir, meta, &store).map_err(refuse)?;
+        Ok(store)
+    })();
+    let store = match checked {
+        Ok(store) => store,
+        Err(e) => {
+            discard(&staged);
+            return Err(e);
+        }
+    };
+    let marker = encode(&(
+        meta,
+        staged.file_name().map(|n| n.to_string_lossy().into_owned()),
+    ))
+    .map_err(|e| write_err(&e))?;
+    let mut batch = WriteBatch::default();
+    batch.put_cf(
+        cf(ledger, CF_RAFT_META)?,
+        meta_key::SNAPSHOT_INSTALLING,
+        marker,
+    );
+    ledger.store.write_batch(batch).map_err(|e| write_err(&e))?;
+    copy_rows(ledger, &store, meta, &dir.limits).map_err(|e| write_err(&e))?;
+    drop(store);
+    discard(&staged);
+    let kept = dir.fresh("installed");
+    let moved = if dir.holds(archive.path()) {
+        std::fs::rename(archive.path(), &kept)
+    } else {
+        std::fs::copy(archive.path(), &kept).map(drop)
+    };
+    moved.map_err(|e| write_err(&e))?;
+    Ok(kept)
+}
+
+/// Finishes an install a crash interrupted after its snapshot was verified
+/// (the marker names it and its unpacked store); none interrupted: nothing.
+fn resume_install(ledger: &Ledger, dir: &SnapshotDir) -> Result<(), StorageError> {
+    let raw = ledger
+        .store
+        .get_raw(CF_RAFT_META, meta_key::SNAPSHOT_INSTALLING)
+        .map_err(|e| read_err(&e))?;
+    let Some((meta, staged)) = read_meta::<(SnapshotMeta, Option<String>)>(raw)? else {
+        return Ok(());
+    };
+    let staged = dir.path.join(staged.unwrap_or_default());
+    tracing::warn!(snapshot = %meta.snapshot_id, "finishing a snapshot install a restart interrupted");
+    let store = Store::open_read_only(&staged).map_err(|e| {
+        read_err(&format!(
+            "an interrupted snapshot install cannot go on, its store at {} does not open: {e}",
+            staged.display()
         ))
     })?;
+    copy_rows(ledger, &store, &meta, &dir.limits).map_err(|e| read_err(&e))?;
+    drop(store);
+    discard(&staged);
+    Ok(())
+}
+
+/// Makes every ledger space of this node's store hold exactly `from`'s rows,
+/// then sets the applied state from `meta` and clears the install marker.
+///
+/// Writes only what differs, in synced batches of at most
+/// [`SnapshotLimits::batch_bytes_max`]: memory stays bounded however large
+/// the store. A crash between batches leaves the marker, and
+/// [`resume_install`] runs this again; comparing with what is there makes
+/// that safe. Readers in between see a mix of old and new rows of one chain
+/// (the snapshot extends this node's blocks, [`verify_snapshot`]).
+fn copy_rows(
+    ledger: &Ledger,
+    from: &Store,
+    meta: &SnapshotMeta,
+    limits: &SnapshotLimits,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
     let db = ledger.store.db();
     let mut batch = WriteBatch::default();
-    // Clear each space key by key (not a range delete) so no key, however
-    // long, escapes; the snapshot is in memory anyway, so this is no worse.
+    let mut written = 0u32;
+    let mut flush = |batch: &mut WriteBatch, force: bool| -> Result<(), String> {
+        if force || batch.size_in_bytes() >= limits.batch_bytes_max() {
+            if limits.interrupt_after_batches == Some(written) {
+                return Err(format!(
+                    "interrupted after {written} batches (fault injection)"
+                ));
+            }
+            written += 1;
+            ledger
+                .store
+                .write_batch(std::mem::take(batch))
+                .map_err(|e| err(&e))?;
+        }
+        Ok(())
+    };
     for space in Space::ALL {
-        let handle = cf(ledger, space.cf_name())?;
-        for item in db.iterator_cf(handle, IteratorMode::Start) {
-            let (k, _) = item.map_err(|e| write_err(&e))?;
-            batch.delete_cf(handle, k);
+        let name = space.cf_name();
+        let mine_cf = cf(ledger, name).map_err(|e| err(&e))?;
+        let theirs_cf = from
+            .db()
+            .cf_handle(name)
+            .ok_or_else(|| format!("the snapshot has no column family `{name}`"))?;
+        let view = db.snapshot();
+        let mut mine = view.iterator_cf(mine_cf, IteratorMode::Start);
+        let mut theirs = from.db().iterator_cf(theirs_cf, IteratorMode::Start);
+        let mut m = mine.next().transpose().map_err(|e| err(&e))?;
+        let mut t = theirs.next().transpose().map_err(|e| err(&e))?;
+        loop {
+            let order = match (&m, &t) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((mk, _)), Some((tk, _))) => mk.cmp(tk),
+            };
+            match (order, &m, &t) {
+                (std::cmp::Ordering::Less, Some((mk, _)), _) => batch.delete_cf(mine_cf, mk),
+                (std::cmp::Ordering::Greater, _, Some((tk, tv))) => batch.put_cf(mine_cf, tk, tv),
+                (std::cmp::Ordering::Equal, Some((_, mv)), Some((tk, tv))) if mv != tv => {
+                    batch.put_cf(mine_cf, tk, tv);
+                }
+                _ => {}
+            }
+            if order.is_le() {
+                m = mine.next().transpose().map_err(|e| err(&e))?;
+            }
+            if order.is_ge() {
+                t = theirs.next().transpose().map_err(|e| err(&e))?;
+            }
+            flush(&mut batch, false)?;
         }
     }
-    for (name, rows) in &payload.spaces {
-        let handle = cf(ledger, name)?;
-        for (k, v) in rows {
-            batch.put_cf(handle, k, v);
-        }
-    }
-    let meta_cf = cf(ledger, CF_RAFT_META)?;
+    let meta_cf = cf(ledger, CF_RAFT_META).map_err(|e| err(&e))?;
     match &meta.last_log_id {
         Some(id) => batch.put_cf(
             meta_cf,
             meta_key::LAST_APPLIED,
-            encode(id).map_err(|e| write_err(&e))?,
+            encode(id).map_err(|e| err(&e))?,
         ),
         None => batch.delete_cf(meta_cf, meta_key::LAST_APPLIED),
     }
     batch.put_cf(
         meta_cf,
         meta_key::LAST_MEMBERSHIP,
-        encode(&meta.last_membership).map_err(|e| write_err(&e))?,
+        encode(&meta.last_membership).map_err(|e| err(&e))?,
     );
-    ledger.store.write_batch(batch).map_err(|e| write_err(&e))
+    batch.delete_cf(meta_cf, meta_key::SNAPSHOT_INSTALLING);
+    flush(&mut batch, true)
 }
 
 /// Re-verifies a received snapshot against the chain before it may replace
@@ -291,134 +500,158 @@ fn install_snapshot(ledger: &Ledger, meta: &SnapshotMeta, data: &[u8]) -> Result
 /// not to dictate state, so a snapshot has to be a valid chain from this
 /// genesis and must extend, never rewrite, the blocks this node already applied.
 ///
-/// `verify_chain` checks blocks, transactions, signatures, the state hashes
-/// in the headers and the tree root at the head, but not the rows of the
-/// `state` and `indices` spaces (holdings, accounts, score counters) nor the
-/// stored tree hashes the root does not cover; so every row is then compared
-/// with a second replay (`matches_replay`), all but the kept refusals
-/// (`ledger::refusals`), which come from proposals, not blocks.
+/// `verify_chain_with` checks blocks, transactions, signatures, the state
+/// hashes in the headers and the tree root at the head, replaying the chain
+/// into a scratch store on disk; every row of the snapshot's ledger spaces
+/// is then compared with that replay's (`matches_replay`), all but the kept
+/// refusals (`ledger::refusals`), which come from proposals, not blocks.
 ///
-/// Cost: two replays of every block from genesis (every signature, every
-/// state rule) on in-memory copies, so installing costs O(chain length) CPU
-/// and about three times the payload in memory. Accepted for now: snapshots
-/// only reach a follower that fell behind the log purge point. One replay
-/// would do if `verify_chain` handed back its replayed state; a later issue
-/// verifies from the last sealed checkpoint instead.
-fn verify_snapshot(ledger: &Ledger, payload: &SnapshotPayload) -> Result<(), String> {
-    let mut kv = MemoryKv::new();
-    for (name, rows) in &payload.spaces {
-        let space = Space::ALL
-            .into_iter()
-            .find(|s| s.cf_name() == name)
-            .ok_or_else(|| format!("snapshot names unknown column family `{name}`"))?;
-        for (k, v) in rows {
-            kv.put(space, k.clone(), v.clone());
+/// Cost: one replay of every block from genesis (every signature, every
+/// state rule), so installing costs O(chain length) CPU and disk, and
+/// memory bounded by the limits, not by the chain. Snapshots only reach a
+/// follower that fell behind the log purge point; a later issue verifies
+/// from the last sealed checkpoint instead.
+fn verify_snapshot(
+    ledger: &Ledger,
+    dir: &SnapshotDir,
+    meta: &SnapshotMeta,
+    staged: &Store,
+) -> Result<(), String> {
+    let (last_applied, membership) = applied_in(staged).map_err(|e| e.to_string())?;
+    if last_applied != meta.last_log_id || membership != meta.last_membership {
+        return Err(format!(
+            "the snapshot's store was applied up to {last_applied:?} with membership {membership:?}, \
+             but its meta names {:?} and {:?}",
+            meta.last_log_id, meta.last_membership
+        ));
+    }
+    let replay_dir = dir.fresh("replay");
+    let verdict = (|| {
+        let budget = dir.limits.memory_budget_bytes;
+        let scratch = Ledger::open(
+            &replay_dir,
+            ledger.spec.clone(),
+            &StoreOptions {
+                sync: false,
+                cache_bytes: (budget / 4).max(1 << 20),
+                read_cache_bytes: budget / 4,
+                write_buffer_bytes: (budget / 4).max(1 << 20),
+            },
+        )
+        .map_err(|e| format!("a scratch store for the replay does not open: {e}"))?;
+        let report = ledger::verify_chain_with(staged, &ledger.spec, &mut &scratch)
+            .map_err(|e| format!("the snapshot's chain does not re-verify: {e}"))?;
+        // verify_chain links every block to the one before, but the head row is
+        // only checked for its tree; it must name the last block too.
+        let last = ledger::history::read_block(staged, report.height)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the snapshot has no block {}", report.height))?;
+        if last.hash != report.head_hash {
+            return Err(format!(
+                "the snapshot's head names {} but its block {} is {}",
+                report.head_hash, report.height, last.hash
+            ));
         }
-    }
-    let report = ledger::verify_chain(&kv, &ledger.spec)
-        .map_err(|e| format!("the snapshot's chain does not re-verify: {e}"))?;
-    // verify_chain links every block to the one before, but the head row is
-    // only checked for its tree; it must name the last block too.
-    let last = ledger::history::read_block(&kv, report.height)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the snapshot has no block {}", report.height))?;
-    if last.hash != report.head_hash {
-        return Err(format!(
-            "the snapshot's head names {} but its block {} is {}",
-            report.head_hash, report.height, last.hash
-        ));
-    }
-    matches_replay(payload, &kv, &ledger.spec, report.height)?;
+        matches_replay(staged, &scratch.store)?;
+        extends_own_chain(ledger, staged, report.height)
+    })();
+    discard(&replay_dir);
+    verdict
+}
+
+/// Every block this node has must be in the snapshot unchanged. The head
+/// alone would do (each header hashes its predecessor); checking every
+/// height costs one read per block, little next to the replay.
+fn extends_own_chain(ledger: &Ledger, staged: &Store, height: u64) -> Result<(), String> {
     let own = ledger.head().map_err(|e| e.to_string())?;
-    if report.height < own.height {
+    if height < own.height {
         return Err(format!(
-            "the snapshot ends at block {} but this node already applied block {}",
-            report.height, own.height
+            "the snapshot ends at block {height} but this node already applied block {}",
+            own.height
         ));
     }
-    // Every block this node has must be in the snapshot unchanged. The head
-    // alone would do (each header hashes its predecessor); checking every
-    // height costs one read per block, little next to the replay above.
-    for height in 0..=own.height {
-        let mine = ledger::history::read_block(&ledger.store, height)
+    for h in 0..=own.height {
+        let mine = ledger::history::read_block(&ledger.store, h)
             .map_err(|e| e.to_string())?
             .map(|b| b.hash);
-        let theirs = ledger::history::read_block(&kv, height)
+        let theirs = ledger::history::read_block(staged, h)
             .map_err(|e| e.to_string())?
             .map(|b| b.hash);
         if mine != theirs {
             return Err(format!(
-                "the snapshot rewrites block {height}: this node has {mine:?}, the snapshot {theirs:?}"
+                "the snapshot rewrites block {h}: this node has {mine:?}, the snapshot {theirs:?}"
             ));
         }
     }
     Ok(())
 }
 
-/// Re-applies blocks 1..=`height` of `kv` from genesis and checks that the
-/// payload holds exactly the rows that gives, space by space: none changed,
-/// none missing, none added.
-fn matches_replay(
-    payload: &SnapshotPayload,
-    kv: &MemoryKv,
-    spec: &ledger::ChainSpec,
-    height: u64,
-) -> Result<(), String> {
-    use ledger::kv::KvRead;
-    let fail = |e: ledger::LedgerError| e.to_string();
-    let mut replay = ledger::MemoryLedger::new(spec.clone()).map_err(fail)?;
-    for h in 1..=height {
-        let block = ledger::history::read_block(kv, h)
-            .map_err(fail)?
-            .ok_or_else(|| format!("the snapshot has no block {h}"))?;
-        let mut txs = Vec::with_capacity(block.tx_ids.len());
-        for id in &block.tx_ids {
-            let loc = ledger::history::read_tx(kv, &id.0)
-                .map_err(fail)?
-                .ok_or_else(|| format!("the snapshot lacks transaction {id}"))?;
-            txs.push(loc.wire);
-        }
-        replay
-            .apply(&ledger::BlockProposal {
-                time_ms: block.header.time_ms,
-                txs,
-                cosigs: block.cosigs,
-            })
-            .map_err(fail)?;
-    }
+/// One row as a RocksDB iterator yields it.
+type RawRow = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+
+/// Checks that the snapshot holds exactly the rows the replay gave, space by
+/// space: none changed, none missing, none added. Both sides are walked in
+/// key order, a row at a time.
+fn matches_replay(staged: &Store, replay: &Store) -> Result<(), String> {
+    let err = |e: rocksdb::Error| e.to_string();
     for space in Space::ALL {
         let name = space.cf_name();
-        let rows = payload
-            .spaces
-            .iter()
-            .filter(|(n, _)| n == name)
-            .flat_map(|(_, rows)| rows);
-        let mut keys = std::collections::BTreeSet::new();
+        fn handle<'a>(s: &'a Store, name: &str) -> Result<&'a rocksdb::ColumnFamily, String> {
+            s.db()
+                .cf_handle(name)
+                .ok_or_else(|| format!("the snapshot has no column family `{name}`"))
+        }
         // Kept refusals come from proposals, not blocks: no replay of the
         // chain gives them. They are outside the state hash and no rule
         // reads them; the snapshot's are taken as sent.
-        let derived = |k: &[u8]| !ledger::refusals::is_kept_row(space, k);
-        for (k, v) in rows.filter(|(k, _)| derived(k)) {
-            if replay.kv.get(space, k).map_err(|e| e.to_string())?.as_ref() != Some(v) {
-                return Err(format!(
-                    "the snapshot's `{name}` row {} is not what replaying the chain gives",
-                    hex::encode(k)
-                ));
+        let derived = |row: &RawRow| {
+            row.as_ref()
+                .map_or(true, |(k, _)| !ledger::refusals::is_kept_row(space, k))
+        };
+        let (theirs_cf, ours_cf) = (handle(staged, name)?, handle(replay, name)?);
+        let mut theirs = staged
+            .db()
+            .iterator_cf(theirs_cf, IteratorMode::Start)
+            .filter(derived);
+        let mut ours = replay
+            .db()
+            .iterator_cf(ours_cf, IteratorMode::Start)
+            .filter(derived);
+        let (mut t, mut o) = (
+            theirs.next().transpose().map_err(err)?,
+            ours.next().transpose().map_err(err)?,
+        );
+        loop {
+            use std::cmp::Ordering::{Equal, Greater, Less};
+            let order = match (&t, &o) {
+                (None, None) => break,
+                (Some(_), None) => Less,
+                (None, Some(_)) => Greater,
+                (Some((tk, _)), Some((ok, _))) => tk.cmp(ok),
+            };
+            match (order, &t, &o) {
+                (Equal, Some((tk, tv)), Some((_, ov))) if tv != ov => {
+                    return Err(format!(
+                        "the snapshot's `{name}` row {} is not what replaying the chain gives",
+                        hex::encode(tk)
+                    ));
+                }
+                (Less, Some((tk, _)), _) => {
+                    return Err(format!(
+                        "the snapshot has a `{name}` row {} for which replaying the chain gives no row",
+                        hex::encode(tk)
+                    ));
+                }
+                (Greater, _, Some((ok, _))) => {
+                    return Err(format!(
+                        "the snapshot lacks the `{name}` row {}, which replaying the chain gives",
+                        hex::encode(ok)
+                    ));
+                }
+                _ => {}
             }
-            keys.insert(k.as_slice());
-        }
-        let replayed = replay
-            .kv
-            .scan_prefix(space, &[], usize::MAX)
-            .map_err(|e| e.to_string())?
-            .iter()
-            .filter(|(k, _)| derived(k))
-            .count();
-        if replayed != keys.len() {
-            return Err(format!(
-                "the snapshot has {} `{name}` rows; replaying the chain gives {replayed}",
-                keys.len()
-            ));
+            t = theirs.next().transpose().map_err(err)?;
+            o = ours.next().transpose().map_err(err)?;
         }
     }
     Ok(())
@@ -430,16 +663,29 @@ fn join_err(e: tokio::task::JoinError) -> StorageError {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let ledger = self.ledger.clone();
-        let built = crate::spawn_blocking(move || build_snapshot(&ledger))
+        let (ledger, dir) = (self.ledger.clone(), self.dir.clone());
+        let built = crate::spawn_blocking(move || build_snapshot(&ledger, &dir))
             .await
             .map_err(join_err)??;
+        let file = SnapshotFile::open(&built.path).map_err(|e| read_err(&e))?;
         let snapshot = Snapshot {
             meta: built.meta.clone(),
-            snapshot: Box::new(Cursor::new(built.data.clone())),
+            snapshot: Box::new(file),
         };
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(built);
+        keep_current(&self.current, built);
         Ok(snapshot)
+    }
+}
+
+/// Makes `new` the current snapshot and removes the archive it replaces.
+fn keep_current(current: &CurrentSnapshot, new: StoredSnapshot) {
+    let old = current
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .replace(new.clone());
+    // Readers that opened the old archive keep their handle (POSIX unlink).
+    if let Some(old) = old.filter(|o| o.path != new.path) {
+        discard(&old.path);
     }
 }
 
@@ -447,15 +693,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-        let get = |key: &[u8]| {
-            self.ledger
-                .store
-                .get_raw(CF_RAFT_META, key)
-                .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
-        };
-        let last_applied: Option<LogId> = read_meta(get(meta_key::LAST_APPLIED)?)?;
-        let membership: Option<StoredMembership> = read_meta(get(meta_key::LAST_MEMBERSHIP)?)?;
-        Ok((last_applied, membership.unwrap_or_default()))
+        // Raft asks this first, on start: an install a crash interrupted is
+        // finished before anything reads the state.
+        resume_install(&self.ledger, &self.dir)?;
+        applied_in(&self.ledger.store)
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResponse>, StorageError>
@@ -478,30 +719,39 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder {
             ledger: self.ledger.clone(),
             current: self.current.clone(),
+            dir: self.dir.clone(),
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
+        // Raft streams one snapshot at a time: a transfer it gave up on
+        // leaves a partial file nothing will read again.
+        if let Ok(entries) = std::fs::read_dir(&self.dir.path) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with("incoming-") {
+                    discard(&entry.path());
+                }
+            }
+        }
+        let path = self.dir.fresh("incoming");
+        let file = SnapshotFile::create(&path, self.dir.limits.archive_bytes_max)
+            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, &e)))?;
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<SnapshotFile>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
-        let ledger = self.ledger.clone();
-        let (meta_owned, data) = (meta.clone(), data);
+        let (ledger, dir, meta) = (self.ledger.clone(), self.dir.clone(), meta.clone());
         let stored = crate::spawn_blocking(move || {
-            install_snapshot(&ledger, &meta_owned, &data).map(|()| StoredSnapshot {
-                meta: meta_owned,
-                data,
-            })
+            install_snapshot(&ledger, &dir, &meta, &mut snapshot)
+                .map(|path| StoredSnapshot { meta, path })
         })
         .await
         .map_err(join_err)??;
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        keep_current(&self.current, stored);
         Ok(())
     }
 
@@ -511,9 +761,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        Ok(current.map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let file = SnapshotFile::open(&current.path).map_err(|e| read_err(&e))?;
+        Ok(Some(Snapshot {
+            meta: current.meta,
+            snapshot: Box::new(file),
         }))
     }
 }

@@ -1,7 +1,5 @@
 //! The Raft type configuration and what the state machine answers.
 
-use std::io::Cursor;
-
 use ledger::machine::TxOutcome;
 use ledger::{Block, BlockProposal, RefusalCode};
 use serde::{Deserialize, Serialize};
@@ -15,7 +13,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = crate::snapshot::SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -118,13 +116,16 @@ impl ApplyResponse {
     }
 }
 
-/// Keys in `raft_meta`. The log store owns the first three, the state machine the last two.
+/// Keys in `raft_meta`. The log store owns the first three, the state machine the rest.
 pub(crate) mod meta_key {
     pub const VOTE: &[u8] = b"vote";
     pub const COMMITTED: &[u8] = b"committed";
     pub const LAST_PURGED: &[u8] = b"last_purged";
     pub const LAST_APPLIED: &[u8] = b"last_applied";
     pub const LAST_MEMBERSHIP: &[u8] = b"last_membership";
+    /// Set while a verified snapshot is being copied in: its meta and
+    /// unpacked store (see `state_machine::resume_install`).
+    pub const SNAPSHOT_INSTALLING: &[u8] = b"snapshot_installing";
 }
 
 /// Every persisted Raft value goes through bincode's serde API, standard config.

@@ -113,19 +113,76 @@ pub struct VerifyReport {
     pub tree_root: H32,
 }
 
+/// Where a re-verification re-applies the chain: a fresh ledger of the same
+/// genesis, in memory ([`MemoryLedger`]) or, where the chain may not fit in
+/// memory (a snapshot being installed), on disk ([`Ledger`], see
+/// [`scratch_ledger`]).
+pub trait Replay {
+    type Kv: KvRead;
+
+    /// What the replay has written so far.
+    fn kv(&self) -> &Self::Kv;
+
+    fn apply(&mut self, proposal: &BlockProposal) -> Result<AppliedBlock>;
+}
+
+impl Replay for MemoryLedger {
+    type Kv = MemoryKv;
+
+    fn kv(&self) -> &MemoryKv {
+        &self.kv
+    }
+
+    fn apply(&mut self, proposal: &BlockProposal) -> Result<AppliedBlock> {
+        MemoryLedger::apply(self, proposal)
+    }
+}
+
+impl Replay for &Ledger {
+    type Kv = Store;
+
+    fn kv(&self) -> &Store {
+        &self.store
+    }
+
+    fn apply(&mut self, proposal: &BlockProposal) -> Result<AppliedBlock> {
+        Ledger::apply(self, proposal, &[])
+    }
+}
+
 /// Re-verifies every block from genesis: re-applies each block's transactions
 /// on a fresh in-memory state and checks that header, hashes, tree root, state
 /// hash and every signature come out as stored.
 pub fn verify_chain(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<VerifyReport> {
-    let mut replay = MemoryLedger::new(spec.clone())?;
+    verify_chain_with(kv, spec, &mut MemoryLedger::new(spec.clone())?)
+}
+
+/// [`verify_chain`], re-applying on `replay`, which must be a fresh ledger of
+/// `spec` (holding the genesis block only). Afterwards `replay` holds every
+/// row the chain gives, for callers that compare more than the chain checks.
+pub fn verify_chain_with<R: Replay>(
+    kv: &(impl KvRead + ?Sized),
+    spec: &ChainSpec,
+    replay: &mut R,
+) -> Result<VerifyReport> {
     let genesis = history::read_block(kv, 0)?.ok_or(LedgerError::Verify {
         height: 0,
         reason: "no block 0".into(),
     })?;
-    let expected0 = history::read_block(&replay.kv, 0)?.ok_or(LedgerError::Verify {
-        height: 0,
-        reason: "genesis".into(),
-    })?;
+    let expected0 = machine::genesis(spec)?.1;
+    // A replay must start where the genesis file does, or every later
+    // comparison with it means nothing.
+    let replay0 = history::read_block(replay.kv(), 0)?.map(|b| b.hash);
+    assert_eq!(
+        replay0,
+        Some(expected0.hash),
+        "a replay starts at this genesis"
+    );
+    if history::read_head(replay.kv())?.map(|h| h.height) != Some(0) {
+        return Err(LedgerError::Corrupt(
+            "the replay ledger is not fresh".into(),
+        ));
+    }
     if genesis.hash != expected0.hash {
         return Err(LedgerError::Verify {
             height: 0,
@@ -209,6 +266,7 @@ pub fn scratch_ledger(dir: &Path, spec: ChainSpec) -> Result<Ledger> {
         &StoreOptions {
             sync: false,
             cache_bytes: 16 << 20,
+            ..StoreOptions::default()
         },
     )
 }

@@ -39,7 +39,7 @@ pub mod testkit;
 pub mod validate;
 
 pub use block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation};
-pub use chain::{verify_chain, Ledger, MemoryLedger, VerifyReport};
+pub use chain::{verify_chain, verify_chain_with, Ledger, MemoryLedger, Replay, VerifyReport};
 pub use error::{LedgerError, Refusal, RefusalCode, Result};
 pub use hash::H32;
 pub use signing::{SignedTx, TxFrame};

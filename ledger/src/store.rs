@@ -32,6 +32,11 @@ pub struct StoreOptions {
     pub sync: bool,
     /// RocksDB block cache, bytes.
     pub cache_bytes: usize,
+    /// Keys and values of the domain spaces kept in this process's read
+    /// cache at most, bytes (see `ReadCache`).
+    pub read_cache_bytes: usize,
+    /// RocksDB memtable size per column family, bytes.
+    pub write_buffer_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -39,6 +44,8 @@ impl Default for StoreOptions {
         Self {
             sync: true,
             cache_bytes: 64 << 20,
+            read_cache_bytes: READ_CACHE_BYTES_MAX,
+            write_buffer_bytes: 16 << 20,
         }
     }
 }
@@ -71,9 +78,15 @@ type PriorValue = (&'static str, Vec<u8>, Option<Vec<u8>>);
 /// Every commit through this store drops the keys it changes; a read that
 /// raced a commit is not cached (generation check), so the cache never
 /// holds a value older than the store's.
-#[derive(Default)]
 struct ReadCache {
     inner: std::sync::Mutex<CacheInner>,
+    bytes_max: usize,
+}
+
+impl Default for ReadCache {
+    fn default() -> Self {
+        Self::with_bytes_max(READ_CACHE_BYTES_MAX)
+    }
 }
 
 #[derive(Default)]
@@ -85,12 +98,20 @@ struct CacheInner {
     generation: u64,
 }
 
-/// Bytes of keys and values the read cache holds at most (cleared when full).
+/// Bytes of keys and values the read cache holds at most by default
+/// (cleared when full).
 pub const READ_CACHE_BYTES_MAX: usize = 32 << 20;
 /// Values larger than this are not cached.
 const READ_CACHE_VALUE_MAX: usize = 4096;
 
 impl ReadCache {
+    fn with_bytes_max(bytes_max: usize) -> Self {
+        Self {
+            inner: std::sync::Mutex::default(),
+            bytes_max,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
         self.inner
             .lock()
@@ -130,7 +151,7 @@ impl ReadCache {
         if c.generation != generation {
             return;
         }
-        if c.bytes + key.len() + value.len() > READ_CACHE_BYTES_MAX {
+        if c.bytes + key.len() + value.len() > self.bytes_max {
             c.rows.iter_mut().for_each(|r| r.clear());
             c.bytes = 0;
         }
@@ -193,14 +214,14 @@ impl Store {
         table.set_block_cache(&cache);
         table.set_bloom_filter(10.0, false);
         opts.set_block_based_table_factory(&table);
-        opts.set_write_buffer_size(32 << 20);
+        opts.set_write_buffer_size(options.write_buffer_bytes);
         opts.set_max_write_buffer_number(3);
         opts.set_keep_log_file_num(4);
         let cfs = all_cfs().into_iter().map(|name| {
             let mut o = Options::default();
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
             o.set_block_based_table_factory(&table);
-            o.set_write_buffer_size(16 << 20);
+            o.set_write_buffer_size(options.write_buffer_bytes);
             // Most point reads of the state machine ask for keys that do not
             // exist yet (a new tx id, batch, shipment): a bloom filter over
             // each memtable answers those without searching its skip list.
@@ -212,7 +233,7 @@ impl Store {
         Ok(Self {
             db,
             sync: options.sync,
-            cache: ReadCache::default(),
+            cache: ReadCache::with_bytes_max(options.read_cache_bytes),
             simulated: std::sync::OnceLock::new(),
         })
     }

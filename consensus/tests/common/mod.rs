@@ -78,6 +78,7 @@ pub fn open_ledger(dir: &Path, spec: ChainSpec, sync: bool) -> Arc<Ledger> {
             &StoreOptions {
                 sync,
                 cache_bytes: 8 << 20,
+                ..StoreOptions::default()
             },
         )
         .expect("ledger opens"),

@@ -177,6 +177,7 @@ pub async fn boot(p: BootParams) -> Result<ConsensusNode, String> {
         &StoreOptions {
             sync: true,
             cache_bytes: 2 << 20,
+            ..StoreOptions::default()
         },
     )
     .map_err(|e| format!("node {id}: ledger opens: {e}"))?;
@@ -205,7 +206,8 @@ pub async fn stop(node: Arc<ConsensusNode>) -> Result<(), String> {
 /// `min..max`; drawing it here from the same range, and handing openraft a
 /// one-value range, is the same distribution through the seed.
 /// Half the boots also snapshot every few hundred entries and keep little
-/// log, so a node that was down catches up by snapshot install.
+/// log, so a node that was down catches up by snapshot install; half of
+/// those install in small batches.
 fn raft_config(rng: &mut SplitMix64) -> ConsensusConfig {
     let election_ms = rng.range(150, 299);
     let defaults = ConsensusConfig::default();
@@ -223,6 +225,13 @@ fn raft_config(rng: &mut SplitMix64) -> ConsensusConfig {
             rng.range(10, 100)
         } else {
             defaults.snapshot_logs_kept
+        },
+        // A small budget: installs copy in many batches, archives stream
+        // through small buffers.
+        snapshot_memory_budget_bytes: if snapshots && rng.range(0, 1) == 0 {
+            64 << 10
+        } else {
+            defaults.snapshot_memory_budget_bytes
         },
         ..defaults
     }
