@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ledger::kv::{ChangeSet, Space};
-use ledger::store::{ExtraWrite, Store, StoreOptions, CF_RAFT_META};
+use ledger::store::{ExtraWrite, Store, CF_RAFT_META};
 use ledger::Ledger;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
@@ -71,6 +71,25 @@ impl SnapshotDir {
     }
 }
 
+/// Set in `raft_meta` while a verified snapshot is being copied in: what
+/// [`resume_install`] needs to finish the copy after a crash.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InstallMarker {
+    meta: SnapshotMeta,
+    /// The unpacked store's name in the snapshot directory.
+    staged: String,
+}
+
+impl InstallMarker {
+    fn read(store: &Store) -> Result<Option<Self>, StorageError> {
+        read_meta(
+            store
+                .get_raw(CF_RAFT_META, meta_key::SNAPSHOT_INSTALLING)
+                .map_err(|e| read_err(&e))?,
+        )
+    }
+}
+
 /// A file or directory no longer needed; failing to remove it costs disk,
 /// not correctness, so it is logged, not returned.
 fn discard(path: &Path) {
@@ -111,26 +130,17 @@ impl StateMachine {
             limits,
             next: AtomicU64::new(0),
         };
-        // An unreadable marker keeps everything: resuming reports it.
-        let interrupted = match ledger
-            .store
-            .get_raw(CF_RAFT_META, meta_key::SNAPSHOT_INSTALLING)
-        {
-            Ok(Some(raw)) => decode::<(SnapshotMeta, Option<String>)>(&raw)
-                .map_or(Some(None), |(_, staged)| Some(staged)),
-            Ok(None) => None,
-            Err(_) => Some(None),
-        };
-        match &interrupted {
-            None => discard(&dir.path),
-            Some(Some(staged)) => {
+        match InstallMarker::read(&ledger.store) {
+            Ok(None) => discard(&dir.path),
+            Ok(Some(marker)) => {
                 for entry in std::fs::read_dir(&dir.path).into_iter().flatten().flatten() {
-                    if entry.file_name().to_string_lossy() != *staged {
+                    if entry.file_name().to_string_lossy() != marker.staged {
                         discard(&entry.path());
                     }
                 }
             }
-            Some(None) => {}
+            // An unreadable marker keeps everything: resuming reports it.
+            Err(_) => {}
         }
         if let Err(e) = std::fs::create_dir_all(&dir.path) {
             tracing::warn!(path = %dir.path.display(), error = %e, "cannot create the snapshot directory");
@@ -166,12 +176,18 @@ pub struct SnapshotBuilder {
 }
 
 fn cf<'a>(ledger: &'a Ledger, name: &str) -> Result<&'a rocksdb::ColumnFamily, StorageError> {
-    ledger.store.db().cf_handle(name).ok_or_else(|| {
-        let e = std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("column family {name} is missing"),
-        );
+    cf_in(&ledger.store, name).map_err(|why| {
+        let e = std::io::Error::new(std::io::ErrorKind::NotFound, why);
         StorageIOError::read_state_machine(&e).into()
+    })
+}
+
+fn cf_in<'a>(store: &'a Store, name: &str) -> Result<&'a rocksdb::ColumnFamily, String> {
+    store.db().cf_handle(name).ok_or_else(|| {
+        format!(
+            "column family {name} is missing from {}",
+            store.db().path().display()
+        )
     })
 }
 
@@ -358,10 +374,13 @@ fn install_snapshot(
             return Err(e);
         }
     };
-    let marker = encode(&(
-        meta,
-        staged.file_name().map(|n| n.to_string_lossy().into_owned()),
-    ))
+    let marker = encode(&InstallMarker {
+        meta: meta.clone(),
+        staged: staged
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    })
     .map_err(|e| write_err(&e))?;
     let mut batch = WriteBatch::default();
     batch.put_cf(
@@ -386,14 +405,10 @@ fn install_snapshot(
 /// Finishes an install a crash interrupted after its snapshot was verified
 /// (the marker names it and its unpacked store); none interrupted: nothing.
 fn resume_install(ledger: &Ledger, dir: &SnapshotDir) -> Result<(), StorageError> {
-    let raw = ledger
-        .store
-        .get_raw(CF_RAFT_META, meta_key::SNAPSHOT_INSTALLING)
-        .map_err(|e| read_err(&e))?;
-    let Some((meta, staged)) = read_meta::<(SnapshotMeta, Option<String>)>(raw)? else {
+    let Some(InstallMarker { meta, staged }) = InstallMarker::read(&ledger.store)? else {
         return Ok(());
     };
-    let staged = dir.path.join(staged.unwrap_or_default());
+    let staged = dir.path.join(staged);
     tracing::warn!(snapshot = %meta.snapshot_id, "finishing a snapshot install a restart interrupted");
     let store = Store::open_read_only(&staged).map_err(|e| {
         read_err(&format!(
@@ -443,41 +458,25 @@ fn copy_rows(
     };
     for space in Space::ALL {
         let name = space.cf_name();
-        let mine_cf = cf(ledger, name).map_err(|e| err(&e))?;
-        let theirs_cf = from
-            .db()
-            .cf_handle(name)
-            .ok_or_else(|| format!("the snapshot has no column family `{name}`"))?;
+        let (mine_cf, theirs_cf) = (cf_in(&ledger.store, name)?, cf_in(from, name)?);
         let view = db.snapshot();
-        let mut mine = view.iterator_cf(mine_cf, IteratorMode::Start);
-        let mut theirs = from.db().iterator_cf(theirs_cf, IteratorMode::Start);
-        let mut m = mine.next().transpose().map_err(|e| err(&e))?;
-        let mut t = theirs.next().transpose().map_err(|e| err(&e))?;
-        loop {
-            let order = match (&m, &t) {
-                (None, None) => break,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some((mk, _)), Some((tk, _))) => mk.cmp(tk),
-            };
-            match (order, &m, &t) {
-                (std::cmp::Ordering::Less, Some((mk, _)), _) => batch.delete_cf(mine_cf, mk),
-                (std::cmp::Ordering::Greater, _, Some((tk, tv))) => batch.put_cf(mine_cf, tk, tv),
-                (std::cmp::Ordering::Equal, Some((_, mv)), Some((tk, tv))) if mv != tv => {
-                    batch.put_cf(mine_cf, tk, tv);
+        walk_together(
+            view.iterator_cf(mine_cf, IteratorMode::Start),
+            from.db().iterator_cf(theirs_cf, IteratorMode::Start),
+            |pair| {
+                match pair {
+                    RowPair::Left((k, _)) => batch.delete_cf(mine_cf, k),
+                    RowPair::Right((k, v)) => batch.put_cf(mine_cf, k, v),
+                    RowPair::Both((_, mine), (k, theirs)) if mine != theirs => {
+                        batch.put_cf(mine_cf, k, theirs);
+                    }
+                    RowPair::Both(..) => {}
                 }
-                _ => {}
-            }
-            if order.is_le() {
-                m = mine.next().transpose().map_err(|e| err(&e))?;
-            }
-            if order.is_ge() {
-                t = theirs.next().transpose().map_err(|e| err(&e))?;
-            }
-            flush(&mut batch, false)?;
-        }
+                flush(&mut batch, false)
+            },
+        )?;
     }
-    let meta_cf = cf(ledger, CF_RAFT_META).map_err(|e| err(&e))?;
+    let meta_cf = cf_in(&ledger.store, CF_RAFT_META)?;
     match &meta.last_log_id {
         Some(id) => batch.put_cf(
             meta_cf,
@@ -527,16 +526,10 @@ fn verify_snapshot(
     }
     let replay_dir = dir.fresh("replay");
     let verdict = (|| {
-        let budget = dir.limits.memory_budget_bytes;
-        let scratch = Ledger::open(
+        let scratch = ledger::chain::scratch_ledger_within(
             &replay_dir,
             ledger.spec.clone(),
-            &StoreOptions {
-                sync: false,
-                cache_bytes: (budget / 4).max(1 << 20),
-                read_cache_bytes: budget / 4,
-                write_buffer_bytes: (budget / 4).max(1 << 20),
-            },
+            dir.limits.memory_budget_bytes,
         )
         .map_err(|e| format!("a scratch store for the replay does not open: {e}"))?;
         let report = ledger::verify_chain_with(staged, &ledger.spec, &mut &scratch)
@@ -587,20 +580,60 @@ fn extends_own_chain(ledger: &Ledger, staged: &Store, height: u64) -> Result<(),
 }
 
 /// One row as a RocksDB iterator yields it.
-type RawRow = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+type RawRow = Result<Row, rocksdb::Error>;
+type Row = (Box<[u8]>, Box<[u8]>);
+
+/// A key found while walking two stores' rows together: on the left only,
+/// on the right only, or on both.
+enum RowPair<'r> {
+    Left(&'r Row),
+    Right(&'r Row),
+    Both(&'r Row, &'r Row),
+}
+
+/// Walks two key-ordered row streams of one column family together, a row
+/// at a time, handing each key to `each` once.
+fn walk_together(
+    left: impl Iterator<Item = RawRow>,
+    right: impl Iterator<Item = RawRow>,
+    mut each: impl FnMut(RowPair<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let err = |e: rocksdb::Error| e.to_string();
+    let (mut left, mut right) = (left, right);
+    let mut l = left.next().transpose().map_err(err)?;
+    let mut r = right.next().transpose().map_err(err)?;
+    loop {
+        let pair = match (&l, &r) {
+            (None, None) => return Ok(()),
+            (Some(lr), None) => RowPair::Left(lr),
+            (None, Some(rr)) => RowPair::Right(rr),
+            (Some(lr), Some(rr)) => match lr.0.cmp(&rr.0) {
+                Less => RowPair::Left(lr),
+                Greater => RowPair::Right(rr),
+                Equal => RowPair::Both(lr, rr),
+            },
+        };
+        let (step_left, step_right) = match pair {
+            RowPair::Left(_) => (true, false),
+            RowPair::Right(_) => (false, true),
+            RowPair::Both(..) => (true, true),
+        };
+        each(pair)?;
+        if step_left {
+            l = left.next().transpose().map_err(err)?;
+        }
+        if step_right {
+            r = right.next().transpose().map_err(err)?;
+        }
+    }
+}
 
 /// Checks that the snapshot holds exactly the rows the replay gave, space by
-/// space: none changed, none missing, none added. Both sides are walked in
-/// key order, a row at a time.
+/// space: none changed, none missing, none added.
 fn matches_replay(staged: &Store, replay: &Store) -> Result<(), String> {
-    let err = |e: rocksdb::Error| e.to_string();
     for space in Space::ALL {
         let name = space.cf_name();
-        fn handle<'a>(s: &'a Store, name: &str) -> Result<&'a rocksdb::ColumnFamily, String> {
-            s.db()
-                .cf_handle(name)
-                .ok_or_else(|| format!("the snapshot has no column family `{name}`"))
-        }
         // Kept refusals come from proposals, not blocks: no replay of the
         // chain gives them. They are outside the state hash and no rule
         // reads them; the snapshot's are taken as sent.
@@ -608,51 +641,32 @@ fn matches_replay(staged: &Store, replay: &Store) -> Result<(), String> {
             row.as_ref()
                 .map_or(true, |(k, _)| !ledger::refusals::is_kept_row(space, k))
         };
-        let (theirs_cf, ours_cf) = (handle(staged, name)?, handle(replay, name)?);
-        let mut theirs = staged
-            .db()
-            .iterator_cf(theirs_cf, IteratorMode::Start)
-            .filter(derived);
-        let mut ours = replay
-            .db()
-            .iterator_cf(ours_cf, IteratorMode::Start)
-            .filter(derived);
-        let (mut t, mut o) = (
-            theirs.next().transpose().map_err(err)?,
-            ours.next().transpose().map_err(err)?,
-        );
-        loop {
-            use std::cmp::Ordering::{Equal, Greater, Less};
-            let order = match (&t, &o) {
-                (None, None) => break,
-                (Some(_), None) => Less,
-                (None, Some(_)) => Greater,
-                (Some((tk, _)), Some((ok, _))) => tk.cmp(ok),
-            };
-            match (order, &t, &o) {
-                (Equal, Some((tk, tv)), Some((_, ov))) if tv != ov => {
-                    return Err(format!(
-                        "the snapshot's `{name}` row {} is not what replaying the chain gives",
-                        hex::encode(tk)
-                    ));
-                }
-                (Less, Some((tk, _)), _) => {
-                    return Err(format!(
-                        "the snapshot has a `{name}` row {} for which replaying the chain gives no row",
-                        hex::encode(tk)
-                    ));
-                }
-                (Greater, _, Some((ok, _))) => {
-                    return Err(format!(
-                        "the snapshot lacks the `{name}` row {}, which replaying the chain gives",
-                        hex::encode(ok)
-                    ));
-                }
-                _ => {}
-            }
-            t = theirs.next().transpose().map_err(err)?;
-            o = ours.next().transpose().map_err(err)?;
-        }
+        let (theirs_cf, ours_cf) = (cf_in(staged, name)?, cf_in(replay, name)?);
+        walk_together(
+            staged
+                .db()
+                .iterator_cf(theirs_cf, IteratorMode::Start)
+                .filter(derived),
+            replay
+                .db()
+                .iterator_cf(ours_cf, IteratorMode::Start)
+                .filter(derived),
+            |pair| match pair {
+                RowPair::Both((k, theirs), (_, ours)) if theirs != ours => Err(format!(
+                    "the snapshot's `{name}` row {} is not what replaying the chain gives",
+                    hex::encode(k)
+                )),
+                RowPair::Both(..) => Ok(()),
+                RowPair::Left((k, _)) => Err(format!(
+                    "the snapshot has a `{name}` row {} for which replaying the chain gives no row",
+                    hex::encode(k)
+                )),
+                RowPair::Right((k, _)) => Err(format!(
+                    "the snapshot lacks the `{name}` row {}, which replaying the chain gives",
+                    hex::encode(k)
+                )),
+            },
+        )?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ mod common;
 use consensus::{SnapshotLimits, StateMachine};
 use ledger::BlockProposal;
 use openraft::storage::RaftStateMachine;
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder};
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership};
 use peak_alloc::PeakAlloc;
 use tokio::io::AsyncWriteExt;
 
@@ -84,12 +84,7 @@ async fn a_store_many_times_the_budget_snapshots_within_it() {
     assert_eq!(ledger_a.head().expect("head").height, BLOCKS);
 
     let mark = heap_mark();
-    let snap = sm_a
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot builds");
+    let snap = common::snapshot_of(&mut sm_a).await;
     let build_peak = heap_peak_since(mark);
     let archive_bytes = std::fs::metadata(snap.snapshot.path())
         .expect("archive")
@@ -151,14 +146,10 @@ async fn a_store_many_times_the_budget_snapshots_within_it() {
         Some(log_id(1 + BLOCKS))
     );
     for space in ledger::kv::Space::ALL {
-        let rows = |l: &ledger::Ledger| {
-            let db = l.store.db();
-            let cf = db.cf_handle(space.cf_name()).expect("cf");
-            db.iterator_cf(cf, rocksdb::IteratorMode::Start)
-                .map(|r| r.expect("row"))
-                .collect::<Vec<_>>()
-        };
-        assert!(rows(&ledger_b) == rows(&ledger_a), "{space:?} differs");
+        assert!(
+            common::rows_of(&ledger_b, space) == common::rows_of(&ledger_a, space),
+            "{space:?} differs"
+        );
     }
     ledger::verify_chain(&ledger_b.store, &ledger_b.spec).expect("installed chain re-verifies");
 }

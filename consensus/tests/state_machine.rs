@@ -9,10 +9,7 @@ use std::sync::Arc;
 use consensus::{ApplyResponse, SnapshotFile, SnapshotLimits, StateMachine, TxResult};
 use ledger::{BlockProposal, Ledger};
 use openraft::storage::RaftStateMachine;
-use openraft::{
-    CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder,
-    StoredMembership,
-};
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, StoredMembership};
 
 fn log_id(term: u64, index: u64) -> LogId<u64> {
     LogId::new(CommittedLeaderId::new(term, 1), index)
@@ -81,12 +78,7 @@ async fn blocks_and_applied_state_move_together_and_snapshots_carry_the_ledger()
         expected
     );
 
-    let snap = sm_a
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot builds");
+    let snap = common::snapshot_of(&mut sm_a).await;
     assert_eq!(snap.meta.last_log_id, Some(log_id(1, 2)));
 
     let dir_b = tempfile::tempdir().expect("temp dir");
@@ -119,18 +111,6 @@ async fn blocks_and_applied_state_move_together_and_snapshots_carry_the_ledger()
         kept(&ledger_a),
         "the kept refusal is carried over"
     );
-}
-
-/// The rows of one ledger space, in key order.
-fn rows_of(ledger: &ledger::Ledger, space: ledger::kv::Space) -> Rows {
-    let db = ledger.store.db();
-    let cf = db.cf_handle(space.cf_name()).expect("column family");
-    db.iterator_cf(cf, rocksdb::IteratorMode::Start)
-        .map(|r| {
-            let (k, v) = r.expect("row");
-            (k.to_vec(), v.to_vec())
-        })
-        .collect()
 }
 
 /// A column family's rows, `(key, value)` in key order.
@@ -239,12 +219,7 @@ impl TwoBlocks {
     ) -> (tempfile::TempDir, openraft::Snapshot<consensus::TypeConfig>) {
         let (dir, ledger, mut sm) = self.applied(spec).await;
         alter(ledger.store.db());
-        let snap = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .expect("snapshot builds");
+        let snap = common::snapshot_of(&mut sm).await;
         (dir, snap)
     }
 }
@@ -274,12 +249,7 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
     let (spec, root) = common::test_spec();
     let story = TwoBlocks::new(&root);
     let (_dir_a, ledger_a, mut sm_a) = story.applied(&spec).await;
-    let good = sm_a
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot builds");
+    let good = common::snapshot_of(&mut sm_a).await;
     let meta = good.meta.clone();
 
     // Node B applied the same block 1 and then fell behind.
@@ -379,12 +349,7 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
     )])
     .await
     .expect("apply");
-    let fork = sm_c
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot builds");
+    let fork = common::snapshot_of(&mut sm_c).await;
     ledger::verify_chain(&ledger_c.store, &ledger_c.spec).expect("the fork is itself valid");
 
     let scratch = tempfile::tempdir().expect("temp dir");
@@ -498,8 +463,8 @@ async fn a_snapshot_is_reverified_against_the_chain_before_it_is_installed() {
     ledger::verify_chain(&ledger_b.store, &ledger_b.spec).expect("installed chain re-verifies");
     for space in ledger::kv::Space::ALL {
         assert_eq!(
-            rows_of(&ledger_b, space),
-            rows_of(&ledger_a, space),
+            common::rows_of(&ledger_b, space),
+            common::rows_of(&ledger_a, space),
             "{space:?}"
         );
     }
@@ -524,12 +489,7 @@ async fn an_interrupted_install_is_finished_on_the_next_start() {
     let (spec, root) = common::test_spec();
     let story = TwoBlocks::new(&root);
     let (_dir_a, ledger_a, mut sm_a) = story.applied(&spec).await;
-    let good = sm_a
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot builds");
+    let good = common::snapshot_of(&mut sm_a).await;
 
     let dir_b = tempfile::tempdir().expect("temp dir");
     let ledger_b = common::open_ledger(dir_b.path(), spec.clone(), false);
@@ -552,7 +512,7 @@ async fn an_interrupted_install_is_finished_on_the_next_start() {
     assert!(format!("{err:?}").contains("fault injection"), "{err:?}");
     let differ = ledger::kv::Space::ALL
         .into_iter()
-        .filter(|s| rows_of(&ledger_b, *s) != rows_of(&ledger_a, *s))
+        .filter(|s| common::rows_of(&ledger_b, *s) != common::rows_of(&ledger_a, *s))
         .count();
     assert!(differ > 0, "the crash came before the copy was done");
     assert!(
@@ -576,8 +536,8 @@ async fn an_interrupted_install_is_finished_on_the_next_start() {
     );
     for space in ledger::kv::Space::ALL {
         assert_eq!(
-            rows_of(&ledger_b, space),
-            rows_of(&ledger_a, space),
+            common::rows_of(&ledger_b, space),
+            common::rows_of(&ledger_a, space),
             "{space:?}"
         );
     }

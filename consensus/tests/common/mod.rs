@@ -164,3 +164,28 @@ pub fn fast_config() -> consensus::ConsensusConfig {
         ..Default::default()
     }
 }
+
+/// A snapshot of what `sm` has applied, built as Raft would ask for one.
+pub async fn snapshot_of(
+    sm: &mut consensus::StateMachine,
+) -> openraft::Snapshot<consensus::TypeConfig> {
+    use openraft::storage::RaftStateMachine;
+    use openraft::RaftSnapshotBuilder;
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("snapshot builds")
+}
+
+/// The rows of one ledger space, `(key, value)` in key order.
+pub fn rows_of(ledger: &Ledger, space: ledger::kv::Space) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let db = ledger.store.db();
+    let cf = db.cf_handle(space.cf_name()).expect("column family");
+    db.iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|r| {
+            let (k, v) = r.expect("row");
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
