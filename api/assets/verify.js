@@ -1,4 +1,4 @@
-// Evidence verifier (证据核验) for `zsl-evidence/1` bundles, run entirely in
+// Evidence verifier (证据核验) for `zsl-evidence/1` and `/2` bundles, run entirely in
 // the browser: a second, independent implementation of `zsl verify`
 // (ledger/src/evidence/), written from docs/evidence.md. It trusts only the
 // genesis file it is given; the node that served this page is never asked
@@ -12,7 +12,8 @@
 "use strict";
 
 (function () {
-  const FORMAT = "zsl-evidence/1";
+  const FORMAT_V1 = "zsl-evidence/1", FORMAT_V2 = "zsl-evidence/2";
+  const FORMAT = `${FORMAT_V1} or ${FORMAT_V2}`;
   const HEADERS_MAX = 1024;
   const BUNDLE_BYTES_MAX = 1 << 20;
   const NOTE_BYTES_MAX = 16 * 1024;
@@ -299,6 +300,20 @@
     return (await sha256(concat(utf8(name), new Uint8Array([10, 1]), pk))).slice(0, 4);
   }
 
+  /** The checkpoints' origin and key names (checkpoint::LogIdentity): with
+   * a genesis `log_host`, format 2: origin `<host>/<chain id>/<genesis
+   * hash>`, every validator signing under it; without, format 1: origin =
+   * chain id, each validator under its own name. */
+  function logIdentity(spec, genesisHash) {
+    if (spec.log_host == null) return { origin: spec.chain_id, v2: false, keyName: v => v };
+    const origin = `${spec.log_host}/${spec.chain_id}/${toHex(genesisHash)}`;
+    return { origin, v2: true, keyName: () => origin };
+  }
+  /** C2SP vkey: `<name>+<hex key id>+<base64(0x01 ‖ public key)>`. */
+  async function vkey(name, pk) {
+    return `${name}+${toHex(await keyId(name, pk))}+${b64encode(concat(new Uint8Array([1]), pk))}`;
+  }
+
   // ---- strict JSON (I-JSON, as the node reads it: ledger::strict_json) ----------
 
   /** Throws unless `text` is JSON whose objects name no member twice
@@ -397,6 +412,7 @@
       tx_index: req(u32), leaf_index: req(u64), inclusion: req(list(h32)), checkpoint: req(str),
       validators: req(v => obj(v, {
         changes: req(list(c => obj(c, proofOf, true))), set: req(list(validator)), quorum: req(u64),
+        vkeys: opt(list(str, VALIDATORS_MAX)),
       }, true)),
       summary: req(v => obj(v, { zh: req(str), en: req(str) }, true)),
     }, true);
@@ -410,6 +426,8 @@
     if (!isObj(g)) fail("the genesis file is not a JSON object");
     const n = JSON.parse(JSON.stringify(g));
     if (!("checkpoint_quorum" in n)) n.checkpoint_quorum = null;
+    // Left out when unset (so older genesis files keep their hash).
+    if (n.log_host === null) delete n.log_host;
     if (Array.isArray(n.districts)) for (const d of n.districts) if (isObj(d)) { if (!("lon" in d)) d.lon = null; if (!("lat" in d)) d.lat = null; }
     return n;
   }
@@ -420,10 +438,12 @@
     if (typeof spec.chain_id !== "string") fail("genesis file: chain_id is not a string");
     if (!Array.isArray(spec.validators) || !Array.isArray(spec.root_regulators)) fail("genesis file: validators and root_regulators must be arrays");
     const set = spec.validators;
-    const known = await knownKeys(set);
+    const hash = await sha256(utf8(jcs(spec)));
+    const log = logIdentity(spec, hash);
     return {
-      spec, set, known,
-      hash: await sha256(utf8(jcs(spec))),
+      spec, set, hash, log,
+      known: await knownKeys(set, log),
+      format: log.v2 ? FORMAT_V2 : FORMAT_V1,
       quorum: quorum(spec, set),
       setHash: await sha256(utf8(jcs(set))),
     };
@@ -433,15 +453,20 @@
     const q = spec.checkpoint_quorum == null ? majority : Math.min(spec.checkpoint_quorum, set.length);
     return Math.max(q, 1);
   }
-  async function knownKeys(set) {
+  /** Known note keys by `name ‖ 0x00 ‖ hex(key id)`: {owner, pk}. */
+  async function knownKeys(set, log) {
     const m = new Map();
     for (const v of set) {
       const pk = isObj(v) ? hexBytes(v.public_key, 32) : null;
       if (!pk) fail(`validator \`${isObj(v) ? v.name : "?"}\` has a bad public key`);
-      m.set(v.name, pk);
+      const name = log.keyName(v.name);
+      const k = `${name}\0${toHex(await keyId(name, pk))}`;
+      if (m.has(k)) fail("two validators share a note key name and key id");
+      m.set(k, { owner: v.name, pk });
     }
     return m;
   }
+  const lineKey = s => `${s.name}\0${toHex(s.keyId)}`;
 
   // ---- summary (evidence::summary) ----------------------------------------------
 
@@ -463,7 +488,7 @@
     return `${pad(p.year, 4)}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}.${pad(msPart, 3)} ${off < 0 ? "-" : "+"}${pad(Math.floor(a / 3600), 2)}:${pad(Math.floor(a % 3600 / 60), 2)}`;
   }
 
-  function summary(b, spec) {
+  async function summary(b, spec) {
     const body = isObj(b.record) && isObj(b.record.body) ? b.record.body : {};
     const field = k => (typeof body[k] === "string" ? body[k] : null);
     const kind = field("type") ?? "?", account = field("account") ?? "?";
@@ -473,7 +498,10 @@
     try {
       const n = parseNote(b.checkpoint);
       const c = parseCheckpointText(n.text);
-      [cpHeight, cpSize, sigs] = [c.height, c.tree_size, n.signatures.length];
+      // Only the validators' lines count: a witness's cosignature added
+      // later leaves the summary valid.
+      const keys = await knownKeys(b.validators.set, logIdentity(spec, b.genesis_hash)).catch(() => new Map());
+      [cpHeight, cpSize, sigs] = [c.height, c.tree_size, n.signatures.filter(x => keys.has(lineKey(x))).length];
     } catch (e) { if (!(e instanceof Fail)) throw e; }
     const h = field("document_hash"), t = field("title");
     const [docZh, docEn] = h !== null && t !== null ? [`文件《${t}》（SHA-256 ${h}）`, `document "${t}" (SHA-256 ${h}) `] : ["", ""];
@@ -495,15 +523,17 @@
   const must = r => (r.ok ? r.value : fail(r.error));
 
   function checkBundle(b, g) {
-    if (b.format !== FORMAT) fail(`format is \`${b.format}\`, expected \`${FORMAT}\``);
+    if (b.format !== g.format) fail(`format is \`${b.format}\`; this genesis's bundles are \`${g.format}\``);
     if (b.chain_id !== g.spec.chain_id) fail(`bundle is for chain \`${b.chain_id}\`, the genesis file for \`${g.spec.chain_id}\``);
     if (!eq(b.genesis_hash, g.hash)) fail(`genesis hash ${toHex(b.genesis_hash)} is not the genesis file's ${toHex(g.hash)}`);
-    return `${FORMAT}, chain \`${b.chain_id}\`, genesis ${toHex(b.genesis_hash)}`;
+    return `${b.format}, chain \`${b.chain_id}\`, genesis ${toHex(b.genesis_hash)}`;
   }
 
-  async function checkRecord(b) {
+  async function checkRecord(b, spec) {
     const tx = await parseRecord(b.record, "record");
     await verifyRecord(tx, "record");
+    const c = common(tx.body, "record body");
+    if (c.chain_id !== spec.chain_id) fail(`the record is for chain \`${c.chain_id}\`, the genesis file for \`${spec.chain_id}\``);
     if (!eq(tx.id, b.tx_id)) fail(`the record's id is ${toHex(tx.id)}, the bundle claims ${toHex(b.tx_id)}`);
     return { tx, detail: `Ed25519 signature by ${toHex(tx.signer)} verifies; tx id ${toHex(b.tx_id)} = SHA-256(ZSL-TX-V1\\0 ‖ JCS(body))` };
   }
@@ -567,12 +597,12 @@
     return `leaf ${b.leaf_index} (SHA-256(0x00 ‖ tx id)) + ${b.inclusion.length} hashes = root ${toHex(c.root)} of tree size ${c.tree_size}`;
   }
 
-  function checkCheckpointHeader(b, spec, cp, hashes) {
+  function checkCheckpointHeader(b, g, cp, hashes) {
     const c = must(cp);
     if (!b.headers.length) fail("no headers");
     const last = b.headers[b.headers.length - 1];
     const mismatch = what => fail(`checkpoint ${what} differs from block ${last.height}`);
-    if (c.origin !== spec.chain_id) fail(`checkpoint origin \`${c.origin}\` is not the chain id`);
+    if (c.origin !== g.log.origin) fail(`checkpoint origin \`${c.origin}\` is not this genesis's \`${g.log.origin}\``);
     if (c.tree_size !== last.tree_size) mismatch("tree size");
     if (!eq(c.root, last.tree_root)) mismatch("root");
     if (c.height !== last.height) mismatch("height");
@@ -626,15 +656,20 @@
         at(`a \`${cm.type}\` record is not a membership record`);
       }
     }
-    return { set, quorum: quorum(g.spec, set), hash: await sha256(utf8(jcs(set))), known: await knownKeys(set) };
+    return { set, quorum: quorum(g.spec, set), hash: await sha256(utf8(jcs(set))), known: await knownKeys(set, g.log) };
   }
 
   const sameSet = (a, b) => a.length === b.length &&
     a.every((v, i) => v.node_id === b[i].node_id && v.name === b[i].name && v.public_key === b[i].public_key);
 
-  function checkValidatorSet(b, inForce) {
+  async function checkValidatorSet(b, g, inForce) {
     const f = must(inForce);
     const v = b.validators;
+    const want = g.log.v2 ? await Promise.all(f.set.map(x => vkey(g.log.keyName(x.name), hexBytes(x.public_key, 32)))) : null;
+    const got = v.vkeys;
+    if ((want === null) !== (got === null) || (want && (want.length !== got.length || want.some((k, i) => k !== got[i])))) {
+      fail("vkeys are not the note keys of the derived set");
+    }
     if (!sameSet(v.set, f.set)) fail("the set differs from the one genesis and the membership records give");
     if (v.quorum !== f.quorum) fail(`quorum ${v.quorum} is not the derived ${f.quorum}`);
     if (!b.headers.length) fail("no headers");
@@ -643,24 +678,28 @@
     return `${f.set.length} validators from genesis and ${v.changes.length} membership record(s); hash ${toHex(f.hash)} in the checkpoint's header`;
   }
 
-  /** Every signature line a distinct validator in force with its key id,
-   * verifying over the text; then at least a quorum. Returns sorted names. */
+  /** c2sp.org/signed-note, counted over the validators in force: lines by
+   * unknown (name, key id) are ignored; a validator's line that fails
+   * fails (a repeated one counts once); then at least a quorum. Returns
+   * {signers (sorted), ignored}. */
   async function checkNoteSignatures(note, known, q) {
     const n = parseNote(note);
     const text = utf8(n.text);
     const seen = new Set();
+    let ignored = 0;
     for (const s of n.signatures) {
-      const pk = known.get(s.name);
-      if (!pk) fail(`signature by \`${s.name}\`, not a validator in force`);
-      if (!eq(await keyId(s.name, pk), s.keyId)) fail(`signature by \`${s.name}\` has the wrong key id`);
-      if (s.signature.length !== 64) fail(`signature by \`${s.name}\` is not 64 bytes`);
-      if (!(await ed25519Verify(pk, s.signature, text))) fail(`signature by \`${s.name}\` does not verify`);
-      if (seen.has(s.name)) fail(`\`${s.name}\` signed twice`);
-      seen.add(s.name);
+      const k = known.get(lineKey(s));
+      if (!k) { ignored++; continue; }
+      if (s.signature.length !== 64 || !(await ed25519Verify(k.pk, s.signature, text))) fail(`signature by known key \`${k.owner}\` does not verify`);
+      seen.add(k.owner);
     }
     if (seen.size < q) fail(`${seen.size} valid validator signatures; the quorum is ${q}`);
     // BTreeSet order: byte order of UTF-8, which for these names is code-unit order.
-    return [...seen].sort();
+    return { signers: [...seen].sort(), ignored };
+  }
+  function quorumDetail(v, validators, q) {
+    const ignored = v.ignored ? `; ${v.ignored} signature line(s) by keys that are not validators in force ignored` : "";
+    return `${v.signers.length} of ${validators} validators signed (${v.signers.join(", ")}); the quorum is ${q}${ignored}`;
   }
 
   function checkBlockTime(b, spec, tx) {
@@ -700,24 +739,23 @@
     const cp = await attempt(() => parseCheckpoint(b.checkpoint));
     const hashes = await Promise.all(b.headers.map(headerHash));
     push("bundle", await attempt(() => checkBundle(b, g)));
-    const rec = await attempt(() => checkRecord(b));
+    const rec = await attempt(() => checkRecord(b, spec));
     push("record_signature", rec.ok ? { ok: true, value: rec.value.detail } : rec);
     const tx = rec.ok ? rec.value.tx : null;
     push("signer_key", await attempt(() => checkSignerKey(b, spec, tx, cp)));
     push("block_header", await attempt(() => checkHeaders(b, spec, hashes)));
     push("inclusion", await attempt(() => checkInclusion(b, cp)));
-    push("checkpoint_matches_header", await attempt(() => checkCheckpointHeader(b, spec, cp, hashes)));
+    push("checkpoint_matches_header", await attempt(() => checkCheckpointHeader(b, g, cp, hashes)));
     const inForce = await attempt(() => deriveSet(b, g, cp));
-    push("validator_set", await attempt(() => checkValidatorSet(b, inForce)));
+    push("validator_set", await attempt(() => checkValidatorSet(b, g, inForce)));
     push("checkpoint_signatures", await attempt(async () => {
       if (!inForce.ok) fail("the validator set in force does not follow from genesis");
       const f = inForce.value;
-      const names = await checkNoteSignatures(b.checkpoint, f.known, f.quorum);
-      return `${names.length} of ${f.set.length} validators signed (${names.join(", ")}); the quorum is ${f.quorum}`;
+      return quorumDetail(await checkNoteSignatures(b.checkpoint, f.known, f.quorum), f.set.length, f.quorum);
     }));
     push("block_time", await attempt(() => checkBlockTime(b, spec, tx)));
-    push("summary", await attempt(() => {
-      const s = summary(b, spec);
+    push("summary", await attempt(async () => {
+      const s = await summary(b, spec);
       if (s.zh !== b.summary.zh || s.en !== b.summary.en) fail("the summary does not match the bundle's contents");
       return "the summary states what the bundle proves";
     }));
@@ -725,7 +763,7 @@
   }
 
   const api = {
-    FORMAT, CHECKS, verify, jcs, sha256, toHex, hexBytes, b64decode, b64encode, headerInput, leafHash,
+    FORMAT, FORMAT_V1, FORMAT_V2, CHECKS, verify, logIdentity, vkey, jcs, sha256, toHex, hexBytes, b64decode, b64encode, headerInput, leafHash,
     noDuplicateKeys, nodeHash, verifyInclusion, parseNote, parseCheckpointText, keyId, ed25519Verify, summary, localTime,
     parseTimestampMs, normalizeGenesis, genesisOf, BUNDLE_BYTES_MAX,
     ed25519Supported: () => ed25519Support,

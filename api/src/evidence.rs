@@ -124,16 +124,28 @@ fn checkpoint_response(
     let view = state.ledger.store.view();
     let (cp, note, set) = evidence::sealed_checkpoint(&view, &state.ledger.spec, height)?
         .ok_or_else(|| ApiError::internal(format!("sealed block {height} has no checkpoint")))?;
+    let log = seal::log_identity(&view, &state.ledger.spec)?;
+    let keys = seal::note_keys(&log, &set)?;
+    // Validators by name, whatever key name their lines carry (v2: the origin).
+    let signed_by: Vec<String> = note
+        .signatures
+        .iter()
+        .filter_map(|s| {
+            keys.get(&(s.name.clone(), s.key_id))
+                .map(|k| k.owner.clone())
+        })
+        .collect();
     Ok(match format {
         Format::Text => text(note.render()),
         Format::Json => Json(json!({
             "for_block": for_block,
+            "origin": cp.origin,
             "height": cp.height,
             "tree_size": cp.tree_size,
             "root": cp.root,
             "block_hash": cp.block_hash,
             "time_ms": cp.time_ms,
-            "signed_by": note.signatures.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            "signed_by": signed_by,
             "quorum": seal::quorum(&state.ledger.spec, &set),
             "validators": set.len(),
             "note": note.render(),
@@ -466,7 +478,7 @@ Download the bundle and run the command above with the genesis file alone; see d
 "#,
         tx = b.tx_id,
         chain = esc(&b.chain_id),
-        format = evidence::FORMAT,
+        format = esc(&b.format),
         qr = qr_svg,
         url = esc(verify_url),
         zh = esc(&b.summary.zh),

@@ -638,11 +638,20 @@ async fn submit_many(
     Ok(Json(json!({"results": results})).into_response())
 }
 
-/// The node's genesis file (ChainSpec) as `zsl genesis init` wrote it, for
-/// the verifier page to prefill. A convenience only: a verifier that does
-/// not trust this node pastes the genesis it keeps.
-async fn genesis(State(state): State<AppState>) -> Json<ledger::spec::ChainSpec> {
-    Json(state.ledger.spec.clone())
+/// The node's genesis (ChainSpec) in the bytes `zsl genesis init` writes:
+/// pretty JSON and a final newline, so a file fetched here and one written
+/// by `genesis init` are the same file. (A hand-formatted genesis comes
+/// back re-formatted; its hash, over the JCS form, is the same.) For the
+/// verifier page to prefill; a verifier that does not trust this node
+/// pastes the genesis it keeps.
+async fn genesis(State(state): State<AppState>) -> ApiResult<Response> {
+    let text = serde_json::to_string_pretty(&state.ledger.spec)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        text + "\n",
+    )
+        .into_response())
 }
 
 async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {

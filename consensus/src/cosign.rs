@@ -164,7 +164,10 @@ fn sign_block(
     height: u64,
 ) -> Option<Cosignature> {
     let block = ledger::history::read_block(&ledger.store, height).ok()??;
-    let cp = seal::checkpoint_of(&ledger.spec, &block)?;
+    let cp = seal::checkpoint_of(
+        &seal::log_identity(&ledger.store, &ledger.spec).ok()?,
+        &block,
+    )?;
     let set = seal::validator_set_at(&ledger.store, height).ok()?;
     let me = hex::encode(signer.key.verifying_key().to_bytes());
     let name = set.iter().find(|v| v.public_key == me)?.name.clone();
@@ -205,7 +208,7 @@ fn recorded(ledger: &Ledger, c: &Cosignature) -> bool {
 /// block time and grows the tree: the blocks every validator signs.
 fn is_window_head(ledger: &Ledger, height: u64) -> bool {
     let header = |h| {
-        ledger::evidence::read_header(&ledger.store, h)
+        ledger::history::read_header(&ledger.store, h)
             .ok()
             .flatten()
     };

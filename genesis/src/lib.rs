@@ -120,6 +120,7 @@ pub fn build_spec(p: GenesisParams) -> Result<ChainSpec> {
         // ERP systems upload in batches, sometimes a day late; a client clock may run a little fast.
         tx_window_past_ms: 24 * 3600 * 1000,
         tx_window_future_ms: 5 * 60 * 1000,
+        log_host: Some(ledger::spec::DEFAULT_LOG_HOST.into()),
     };
     spec.validate()
         .map_err(|e| GenesisError::Invalid(e.to_string()))?;

@@ -6,7 +6,7 @@
 //! Checkpoint text:
 //!
 //! ```text
-//! <origin = chain id>
+//! <origin>
 //! <tree size, decimal>
 //! <root hash, base64>
 //! zsl-height <block height>
@@ -16,6 +16,12 @@
 //!
 //! Each signature line is `— <key name> base64(key ID ‖ Ed25519 signature)`
 //! over the text, with key ID = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`[:4]`.
+//! The origin and the key names depend on the note format
+//! ([`LogIdentity`]): in v2 the origin is
+//! `<log host>/<chain id>/<genesis hash>` and every validator signs under
+//! that origin (the log's key name matches its origin), told apart by key
+//! ID; v1, for genesis files without a `log_host`, used the chain id as the
+//! origin and each validator's name as its key name.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +53,113 @@ pub enum CheckpointError {
     NoQuorum { got: usize, quorum: usize },
     #[error("refusing to sign: {0}")]
     Refused(String),
+}
+
+/// The two note formats a chain's genesis can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NoteFormat {
+    /// Origin = chain id; each validator signs under its own name.
+    V1,
+    /// Origin = `<log host>/<chain id>/<genesis hash hex>`; every validator
+    /// signs under the origin.
+    V2,
+}
+
+/// How a chain's checkpoints name themselves: the origin line and the key
+/// names its validators sign under. Fixed by genesis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogIdentity {
+    pub origin: String,
+    pub format: NoteFormat,
+}
+
+impl LogIdentity {
+    /// `log_host` set (genesis `log_host`): v2, whose origin commits to the
+    /// genesis hash, so a bundle cannot be relabelled for another genesis
+    /// with the same validators. Unset: v1.
+    pub fn new(chain_id: &str, log_host: Option<&str>, genesis_hash: &H32) -> Self {
+        match log_host {
+            Some(host) => LogIdentity {
+                origin: format!("{host}/{chain_id}/{genesis_hash}"),
+                format: NoteFormat::V2,
+            },
+            None => LogIdentity {
+                origin: chain_id.to_string(),
+                format: NoteFormat::V1,
+            },
+        }
+    }
+
+    /// The key name validator `validator_name` signs checkpoints under.
+    pub fn key_name<'a>(&'a self, validator_name: &'a str) -> &'a str {
+        match self.format {
+            NoteFormat::V1 => validator_name,
+            NoteFormat::V2 => &self.origin,
+        }
+    }
+
+    /// The note keys of a validator set: who signs under which (name, key ID).
+    /// Fails if two validators' keys would share a name and key ID, which a
+    /// verifier could not tell apart.
+    pub fn note_keys<'a>(
+        &self,
+        validators: impl IntoIterator<Item = (&'a str, [u8; 32])>,
+    ) -> Result<NoteKeys, CheckpointError> {
+        let mut keys = NoteKeys::new();
+        for (owner, public_key) in validators {
+            let name = self.key_name(owner).to_string();
+            let id = key_id(&name, &public_key);
+            let key = NoteKey {
+                owner: owner.to_string(),
+                public_key,
+            };
+            if keys.insert((name, id), key).is_some() {
+                return Err(CheckpointError::Malformed(
+                    "two validators share a note key name and key id",
+                ));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The C2SP vkey of a validator's note key:
+    /// `<name>+<hex key ID>+<base64(0x01 ‖ public key)>`.
+    pub fn vkey(&self, validator_name: &str, public_key: &[u8; 32]) -> String {
+        vkey(self.key_name(validator_name), public_key)
+    }
+}
+
+/// A C2SP vkey for an Ed25519 signed-note key.
+pub fn vkey(name: &str, public_key: &[u8; 32]) -> String {
+    let mut material = vec![ED25519_SIGNATURE_TYPE];
+    material.extend_from_slice(public_key);
+    format!(
+        "{name}+{}+{}",
+        hex::encode(key_id(name, public_key)),
+        B64.encode(material)
+    )
+}
+
+/// A key a verifier knows, found by the (key name, key ID) of a signature
+/// line: its public key and whose it is (a validator's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteKey {
+    pub owner: String,
+    pub public_key: [u8; 32],
+}
+
+/// Known note keys by (key name, key ID), the tuple that identifies a key in
+/// c2sp.org/signed-note.
+pub type NoteKeys = BTreeMap<(String, [u8; 4]), NoteKey>;
+
+/// What verifying a note against known keys found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteVerdict {
+    /// Owners of the known keys whose signatures verified, sorted, distinct.
+    pub signers: Vec<String>,
+    /// Signature lines by keys the verifier does not know (ignored, as
+    /// c2sp.org/signed-note requires: a witness's cosignature, say).
+    pub ignored: usize,
 }
 
 /// What a checkpoint commits to.
@@ -247,51 +360,47 @@ impl SignedNote {
         })
     }
 
-    /// Verifies against known keys (name → public key). Unknown keys are
-    /// ignored; a known key whose signature fails rejects the note. Returns
-    /// the names whose signatures verified.
-    pub fn verify(
-        &self,
-        known: &BTreeMap<String, [u8; 32]>,
-    ) -> Result<Vec<String>, CheckpointError> {
-        let mut ok = Vec::new();
+    /// Verifies against known keys. Lines whose (key name, key ID) no known
+    /// key has are ignored, as c2sp.org/signed-note requires; every known
+    /// key's line is verified ("verifiers MUST verify the signature"), and
+    /// one that fails rejects the note. A known key's line repeated counts
+    /// once (golang.org/x/mod/sumdb/note drops repeats too, though it skips
+    /// verifying them).
+    pub fn verify(&self, known: &NoteKeys) -> Result<NoteVerdict, CheckpointError> {
+        let mut signers = std::collections::BTreeSet::new();
+        let mut ignored = 0;
         for s in &self.signatures {
-            let Some(pk) = known.get(&s.name) else {
+            let Some(k) = known.get(&(s.name.clone(), s.key_id)) else {
+                ignored += 1;
                 continue;
             };
-            if key_id(&s.name, pk) != s.key_id {
-                continue;
-            }
-            let vk = VerifyingKey::from_bytes(pk)
-                .map_err(|_| CheckpointError::BadSignature(s.name.clone()))?;
-            let sig: [u8; 64] = s
-                .signature
-                .as_slice()
-                .try_into()
-                .map_err(|_| CheckpointError::BadSignature(s.name.clone()))?;
+            let bad = || CheckpointError::BadSignature(k.owner.clone());
+            let vk = VerifyingKey::from_bytes(&k.public_key).map_err(|_| bad())?;
+            let sig: [u8; 64] = s.signature.as_slice().try_into().map_err(|_| bad())?;
             vk.verify_strict(self.text.as_bytes(), &Signature::from_bytes(&sig))
-                .map_err(|_| CheckpointError::BadSignature(s.name.clone()))?;
-            if !ok.contains(&s.name) {
-                ok.push(s.name.clone());
-            }
+                .map_err(|_| bad())?;
+            signers.insert(k.owner.clone());
         }
-        Ok(ok)
+        Ok(NoteVerdict {
+            signers: signers.into_iter().collect(),
+            ignored,
+        })
     }
 
     /// Verifies that at least `quorum` distinct known validators signed.
     pub fn verify_quorum(
         &self,
-        known: &BTreeMap<String, [u8; 32]>,
+        known: &NoteKeys,
         quorum: usize,
-    ) -> Result<Vec<String>, CheckpointError> {
-        let signed = self.verify(known)?;
-        if quorum == 0 || signed.len() < quorum {
+    ) -> Result<NoteVerdict, CheckpointError> {
+        let verdict = self.verify(known)?;
+        if quorum == 0 || verdict.signers.len() < quorum {
             return Err(CheckpointError::NoQuorum {
-                got: signed.len(),
+                got: verdict.signers.len(),
                 quorum,
             });
         }
-        Ok(signed)
+        Ok(verdict)
     }
 }
 
@@ -365,10 +474,13 @@ mod tests {
             .collect()
     }
 
-    fn known(k: &[(String, SigningKey)]) -> BTreeMap<String, [u8; 32]> {
-        k.iter()
-            .map(|(n, s)| (n.clone(), s.verifying_key().to_bytes()))
-            .collect()
+    fn known(k: &[(String, SigningKey)]) -> NoteKeys {
+        LogIdentity::new("zsl-devnet", None, &H32([0; 32]))
+            .note_keys(
+                k.iter()
+                    .map(|(n, s)| (n.as_str(), s.verifying_key().to_bytes())),
+            )
+            .unwrap()
     }
 
     /// The Ed25519 signed-note test vector of golang.org/x/mod/sumdb/note.
@@ -377,15 +489,22 @@ mod tests {
         let skey = B64
             .decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz")
             .unwrap();
-        let vkey = B64
+        let material = B64
             .decode("ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
             .unwrap();
-        assert_eq!((skey[0], vkey[0]), (1, 1));
+        assert_eq!((skey[0], material[0]), (1, 1));
         let key = SigningKey::from_bytes(&skey[1..].try_into().unwrap());
-        assert_eq!(key.verifying_key().to_bytes().to_vec(), vkey[1..].to_vec());
+        assert_eq!(
+            key.verifying_key().to_bytes().to_vec(),
+            material[1..].to_vec()
+        );
         assert_eq!(
             hex::encode(key_id("PeterNeumann", &key.verifying_key().to_bytes())),
             "c74f20a3"
+        );
+        assert_eq!(
+            vkey("PeterNeumann", &key.verifying_key().to_bytes()),
+            "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
         );
         let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
         let note = SignedNote::sign(text.into(), "PeterNeumann", &key).unwrap();
@@ -424,7 +543,64 @@ mod tests {
         note.add_signature(&k[1].0, &k[1].1).unwrap();
         let parsed = SignedNote::parse(&note.render()).unwrap();
         assert_eq!(parsed, note);
-        assert_eq!(parsed.verify_quorum(&known, 2).unwrap().len(), 2);
+        let verdict = parsed.verify_quorum(&known, 2).unwrap();
+        assert_eq!(verdict.signers.len(), 2);
+        assert_eq!(verdict.ignored, 1, "the outsider's line is ignored");
+    }
+
+    #[test]
+    fn v2_validators_sign_under_the_origin_and_are_told_apart_by_key_id() {
+        let log = LogIdentity::new("zsl-devnet", Some("zsl.example"), &H32([0xab; 32]));
+        assert_eq!(log.format, NoteFormat::V2);
+        assert_eq!(
+            log.origin,
+            format!("zsl.example/zsl-devnet/{}", "ab".repeat(32))
+        );
+        let k = keys(3);
+        let known = log
+            .note_keys(
+                k.iter()
+                    .map(|(n, s)| (n.as_str(), s.verifying_key().to_bytes())),
+            )
+            .unwrap();
+        let c = Checkpoint {
+            origin: log.origin.clone(),
+            ..cp()
+        };
+        let mut note = SignedNote::sign(c.text(), log.key_name(&k[0].0), &k[0].1).unwrap();
+        note.add_signature(log.key_name(&k[2].0), &k[2].1).unwrap();
+        assert!(note.signatures.iter().all(|s| s.name == log.origin));
+        let verdict = SignedNote::parse(&note.render())
+            .unwrap()
+            .verify_quorum(&known, 2)
+            .unwrap();
+        assert_eq!(verdict.signers, vec![k[0].0.clone(), k[2].0.clone()]);
+        // A validator signing under its own name (the v1 way) is an unknown key here.
+        note.add_signature(&k[1].0, &k[1].1).unwrap();
+        assert_eq!(note.verify(&known).unwrap().ignored, 1);
+        // The vkey names the origin.
+        assert!(log
+            .vkey(&k[0].0, &k[0].1.verifying_key().to_bytes())
+            .starts_with(&format!("{}+", log.origin)));
+    }
+
+    #[test]
+    fn a_known_key_twice_counts_once_and_a_bad_known_signature_rejects_the_note() {
+        let k = keys(2);
+        let known = known(&k);
+        let mut note = SignedNote::sign(cp().text(), &k[0].0, &k[0].1).unwrap();
+        let mut twice = note.clone();
+        twice.signatures.push(note.signatures[0].clone());
+        assert_eq!(twice.verify(&known).unwrap().signers, vec![k[0].0.clone()]);
+        assert!(twice.verify_quorum(&known, 2).is_err());
+        // A repeated line is verified too.
+        twice.signatures[1].signature[0] ^= 1;
+        assert!(twice.verify(&known).is_err());
+        note.signatures[0].signature[0] ^= 1;
+        assert_eq!(
+            note.verify(&known),
+            Err(CheckpointError::BadSignature(k[0].0.clone()))
+        );
     }
 
     #[test]

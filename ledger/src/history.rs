@@ -3,8 +3,9 @@
 //! Readers only; the state machine writes these rows (`machine::apply_block`).
 //! May not depend on `machine`, `seal` or anything above the block format.
 
-use crate::block::{Block, ChainHead, TxLocation};
+use crate::block::{Block, BlockHeader, ChainHead, TxLocation};
 use crate::error::Result;
+use crate::hash::H32;
 use crate::kv::{KvRead, Space};
 use crate::merkle::{self, HashReader, MerkleError};
 use crate::state;
@@ -54,6 +55,31 @@ pub fn read_block(kv: &(impl KvRead + ?Sized), height: u64) -> Result<Option<Blo
     let key = block_key(height);
     match kv.get(Space::Blocks, &key)? {
         Some(b) => Ok(Some(state::decode(&key, &b)?)),
+        None => Ok(None),
+    }
+}
+
+/// A block's header and hash, decoded without the block's tx ids (a full
+/// block under load holds thousands of them; a bundle needs none).
+#[derive(serde::Deserialize)]
+struct BlockPrefix {
+    header: BlockHeader,
+    hash: H32,
+}
+
+/// The header of block `height`, if it exists.
+pub fn read_header(kv: &(impl KvRead + ?Sized), height: u64) -> Result<Option<BlockHeader>> {
+    let key = block_key(height);
+    match kv.get(Space::Blocks, &key)? {
+        Some(bytes) => {
+            let p: BlockPrefix = state::decode(&key, &bytes)?;
+            if p.hash != p.header.hash() {
+                return Err(crate::error::LedgerError::Corrupt(format!(
+                    "block {height}: hash"
+                )));
+            }
+            Ok(Some(p.header))
+        }
         None => Ok(None),
     }
 }

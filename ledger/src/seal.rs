@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::block::{Block, Cosignature};
-use crate::checkpoint::{key_id, Checkpoint, NoteSignature, SignedNote};
+use crate::checkpoint::{key_id, Checkpoint, LogIdentity, NoteKeys, NoteSignature, SignedNote};
 use crate::error::{LedgerError, Result};
 use crate::hash::H32;
-use crate::history::read_block;
+use crate::history::{read_block, read_header};
 use crate::kv::{KvRead, KvWrite, Space};
 use crate::spec::{ChainSpec, Validator};
 use crate::state::{self, encode};
@@ -123,10 +123,24 @@ pub fn validator_set_hash(set: &[Validator]) -> Result<H32> {
     Ok(H32(crate::hash::sha256(&jcs)))
 }
 
+/// How this chain's checkpoints name themselves: genesis's `log_host` and
+/// the genesis hash, read from block 0's `prev_hash` (one stored header,
+/// rather than hashing the whole genesis again for every signature).
+pub fn log_identity(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<LogIdentity> {
+    let genesis = read_header(kv, 0)?
+        .ok_or_else(|| LedgerError::Corrupt("no block 0".into()))?
+        .prev_hash;
+    Ok(LogIdentity::new(
+        &spec.chain_id,
+        spec.log_host.as_deref(),
+        &genesis,
+    ))
+}
+
 /// The checkpoint a block commits to. Only blocks that grow the tree have one.
-pub fn checkpoint_of(spec: &ChainSpec, block: &Block) -> Option<Checkpoint> {
+pub fn checkpoint_of(log: &LogIdentity, block: &Block) -> Option<Checkpoint> {
     (block.header.tx_count > 0).then(|| Checkpoint {
-        origin: spec.chain_id.clone(),
+        origin: log.origin.clone(),
         tree_size: block.header.tree_size,
         root: block.header.tree_root,
         height: block.header.height,
@@ -160,7 +174,7 @@ pub fn check_cosignature(
     let Some(block) = read_block(kv, c.height)? else {
         return Ok(Err(CosignRefusal::NoSuchBlock(c.height)));
     };
-    let Some(cp) = checkpoint_of(spec, &block) else {
+    let Some(cp) = checkpoint_of(&log_identity(kv, spec)?, &block) else {
         return Ok(Err(CosignRefusal::NoCheckpoint(c.height)));
     };
     let set = validator_set_at(kv, c.height)?;
@@ -277,31 +291,39 @@ pub fn signed_checkpoint(
     let Some(block) = read_block(kv, height)? else {
         return Ok(None);
     };
-    let Some(cp) = checkpoint_of(spec, &block) else {
+    let log = log_identity(kv, spec)?;
+    let Some(cp) = checkpoint_of(&log, &block) else {
         return Ok(None);
     };
     let set = validator_set_at(kv, height)?;
-    let sigs = cosignatures(kv, height)?;
-    if sigs.is_empty() {
-        return Ok(None);
-    }
-    let mut signatures = Vec::with_capacity(sigs.len());
-    for (name, sig) in sigs {
-        let Some(v) = set.iter().find(|v| v.name == name) else {
+    let note = note_of(kv, &log, &cp, &set)?;
+    Ok((!note.signatures.is_empty()).then_some((cp, note, set)))
+}
+
+/// Checkpoint `cp` as a signed note with the recorded signature of every
+/// validator of `set` that signed it, each under its key name.
+pub fn note_of(
+    kv: &(impl KvRead + ?Sized),
+    log: &LogIdentity,
+    cp: &Checkpoint,
+    set: &[Validator],
+) -> Result<SignedNote> {
+    let mut signatures = Vec::new();
+    for (validator, sig) in cosignatures(kv, cp.height)? {
+        let Some(v) = set.iter().find(|v| v.name == validator) else {
             continue;
         };
-        let pk = public_key(v)?;
+        let name = log.key_name(&v.name).to_string();
         signatures.push(NoteSignature {
-            key_id: key_id(&name, &pk),
+            key_id: key_id(&name, &public_key(v)?),
             name,
             signature: sig,
         });
     }
-    let note = SignedNote {
+    Ok(SignedNote {
         text: cp.text(),
         signatures,
-    };
-    Ok(Some((cp, note, set)))
+    })
 }
 
 /// A validator's public key bytes.
@@ -312,11 +334,14 @@ pub fn public_key(v: &Validator) -> Result<[u8; 32]> {
     Ok(pk)
 }
 
-/// Names to public keys, as `SignedNote::verify` wants them.
-pub fn known_keys(set: &[Validator]) -> Result<BTreeMap<String, [u8; 32]>> {
-    set.iter()
-        .map(|v| Ok((v.name.clone(), public_key(v)?)))
-        .collect()
+/// The note keys of a validator set, as `SignedNote::verify` wants them.
+pub fn note_keys(log: &LogIdentity, set: &[Validator]) -> Result<NoteKeys> {
+    let keys = set
+        .iter()
+        .map(|v| Ok((v.name.as_str(), public_key(v)?)))
+        .collect::<Result<Vec<_>>>()?;
+    log.note_keys(keys)
+        .map_err(|e| LedgerError::Spec(e.to_string()))
 }
 
 /// Signs a checkpoint as validator `name`.

@@ -48,6 +48,11 @@ pub struct Validator {
     pub public_key: String,
 }
 
+/// The `log_host` a new genesis gets unless its operator names one: a
+/// reserved name (RFC 2606), saying plainly that nobody chose it. The
+/// origin stays unique without it: it carries the chain id and genesis hash.
+pub const DEFAULT_LOG_HOST: &str = "zsl.example";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainSpec {
@@ -67,6 +72,14 @@ pub struct ChainSpec {
     pub tx_window_past_ms: i64,
     /// How far `created_at` may lie after the block time (clock skew).
     pub tx_window_future_ms: i64,
+    /// The host part of the checkpoints' origin (a DNS name the chain's
+    /// operator controls, e.g. `trace.amr.zj.gov.cn`). Set: checkpoints are
+    /// C2SP-conformant (note format v2, `checkpoint::LogIdentity`). Unset:
+    /// the format of genesis files written before it existed (v1), kept so
+    /// their chains and bundles stay verifiable. Left out of the file (and of
+    /// the genesis hash) when unset, so those files hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_host: Option<String>,
 }
 
 impl ChainSpec {
@@ -190,6 +203,30 @@ impl ChainSpec {
             let mut k = [0u8; 32];
             if hex::decode_to_slice(&v.public_key, &mut k).is_err() {
                 return fail(format!("validator `{}` has a bad public key", v.name));
+            }
+        }
+        if let Some(host) = &self.log_host {
+            if !crate::validate::is_log_host(host) {
+                return fail(format!(
+                    "log_host `{host}` is not a DNS name (letters, digits, `-` and `.`, at most 253)"
+                ));
+            }
+            // Every validator signs under the origin, so key ids tell them apart.
+            let log = crate::checkpoint::LogIdentity::new(
+                &self.chain_id,
+                Some(host),
+                &crate::hash::H32(self.hash()?),
+            );
+            let mut keys = Vec::with_capacity(self.validators.len());
+            for v in &self.validators {
+                let mut k = [0u8; 32];
+                hex::decode_to_slice(&v.public_key, &mut k).map_err(|_| {
+                    LedgerError::Spec(format!("validator `{}` has a bad public key", v.name))
+                })?;
+                keys.push((v.name.as_str(), k));
+            }
+            if log.note_keys(keys).is_err() {
+                return fail("two validators' keys have the same note key id; replace one".into());
             }
         }
         let q = self.quorum() as usize;

@@ -94,6 +94,7 @@ pub fn spec(districts: Vec<District>, validators: usize) -> ChainSpec {
             })
             .collect(),
         checkpoint_quorum: None,
+        log_host: Some(crate::spec::DEFAULT_LOG_HOST.into()),
         key_varieties: VarietyCatalogue {
             version: 1,
             varieties: vec![Variety {

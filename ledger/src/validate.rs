@@ -195,9 +195,46 @@ pub fn valid_key_name(name: &str) -> bool {
             .any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
+/// A DNS name as a checkpoint origin's host: labels of ASCII letters, digits
+/// and inner `-`, joined by `.`, at most 253 bytes (RFC 1035), so the origin
+/// is a schema-less URL without spaces or `+` (c2sp.org/tlog-checkpoint).
+pub fn is_log_host(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_hosts() {
+        for ok in ["zsl.example", "trace.amr.zj.gov.cn", "localhost", "a-1.b"] {
+            assert!(is_log_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.b",
+            "a-.b",
+            "a b",
+            "a+b",
+            "a/b",
+            "例子.cn",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_log_host(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn known_usccs_verify() {

@@ -176,6 +176,10 @@ enum GenesisCommand {
         /// RFC 3339 time of block 0 (default: now).
         #[arg(long)]
         genesis_time: Option<String>,
+        /// Host part of the checkpoints' origin, `<host>/<chain id>/<genesis
+        /// hash>`: a DNS name the chain's operator controls (docs/evidence.md).
+        #[arg(long, default_value = ledger::spec::DEFAULT_LOG_HOST)]
+        log_host: String,
     },
 }
 
@@ -270,6 +274,7 @@ fn real_main() -> Result<()> {
                     root_keys,
                     validator_keys,
                     genesis_time,
+                    log_host,
                 },
         } => {
             let mut roots = Vec::new();
@@ -290,13 +295,15 @@ fn real_main() -> Result<()> {
                     public_key: k.public_key,
                 });
             }
-            let spec = genesis::build_spec(genesis::GenesisParams {
+            let mut spec = genesis::build_spec(genesis::GenesisParams {
                 chain_id,
                 genesis_time: genesis_time.unwrap_or_else(client::now_rfc3339),
                 root_regulators: roots,
                 validators,
                 districts: None,
             })?;
+            spec.log_host = Some(log_host);
+            spec.validate()?;
             genesis::write_json(&out, &spec)?;
             println!(
                 "genesis {} written to {}",

@@ -180,7 +180,10 @@ fn main() {
             }
         }
         let block = applied.block.expect("block");
-        if let Some(cp) = seal::checkpoint_of(&spec, &block) {
+        if let Some(cp) = seal::checkpoint_of(
+            &seal::log_identity(&ledger.store, &spec).expect("log"),
+            &block,
+        ) {
             *pending = validators[..2]
                 .iter()
                 .map(|(n, k)| seal::cosign(&cp, n, k))

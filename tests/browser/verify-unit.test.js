@@ -42,9 +42,13 @@ const ok = (what) => { n++; console.log("ok " + what); };
     assert.strictEqual(s.name, want.name);
     assert.strictEqual(V.toHex(s.keyId), want.key_id_hex);
     assert.strictEqual(V.toHex(s.signature), want.signature_hex);
-    const pk = V.hexBytes(ex.genesis.validators.find(x => x.name === s.name).public_key, 32);
+    assert.strictEqual(s.name, I.origin, "format 2: every validator signs under the origin");
+    const pk = V.hexBytes(ex.genesis.validators.find(x => x.name === want.validator).public_key, 32);
     assert.strictEqual(V.toHex(await V.keyId(s.name, pk)), want.key_id_hex);
   }
+  assert.strictEqual(g.log.origin, I.origin);
+  assert.strictEqual(I.origin, `${ex.genesis.log_host}/${ex.genesis.chain_id}/${I.genesis_jcs_sha256}`);
+  assert.deepStrictEqual(await Promise.all(ex.genesis.validators.map(x => V.vkey(I.origin, V.hexBytes(x.public_key, 32)))), ex.bundle.validators.vkeys);
   assert.strictEqual(V.jcs(ex.genesis.validators), I.validator_set_jcs);
   assert.strictEqual(V.toHex(g.setHash), I.validators_hash);
   assert.strictEqual(g.quorum, I.quorum);
@@ -72,7 +76,7 @@ const ok = (what) => { n++; console.log("ok " + what); };
       ["record_signature", "signer_key", "block_time"]],
     ["one byte of a checkpoint signature", b => {
       const lines = b.checkpoint.split("\n");
-      const i = lines.findIndex(l => l.startsWith("\u2014 validator-2 "));
+      const i = lines.findIndex(l => l.startsWith("\u2014 ")) + 1; // the second signature line
       const [pre, sig] = [lines[i].slice(0, lines[i].lastIndexOf(" ") + 1), lines[i].slice(lines[i].lastIndexOf(" ") + 1)];
       const bytes = V.b64decode(sig); bytes[10] ^= 1;
       lines[i] = pre + V.b64encode(bytes);
@@ -93,6 +97,35 @@ const ok = (what) => { n++; console.log("ok " + what); };
     else assert.ok(got.includes("bundle") && got.includes("checkpoint_signatures"), `${what}: ${got}`);
     ok(`tampered ${what}: fails ${got.join(", ")}`);
   }
+  // A line by a key nobody knows (a witness's cosignature) is ignored, as
+  // c2sp.org/signed-note requires; the quorum is counted over validators.
+  const withWitness = clone(ex.bundle);
+  withWitness.checkpoint += "\u2014 witness.example/w1 " + V.b64encode(new Uint8Array(76).fill(7)) + "\n";
+  const rw = await V.verify(withWitness, clone(ex.genesis));
+  assert.ok(rw.checks.every(c => c.ok), JSON.stringify(rw.checks.filter(c => !c.ok)));
+  assert.ok(rw.checks.find(c => c.name === "checkpoint_signatures").detail.includes("1 signature line(s) by keys that are not validators in force ignored"));
+  const expectedSigs = ex.expected_checks.find(c => c.name === "checkpoint_signatures").detail;
+  assert.strictEqual(rw.checks.find(c => c.name === "checkpoint_signatures").detail.split(";")[0], expectedSigs.split(";")[0]);
+  ok("an unknown key's signature line is ignored; the bundle still verifies");
+
+  // A bundle relabelled for another genesis with the same validators (the
+  // origin commits to the genesis hash) fails.
+  const otherGenesis = clone(ex.genesis);
+  otherGenesis.tx_window_past_ms += 1;
+  const relabelled = clone(ex.bundle);
+  relabelled.genesis_hash = V.toHex((await V.genesisOf(clone(otherGenesis))).hash);
+  const rr = await V.verify(relabelled, otherGenesis);
+  const rrBad = rr.checks.filter(c => !c.ok).map(c => c.name);
+  assert.ok(rrBad.includes("checkpoint_matches_header") && rrBad.includes("checkpoint_signatures"), rrBad.join(","));
+  ok(`relabelled for another genesis: fails ${rrBad.join(", ")}`);
+
+  // Format 1 (genesis without log_host), as first published, still verifies.
+  const v1 = JSON.parse(fs.readFileSync(path.join(root, "docs/examples/evidence-example-v1.json"), "utf8"));
+  const r1 = await V.verify(clone(v1.bundle), clone(v1.genesis));
+  assert.ok(r1.checks.every(c => c.ok), JSON.stringify(r1.checks.filter(c => !c.ok)));
+  for (const [i, c] of r1.checks.entries()) assert.strictEqual(c.detail, v1.expected_checks[i].detail, c.name);
+  ok("the format 1 example still verifies, details as published");
+
   // Strict Ed25519: a small-order key is refused even where WebCrypto would accept.
   const msg = new TextEncoder().encode("x");
   const identity = V.hexBytes("01" + "00".repeat(31), 32);

@@ -88,7 +88,7 @@ const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]
     const tx = tr.batch.coded.tx;
     check(/^[0-9a-f]{64}$/.test(tx), `coding tx id ${tx}`);
     const bundle = await bundleOf(tx);
-    check(bundle.format === "zsl-evidence/1" && bundle.tx_id === tx, "the bundle is for the record");
+    check(bundle.format === "zsl-evidence/2" && bundle.tx_id === tx, "the bundle is for the record");
     const genesis = await json("/v1/genesis");
     const status = await json("/v1/status");
     check(genesis.chain_id === status.chain_id, "GET /v1/genesis is this chain's");
@@ -106,7 +106,7 @@ const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]
     check(pre.chain_id === genesis.chain_id, "the genesis is prefilled from /v1/genesis");
     check((await page.textContent("#genesis-note")).includes("/v1/genesis"), "the page says where the genesis came from");
     let r = await verifyIn(page, bundle, null);
-    check(sameList(r.rows.map(x => x.name), CHECKS), `checks shown: ${r.rows.map(x => x.name)}`);
+    check(sameList(r.rows.map(x => x.name), CHECKS), `checks shown: ${r.rows.map(x => x.name + " " + x.text)}`);
     check(r.rows.every(x => x.ok) && r.verdictOk, `all checks pass: failed ${r.failed} (${r.verdict})`);
     check(r.rows.every(x => x.text.includes("✓")), "each check shows ✓");
     check(r.verdict.includes("核验通过"), `verdict in Chinese: ${r.verdict}`);

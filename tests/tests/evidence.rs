@@ -53,6 +53,51 @@ fn zsl_verify(args: &[&Path], extra: &[&str]) -> (i32, String) {
     )
 }
 
+/// Builds tests/c2sp/noteverify.go (golang.org/x/mod/sumdb/note, a signed-note
+/// verifier that knows nothing of ZSL) into `dir`; returns the binary.
+fn go_note_verifier(dir: &Path) -> std::path::PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c2sp/noteverify.go");
+    let bin = dir.join("noteverify");
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", dir.join("gocache"))
+        .output()
+        .expect("run go (scripts/setup installs golang-go and golang-golang-x-mod-dev)");
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// Checks a note with the Go verifier configured with the bundle's vkeys and
+/// quorum; returns (exit code, output).
+fn go_verify(bin: &Path, dir: &Path, note: &str, bundle: &Value) -> (i32, String) {
+    let file = dir.join("note.txt");
+    std::fs::write(&file, note).unwrap();
+    let vkeys: Vec<&str> = bundle["validators"]["vkeys"]
+        .as_array()
+        .expect("a format 2 bundle lists vkeys")
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let out = Command::new(bin)
+        .arg(&file)
+        .arg(bundle["validators"]["quorum"].to_string())
+        .args(vkeys)
+        .output()
+        .expect("run noteverify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 /// Polls until the bundle of `id` is served (its checkpoint sealed).
 fn wait_for_bundle(node: &TestNode, id: &str) -> Value {
     poll(
@@ -149,7 +194,7 @@ fn a_notarized_document_verifies_offline_and_a_tampered_bundle_does_not() {
     );
 
     let bundle = wait_for_bundle(&node, &tx_id);
-    assert_eq!(bundle["format"], "zsl-evidence/1");
+    assert_eq!(bundle["format"], "zsl-evidence/2");
     assert!(bundle["signer_key"]["binding"].is_object(), "{bundle}");
     let path = node.dir.path().join("bundle.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
@@ -335,14 +380,69 @@ fn a_bundle_from_a_three_node_cluster_verifies_offline() {
     let (code, out) = zsl_verify(&[&path], &["--genesis", genesis.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("✓ checkpoint_signatures"), "{out}");
-    // Dropping signatures below the quorum fails the signature check.
+    assert_eq!(bundle["format"], "zsl-evidence/2");
     let note = bundle["checkpoint"].as_str().unwrap();
     let (text, sigs) = note.split_once("\n\n").unwrap();
+    let origin = text.lines().next().unwrap();
+    let genesis_hash = bundle["genesis_hash"].as_str().unwrap();
+    assert_eq!(
+        origin,
+        format!("zsl.example/{}/{genesis_hash}", c.spec.chain_id)
+    );
+    // A line by a key nobody knows (a witness's, say) is ignored: still verified.
+    let stranger = ledger::checkpoint::SignedNote::sign(
+        format!("{text}\n"),
+        "witness.example/w1",
+        &ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+    )
+    .unwrap()
+    .render();
+    let stranger_line = stranger.lines().last().unwrap();
+    let with_stranger = format!("{note}{stranger_line}\n");
+    // `zsl verify` of the bundle with its checkpoint note replaced.
+    let zsl_with_note = |note: &str| {
+        let mut t = bundle.clone();
+        t["checkpoint"] = json!(note);
+        std::fs::write(&path, serde_json::to_vec(&t).unwrap()).unwrap();
+        zsl_verify(&[&path], &["--genesis", genesis.to_str().unwrap()])
+    };
+    let (code, out) = zsl_with_note(&with_stranger);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("1 signature line(s) by keys that are not validators in force ignored"),
+        "{out}"
+    );
+    // A generic C2SP verifier (Go's x/mod/sumdb/note) configured with the
+    // bundle's vkeys and quorum agrees, with and without the stranger.
+    let go = go_note_verifier(c.dir.path());
+    let (code, out) = go_verify(&go, c.dir.path(), note, &bundle);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = go_verify(&go, c.dir.path(), &with_stranger, &bundle);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("unknown 1"), "{out}");
+    // Dropping signatures below the quorum fails the signature check, in both.
     let one = sigs.lines().next().unwrap();
-    let mut t = bundle.clone();
-    t["checkpoint"] = json!(format!("{text}\n\n{one}\n"));
-    std::fs::write(&path, serde_json::to_vec(&t).unwrap()).unwrap();
-    let (code, out) = zsl_verify(&[&path], &["--genesis", genesis.to_str().unwrap()]);
+    let below = format!("{text}\n\n{one}\n");
+    let (code, out) = go_verify(&go, c.dir.path(), &below, &bundle);
+    assert_eq!(code, 3, "{out}");
+    let (code, out) = zsl_with_note(&below);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ checkpoint_signatures"), "{out}");
+    // A validator's line with a flipped signature byte: refused by both.
+    let mut line: Vec<char> = one.chars().collect();
+    let last = line.len() - 3;
+    line[last] = if line[last] == 'A' { 'B' } else { 'A' };
+    let bad: String = line.into_iter().collect();
+    let tampered = format!(
+        "{text}\n\n{bad}\n{}",
+        sigs.lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
+    let (code, out) = go_verify(&go, c.dir.path(), &tampered, &bundle);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = zsl_with_note(&tampered);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("✗ checkpoint_signatures"), "{out}");
 }

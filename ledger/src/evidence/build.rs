@@ -12,32 +12,6 @@ pub fn build(
     build_with(kv, &Genesis::new(spec)?, tx_id)
 }
 
-/// A block's header and hash, decoded without the block's tx ids (a full
-/// block under load holds thousands of them; a bundle needs none).
-#[derive(Deserialize)]
-pub(super) struct BlockPrefix {
-    header: BlockHeader,
-    hash: H32,
-}
-
-/// The header of block `height`, if it exists.
-pub fn read_header(
-    kv: &(impl KvRead + ?Sized),
-    height: u64,
-) -> Result<Option<BlockHeader>, LedgerError> {
-    let key = block_key(height);
-    match kv.get(Space::Blocks, &key)? {
-        Some(bytes) => {
-            let p: BlockPrefix = state::decode(&key, &bytes)?;
-            if p.hash != p.header.hash() {
-                return Err(LedgerError::Corrupt(format!("block {height}: hash")));
-            }
-            Ok(Some(p.header))
-        }
-        None => Ok(None),
-    }
-}
-
 /// Block `height`'s checkpoint as a signed note with every recorded
 /// signature of a validator in force, and that set. `None` when the block
 /// does not exist, has no checkpoint, or nobody signed it. (Like
@@ -53,8 +27,9 @@ pub fn sealed_checkpoint(
     if header.tx_count == 0 {
         return Ok(None);
     }
+    let log = seal::log_identity(kv, spec)?;
     let cp = Checkpoint {
-        origin: spec.chain_id.clone(),
+        origin: log.origin.clone(),
         tree_size: header.tree_size,
         root: header.tree_root,
         height,
@@ -62,25 +37,8 @@ pub fn sealed_checkpoint(
         time_ms: header.time_ms,
     };
     let set = seal::validator_set_at(kv, height)?;
-    let mut signatures = Vec::new();
-    for (name, sig) in seal::cosignatures(kv, height)? {
-        let Some(v) = set.iter().find(|v| v.name == name) else {
-            continue;
-        };
-        signatures.push(NoteSignature {
-            key_id: key_id(&name, &seal::public_key(v)?),
-            name,
-            signature: sig,
-        });
-    }
-    if signatures.is_empty() {
-        return Ok(None);
-    }
-    let note = SignedNote {
-        text: cp.text(),
-        signatures,
-    };
-    Ok(Some((cp, note, set)))
+    let note = seal::note_of(kv, &log, &cp, &set)?;
+    Ok((!note.signatures.is_empty()).then_some((cp, note, set)))
 }
 
 // Long because a bundle is assembled in the order docs/evidence.md lists
@@ -169,7 +127,7 @@ pub fn build_with(
         }
     }
     let mut bundle = Bundle {
-        format: FORMAT.into(),
+        format: g.format().into(),
         chain_id: spec.chain_id.clone(),
         genesis_hash: g.hash,
         tx_id: H32(*tx_id),
@@ -188,6 +146,10 @@ pub fn build_with(
         validators: ValidatorEvidence {
             changes,
             quorum: seal::quorum(spec, &set) as u64,
+            vkeys: match g.log.format {
+                NoteFormat::V1 => None,
+                NoteFormat::V2 => Some(g.vkeys(&set)?),
+            },
             set,
         },
         summary: Summary {
@@ -220,8 +182,19 @@ pub fn summary(b: &Bundle, spec: &ChainSpec) -> Summary {
     let cp = SignedNote::parse(&b.checkpoint)
         .ok()
         .and_then(|n| Checkpoint::parse_text(&n.text).ok().map(|c| (c, n)));
+    // Only the validators' lines count: a witness's cosignature added to
+    // the note later leaves the summary (and so the bundle) valid.
+    let log = LogIdentity::new(&spec.chain_id, spec.log_host.as_deref(), &b.genesis_hash);
+    let validators = seal::note_keys(&log, &b.validators.set).unwrap_or_default();
     let (cp_height, cp_size, sigs) = cp
-        .map(|(c, n)| (c.height, c.tree_size, n.signatures.len()))
+        .map(|(c, n)| {
+            let by_validators = n
+                .signatures
+                .iter()
+                .filter(|s| validators.contains_key(&(s.name.clone(), s.key_id)))
+                .count();
+            (c.height, c.tree_size, by_validators)
+        })
         .unwrap_or((0, 0, 0));
     let doc = match (field("document_hash"), field("title")) {
         (Some(h), Some(t)) => (

@@ -52,21 +52,27 @@ pub fn verify_consistency_under(
     sets: [&[Validator]; 2],
 ) -> Report {
     let mut r = Report { checks: Vec::new() };
+    let g = match Genesis::new(spec) {
+        Ok(g) => g,
+        Err(e) => return Report::failed_with(check::OLD_CHECKPOINT, format!("genesis file: {e}")),
+    };
     let one = |note: &str, set: &[Validator]| -> Result<(Checkpoint, String), String> {
         let cp = parse_checkpoint(note)?;
-        if cp.origin != spec.chain_id {
-            return Err(format!("origin `{}` is not the chain id", cp.origin));
+        if cp.origin != g.log.origin {
+            return Err(format!(
+                "origin `{}` is not this genesis's `{}`",
+                cp.origin, g.log.origin
+            ));
         }
-        let known = seal::known_keys(set).map_err(|e| format!("validator set: {e}"))?;
+        let known = seal::note_keys(&g.log, set).map_err(|e| format!("validator set: {e}"))?;
         let quorum = seal::quorum(spec, set);
-        let names = check_note_signatures(note, &known, quorum)?;
+        let verdict = check_note_signatures(note, &known, quorum)?;
         let d = format!(
-            "height {}, size {}, root {}: {} of {} validators signed (quorum {quorum})",
+            "height {}, size {}, root {}: {}",
             cp.height,
             cp.tree_size,
             cp.root,
-            names.len(),
-            set.len(),
+            quorum_detail(&verdict, set.len(), quorum),
         );
         Ok((cp, d))
     };

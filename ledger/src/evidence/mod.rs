@@ -10,23 +10,20 @@
 //! [`build()`] makes one from any [`KvRead`] (pure: no clock, no I/O beyond the
 //! reads); [`verify()`] re-derives everything from the genesis spec and names
 //! each check. Verification fails closed: a check whose input is missing or
-//! malformed fails, and an unknown signature line fails rather than being
-//! ignored, because a bundle is produced by this ledger only and every byte
-//! of it is meant to be accounted for.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! malformed fails. Signature lines of keys the verifier does not know (a
+//! witness's cosignature) are ignored, as c2sp.org/signed-note requires; the
+//! quorum is counted over the validators in force only.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::block::BlockHeader;
-use crate::checkpoint::{key_id, Checkpoint, NoteSignature, SignedNote};
+use crate::checkpoint::{Checkpoint, LogIdentity, NoteFormat, NoteKeys, SignedNote};
 use crate::error::LedgerError;
 use crate::hash::H32;
-use crate::history::{block_key, read_tx, TreeReader};
+use crate::history::{read_header, read_tx, TreeReader};
 use crate::kv::{KvRead, Space};
 use crate::merkle;
 use crate::record;
@@ -35,8 +32,20 @@ use crate::signing::SignedTx;
 use crate::spec::{ChainSpec, Validator};
 use crate::state::{self, Account, Origin};
 
-/// The bundle format this code writes and verifies.
-pub const FORMAT: &str = "zsl-evidence/1";
+/// The bundle format of chains whose genesis has no `log_host` (note format
+/// v1). Still written for them and verified.
+pub const FORMAT_V1: &str = "zsl-evidence/1";
+/// The bundle format of chains with C2SP-conformant checkpoints (note format
+/// v2): the same fields, plus the validators' note keys (`validators.vkeys`).
+pub const FORMAT_V2: &str = "zsl-evidence/2";
+
+/// The bundle format of a chain with this note format.
+pub fn format_for(note: NoteFormat) -> &'static str {
+    match note {
+        NoteFormat::V1 => FORMAT_V1,
+        NoteFormat::V2 => FORMAT_V2,
+    }
+}
 /// The consistency-proof format (`GET /v1/proofs/consistency`).
 pub const CONSISTENCY_FORMAT: &str = "zsl-consistency/1";
 /// First line of the C2SP tlog-proof text form.
@@ -79,7 +88,7 @@ pub mod check {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
-    /// Always [`FORMAT`].
+    /// [`FORMAT_V1`] or [`FORMAT_V2`], as the chain's note format says.
     pub format: String,
     pub chain_id: String,
     /// SHA-256 of the RFC 8785 form of the genesis file (block 0's `prev_hash`).
@@ -140,6 +149,13 @@ pub struct ValidatorEvidence {
     pub set: Vec<Validator>,
     /// Signatures needed (the genesis `checkpoint_quorum`, or a majority).
     pub quorum: u64,
+    /// Format 2: the C2SP vkey of each validator of `set`, in its order, so
+    /// a generic signed-note verifier can be configured from the bundle;
+    /// the rule is "at least `quorum` of these keys signed the checkpoint",
+    /// lines by other keys ignored. Derived and compared by the verifier:
+    /// trust still comes from genesis. Absent in format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vkeys: Option<Vec<String>>,
 }
 
 /// A membership record with its proof into the bundle's checkpoint.

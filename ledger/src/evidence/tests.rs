@@ -55,7 +55,8 @@ impl Chain {
         let block = crate::history::read_block(&self.kv, height)
             .unwrap()
             .unwrap();
-        let cp = seal::checkpoint_of(&self.spec, &block).unwrap();
+        let cp = seal::checkpoint_of(&seal::log_identity(&self.kv, &self.spec).unwrap(), &block)
+            .unwrap();
         let keys = validator_keys(8);
         who.iter()
             .map(|&i| seal::cosign(&cp, &keys[i].0, &keys[i].1))
@@ -206,7 +207,10 @@ fn membership_records_carry_the_set_from_genesis() {
     m.validators.changes.clear();
     let r = verify(&m, &c.spec);
     assert!(r.failed().contains(&check::VALIDATOR_SET), "{r:#?}");
-    assert!(r.failed().contains(&check::CHECKPOINT_SIGNATURES));
+    assert!(
+        r.checks.iter().any(|c| c.detail.contains("ignored")),
+        "{r:#?}"
+    );
     // A membership record not signed by a genesis root regulator.
     let mut m = b.clone();
     let body = m.validators.changes[0].record["body"].clone();
@@ -312,7 +316,9 @@ fn expected_check(path: &str) -> &'static [&'static str] {
         "headers" => &[check::BLOCK_HEADER, check::CHECKPOINT_MATCHES_HEADER],
         "tx_index" => &[check::BLOCK_HEADER],
         "leaf_index" | "inclusion" => &[check::INCLUSION],
-        "checkpoint" => &[check::CHECKPOINT_SIGNATURES],
+        // A line whose key name or id changes is a stranger's, ignored; then
+        // the summary's count of validator signatures is wrong.
+        "checkpoint" => &[check::CHECKPOINT_SIGNATURES, check::SUMMARY],
         "validators" => &[check::VALIDATOR_SET],
         "summary" => &[check::SUMMARY],
         _ => &[],
@@ -484,23 +490,39 @@ fn fewer_than_a_quorum_or_an_outsider_fails_the_signature_check() {
     assert!(with(note.signatures[..2].to_vec()).ok());
     let r = with(note.signatures[..1].to_vec());
     assert_eq!(r.failed(), vec![check::CHECKPOINT_SIGNATURES], "{r:#?}");
-    // An outsider's valid signature neither counts nor is tolerated.
+    // An outsider's line is ignored (c2sp.org/signed-note): it does not
+    // count towards the quorum, and it does not spoil a note that has one.
+    let origin = Checkpoint::parse_text(&note.text).unwrap().origin;
     let outsider = key("validator-9");
-    let mut extra = note.clone();
-    extra.signatures.truncate(1);
-    extra.add_signature("validator-9", &outsider).unwrap();
-    let r = with(extra.signatures.clone());
-    assert_eq!(r.failed(), vec![check::CHECKPOINT_SIGNATURES]);
-    assert!(r
-        .checks
-        .iter()
-        .any(|c| c.detail.contains("not a validator")));
-    // An outsider using a validator's name: wrong key id.
-    let mut imposter = note.clone();
-    imposter.signatures.truncate(1);
-    imposter.add_signature("validator-2", &outsider).unwrap();
+    for name in ["validator-9", origin.as_str()] {
+        let mut extra = note.clone();
+        extra.signatures.truncate(1);
+        extra.add_signature(name, &outsider).unwrap();
+        let r = with(extra.signatures.clone());
+        assert_eq!(r.failed(), vec![check::CHECKPOINT_SIGNATURES], "{r:#?}");
+        assert!(r
+            .checks
+            .iter()
+            .any(|c| c.detail.contains("1 valid validator")));
+        let mut extra = note.clone();
+        extra.add_signature(name, &outsider).unwrap();
+        let r = with(extra.signatures.clone());
+        assert!(r.ok(), "{r:#?}");
+        assert!(r.checks.iter().any(|c| c
+            .detail
+            .contains("1 signature line(s) by keys that are not validators in force ignored")));
+    }
+    // A validator's line whose signature fails rejects the note, even with a quorum besides.
+    let mut bad = note.clone();
+    bad.signatures[2].signature[5] ^= 1;
+    let r = with(bad.signatures);
+    assert_eq!(r.failed(), vec![check::CHECKPOINT_SIGNATURES], "{r:#?}");
+    // A validator's line repeated counts once: one validator twice is no quorum.
+    let mut twice = note.clone();
+    twice.signatures.truncate(1);
+    twice.signatures.push(twice.signatures[0].clone());
     assert_eq!(
-        with(imposter.signatures).failed(),
+        with(twice.signatures).failed(),
         vec![check::CHECKPOINT_SIGNATURES]
     );
     // A bundle claiming the outsiders are the set: the set does not follow
@@ -509,7 +531,7 @@ fn fewer_than_a_quorum_or_an_outsider_fails_the_signature_check() {
     b.validators.set[1].public_key = pk(&outsider);
     let mut n = SignedNote::parse(&b.checkpoint).unwrap();
     n.signatures.truncate(1);
-    n.add_signature("validator-2", &outsider).unwrap();
+    n.add_signature(&origin, &outsider).unwrap();
     b.checkpoint = n.render();
     b.summary = summary(&b, &c.spec);
     let r = verify(&b, &c.spec);
@@ -703,6 +725,7 @@ fn worked_example() -> Value {
         steps.push(json!({"sibling": p, "sibling_is": side, "result": H32(r)}));
     }
     let note = SignedNote::parse(&b.checkpoint).unwrap();
+    let known = Genesis::new(&c.spec).unwrap().known;
     let set_jcs = String::from_utf8(
         crate::signing::canonical_json(&serde_json::to_value(&c.spec.validators).unwrap()).unwrap(),
     )
@@ -727,8 +750,10 @@ fn worked_example() -> Value {
                 "hash_input_hex": hex::encode(h.hash_input()),
                 "hash": h.hash(),
             })).collect::<Vec<_>>(),
+            "origin": Checkpoint::parse_text(&note.text).unwrap().origin,
             "checkpoint_text": note.text,
             "checkpoint_signatures": note.signatures.iter().map(|s| json!({
+                "validator": known.get(&(s.name.clone(), s.key_id)).map(|k| k.owner.clone()),
                 "name": s.name,
                 "key_id_hex": hex::encode(s.key_id),
                 "signature_hex": hex::encode(&s.signature),
@@ -761,4 +786,92 @@ fn worked_example_is_current() {
     let spec: ChainSpec = serde_json::from_value(v["genesis"].clone()).unwrap();
     let b: Bundle = serde_json::from_value(v["bundle"].clone()).unwrap();
     assert!(verify(&b, &spec).ok());
+}
+
+/// Bundles of chains whose genesis predates `log_host` (note format v1, the
+/// worked example as it was published) still verify, and still fail when
+/// touched.
+#[test]
+fn format_1_bundles_still_verify() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/examples/evidence-example-v1.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let spec: ChainSpec = serde_json::from_value(v["genesis"].clone()).unwrap();
+    assert_eq!(spec.log_host, None);
+    let b: Bundle = serde_json::from_value(v["bundle"].clone()).unwrap();
+    assert_eq!(b.format, FORMAT_V1);
+    let r = verify(&b, &spec);
+    assert!(r.ok(), "{r:#?}");
+    // A witness's line appended to a v1 note is ignored too.
+    let mut n = SignedNote::parse(&b.checkpoint).unwrap();
+    n.add_signature("witness.example/w1", &key("witness"))
+        .unwrap();
+    let mut w = b.clone();
+    w.checkpoint = n.render();
+    assert!(verify(&w, &spec).ok());
+    let mut m = b.clone();
+    m.tx_index += 1;
+    assert!(!verify(&m, &spec).ok());
+    // The same chain built today (genesis without `log_host`) still writes format 1.
+    let mut c = Chain(MemoryChain::new(spec_v1(3)));
+    let s = c.register("s1", 1);
+    let w = c.notarize(&s, "v1");
+    let (h, ids) = c.block(vec![w], vec![]);
+    c.block(vec![], c.sign(h, &[0, 1]));
+    let b = build(&c.kv, &c.spec, &ids[0].0).unwrap();
+    assert_eq!(
+        (b.format.as_str(), b.validators.vkeys.is_none()),
+        (FORMAT_V1, true)
+    );
+    assert!(
+        Checkpoint::parse_text(&SignedNote::parse(&b.checkpoint).unwrap().text)
+            .unwrap()
+            .origin
+            == "zsl-test"
+    );
+    assert!(verify(&b, &c.spec).ok());
+}
+
+fn spec_v1(validators: usize) -> ChainSpec {
+    let mut s = spec(validators);
+    s.log_host = None;
+    s
+}
+
+/// Format 2: the origin names the chain and commits to its genesis, the
+/// validators sign under it, and the bundle lists their vkeys; a bundle
+/// relabelled for another genesis with the same validators fails.
+#[test]
+fn format_2_origin_commits_to_the_genesis() {
+    let (c, doc, _) = fixture();
+    let b = build(&c.kv, &c.spec, &doc.0).unwrap();
+    assert_eq!(b.format, FORMAT_V2);
+    let note = SignedNote::parse(&b.checkpoint).unwrap();
+    let cp = Checkpoint::parse_text(&note.text).unwrap();
+    let genesis = H32(c.spec.hash().unwrap());
+    assert_eq!(cp.origin, format!("zsl.example/zsl-test/{genesis}"));
+    assert!(note.signatures.iter().all(|s| s.name == cp.origin));
+    let vkeys = b.validators.vkeys.clone().unwrap();
+    assert_eq!(vkeys.len(), 3);
+    assert!(vkeys
+        .iter()
+        .all(|k| k.starts_with(&format!("{}+", cp.origin))));
+    // Another genesis, same validators and chain id (other window): fails.
+    let mut other = c.spec.clone();
+    other.tx_window_past_ms += 1;
+    let mut relabelled = b.clone();
+    relabelled.genesis_hash = H32(other.hash().unwrap());
+    let r = verify(&relabelled, &other);
+    assert!(
+        r.failed().contains(&check::CHECKPOINT_MATCHES_HEADER),
+        "{r:#?}"
+    );
+    assert!(r.failed().contains(&check::CHECKPOINT_SIGNATURES), "{r:#?}");
+    // A v1 bundle shape (no vkeys) on a v2 chain fails.
+    let mut m = b.clone();
+    m.validators.vkeys = None;
+    assert_eq!(verify(&m, &c.spec).failed(), vec![check::VALIDATOR_SET]);
+    let mut m = b.clone();
+    m.format = FORMAT_V1.into();
+    assert!(verify(&m, &c.spec).failed().contains(&check::BUNDLE));
 }

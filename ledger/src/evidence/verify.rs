@@ -61,10 +61,12 @@ impl Report {
 pub struct Genesis {
     pub spec: ChainSpec,
     pub hash: H32,
+    /// The checkpoints' origin and key names.
+    pub log: LogIdentity,
     pub(super) set: Vec<Validator>,
     pub(super) quorum: usize,
     pub(super) set_hash: H32,
-    pub(super) known: BTreeMap<String, [u8; 32]>,
+    pub(super) known: NoteKeys,
 }
 
 impl Genesis {
@@ -72,14 +74,30 @@ impl Genesis {
         // The genesis set; a bundle's membership records change it
         // (`derive_set`).
         let set = spec.validators.clone();
+        let hash = H32(spec.hash()?);
+        let log = LogIdentity::new(&spec.chain_id, spec.log_host.as_deref(), &hash);
         Ok(Genesis {
-            hash: H32(spec.hash()?),
+            hash,
             quorum: seal::quorum(spec, &set),
             set_hash: seal::validator_set_hash(&set)?,
-            known: seal::known_keys(&set)?,
+            known: seal::note_keys(&log, &set)?,
+            log,
             set,
             spec: spec.clone(),
         })
+    }
+
+    /// The bundle format this chain's bundles have.
+    pub fn format(&self) -> &'static str {
+        format_for(self.log.format)
+    }
+
+    /// The C2SP vkeys of a validator set under this chain's key names, in
+    /// set order (format 2 bundles carry them).
+    pub fn vkeys(&self, set: &[Validator]) -> Result<Vec<String>, LedgerError> {
+        set.iter()
+            .map(|v| Ok(self.log.vkey(&v.name, &seal::public_key(v)?)))
+            .collect()
     }
 }
 
@@ -88,7 +106,8 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, String> {
     if bytes.len() > BUNDLE_BYTES_MAX {
         return Err(format!("bundle is over {BUNDLE_BYTES_MAX} bytes"));
     }
-    crate::strict_json::from_slice(bytes).map_err(|e| format!("not a {FORMAT} bundle: {e}"))
+    crate::strict_json::from_slice(bytes)
+        .map_err(|e| format!("not a {FORMAT_V1} or {FORMAT_V2} bundle: {e}"))
 }
 
 /// Verifies a bundle against the genesis spec; runs every check.
@@ -105,7 +124,7 @@ pub fn verify_with(b: &Bundle, trust: &Genesis) -> Report {
     let cp = parse_checkpoint(&b.checkpoint);
     let mut r = Report { checks: Vec::new() };
     r.push(check::BUNDLE, check_bundle(b, trust));
-    let tx = check_record(b);
+    let tx = check_record(b, spec);
     r.push(
         check::RECORD_SIGNATURE,
         tx.as_ref().map(|t| t.1.clone()).map_err(Clone::clone),
@@ -119,23 +138,19 @@ pub fn verify_with(b: &Bundle, trust: &Genesis) -> Report {
     r.push(check::INCLUSION, check_inclusion(b, &cp));
     r.push(
         check::CHECKPOINT_MATCHES_HEADER,
-        check_checkpoint_header(b, spec, &cp),
+        check_checkpoint_header(b, trust, &cp),
     );
     let in_force = derive_set(b, trust, &cp);
-    r.push(check::VALIDATOR_SET, check_validator_set(b, &in_force));
+    r.push(
+        check::VALIDATOR_SET,
+        check_validator_set(b, trust, &in_force),
+    );
     r.push(
         check::CHECKPOINT_SIGNATURES,
         match &in_force {
             Err(_) => Err("the validator set in force does not follow from genesis".into()),
-            Ok(f) => check_note_signatures(&b.checkpoint, &f.known, f.quorum).map(|names| {
-                format!(
-                    "{} of {} validators signed ({}); the quorum is {}",
-                    names.len(),
-                    f.set.len(),
-                    names.join(", "),
-                    f.quorum
-                )
-            }),
+            Ok(f) => check_note_signatures(&b.checkpoint, &f.known, f.quorum)
+                .map(|v| quorum_detail(&v, f.set.len(), f.quorum)),
         },
     );
     r.push(check::BLOCK_TIME, check_block_time(b, spec, tx.as_ref()));
@@ -157,8 +172,12 @@ pub(super) fn parse_checkpoint(note: &str) -> Result<Checkpoint, String> {
 
 pub(super) fn check_bundle(b: &Bundle, g: &Genesis) -> Result<String, String> {
     let spec = &g.spec;
-    if b.format != FORMAT {
-        return Err(format!("format is `{}`, expected `{FORMAT}`", b.format));
+    if b.format != g.format() {
+        return Err(format!(
+            "format is `{}`; this genesis's bundles are `{}`",
+            b.format,
+            g.format()
+        ));
     }
     if b.chain_id != spec.chain_id {
         return Err(format!(
@@ -173,14 +192,21 @@ pub(super) fn check_bundle(b: &Bundle, g: &Genesis) -> Result<String, String> {
         ));
     }
     Ok(format!(
-        "{FORMAT}, chain `{}`, genesis {}",
-        b.chain_id, b.genesis_hash
+        "{}, chain `{}`, genesis {}",
+        b.format, b.chain_id, b.genesis_hash
     ))
 }
 
-pub(super) fn check_record(b: &Bundle) -> Result<(SignedTx, String), String> {
+pub(super) fn check_record(b: &Bundle, spec: &ChainSpec) -> Result<(SignedTx, String), String> {
     let tx = SignedTx::from_value(b.record.clone()).map_err(|r| format!("record: {r}"))?;
     tx.verify_signature().map_err(|r| format!("record: {r}"))?;
+    let (common, _) = record::parse_body(&tx.body).map_err(|r| format!("record body: {r}"))?;
+    if common.chain_id != spec.chain_id {
+        return Err(format!(
+            "the record is for chain `{}`, the genesis file for `{}`",
+            common.chain_id, spec.chain_id
+        ));
+    }
     if tx.id != b.tx_id.0 {
         return Err(format!(
             "the record's id is {}, the bundle claims {}",
@@ -358,7 +384,7 @@ pub(super) fn check_inclusion(
 
 pub(super) fn check_checkpoint_header(
     b: &Bundle,
-    spec: &ChainSpec,
+    g: &Genesis,
     cp: &Result<Checkpoint, String>,
 ) -> Result<String, String> {
     let cp = cp.as_ref().map_err(Clone::clone)?;
@@ -369,10 +395,10 @@ pub(super) fn check_checkpoint_header(
             last.height
         ))
     };
-    if cp.origin != spec.chain_id {
+    if cp.origin != g.log.origin {
         return Err(format!(
-            "checkpoint origin `{}` is not the chain id",
-            cp.origin
+            "checkpoint origin `{}` is not this genesis's `{}`",
+            cp.origin, g.log.origin
         ));
     }
     if cp.tree_size != last.tree_size {
@@ -404,7 +430,7 @@ pub(super) struct InForce {
     set: Vec<Validator>,
     quorum: usize,
     hash: H32,
-    known: BTreeMap<String, [u8; 32]>,
+    known: NoteKeys,
 }
 
 /// Applies the bundle's membership records to the genesis set, checking
@@ -500,17 +526,25 @@ pub(super) fn derive_set(
     Ok(InForce {
         quorum: seal::quorum(&g.spec, &set),
         hash: seal::validator_set_hash(&set).map_err(|e| e.to_string())?,
-        known: seal::known_keys(&set).map_err(|e| e.to_string())?,
+        known: seal::note_keys(&g.log, &set).map_err(|e| e.to_string())?,
         set,
     })
 }
 
 pub(super) fn check_validator_set(
     b: &Bundle,
+    g: &Genesis,
     in_force: &Result<InForce, String>,
 ) -> Result<String, String> {
     let f = in_force.as_ref().map_err(Clone::clone)?;
     let v = &b.validators;
+    let vkeys = match g.log.format {
+        NoteFormat::V1 => None,
+        NoteFormat::V2 => Some(g.vkeys(&f.set).map_err(|e| e.to_string())?),
+    };
+    if v.vkeys != vkeys {
+        return Err("vkeys are not the note keys of the derived set".into());
+    }
     if v.set != f.set {
         return Err("the set differs from the one genesis and the membership records give".into());
     }
@@ -535,41 +569,41 @@ pub(super) fn check_validator_set(
     ))
 }
 
-/// Strict note check: every signature line must be a distinct validator of
-/// the set in force with its key id, and verify; then at least a quorum.
+/// The note check of c2sp.org/signed-note, counted over the validators in
+/// force: lines by other keys are ignored (a witness's cosignature, or any
+/// key the genesis does not name); a validator's line that fails to verify
+/// fails (a repeated one counts once); then at least a quorum.
 pub(super) fn check_note_signatures(
     note: &str,
-    known: &BTreeMap<String, [u8; 32]>,
+    known: &NoteKeys,
     quorum: usize,
-) -> Result<Vec<String>, String> {
+) -> Result<crate::checkpoint::NoteVerdict, String> {
     let n = SignedNote::parse(note).map_err(|e| format!("checkpoint note: {e}"))?;
-    let mut seen = BTreeSet::new();
-    for s in &n.signatures {
-        let pk = known
-            .get(&s.name)
-            .ok_or_else(|| format!("signature by `{}`, not a validator in force", s.name))?;
-        if key_id(&s.name, pk) != s.key_id {
-            return Err(format!("signature by `{}` has the wrong key id", s.name));
-        }
-        let sig: [u8; 64] = s
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("signature by `{}` is not 64 bytes", s.name))?;
-        VerifyingKey::from_bytes(pk)
-            .and_then(|vk| vk.verify_strict(n.text.as_bytes(), &Signature::from_bytes(&sig)))
-            .map_err(|_| format!("signature by `{}` does not verify", s.name))?;
-        if !seen.insert(s.name.clone()) {
-            return Err(format!("`{}` signed twice", s.name));
-        }
-    }
-    if seen.len() < quorum {
+    let verdict = n.verify(known).map_err(|e| e.to_string())?;
+    if verdict.signers.len() < quorum {
         return Err(format!(
             "{} valid validator signatures; the quorum is {quorum}",
-            seen.len(),
+            verdict.signers.len(),
         ));
     }
-    Ok(seen.into_iter().collect())
+    Ok(verdict)
+}
+
+/// How a note's signatures met the quorum, in words.
+pub(super) fn quorum_detail(
+    v: &crate::checkpoint::NoteVerdict,
+    validators: usize,
+    quorum: usize,
+) -> String {
+    let ignored = match v.ignored {
+        0 => String::new(),
+        n => format!("; {n} signature line(s) by keys that are not validators in force ignored"),
+    };
+    format!(
+        "{} of {validators} validators signed ({}); the quorum is {quorum}{ignored}",
+        v.signers.len(),
+        v.signers.join(", "),
+    )
 }
 
 pub(super) fn check_block_time(

@@ -681,7 +681,7 @@ mod sealing {
 
     fn sign(c: &MemoryChain, height: u64, who: usize) -> Cosignature {
         let block = read_block(&c.kv, height).unwrap().unwrap();
-        let cp = seal::checkpoint_of(&c.spec, &block).unwrap();
+        let cp = seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block).unwrap();
         let (name, k) = &validator_keys()[who];
         seal::cosign(&cp, name, k)
     }
@@ -698,7 +698,11 @@ mod sealing {
         let mut bad = sign(&c, h, 0);
         bad.sig[0] ^= 1;
         let stranger = seal::cosign(
-            &seal::checkpoint_of(&c.spec, &read_block(&c.kv, h).unwrap().unwrap()).unwrap(),
+            &seal::checkpoint_of(
+                &seal::log_identity(&c.kv, &c.spec).unwrap(),
+                &read_block(&c.kv, h).unwrap().unwrap(),
+            )
+            .unwrap(),
             "validator-9",
             &key("validator-9"),
         );
@@ -717,7 +721,9 @@ mod sealing {
         assert_eq!(block.cosigs.len(), 1);
         assert!(!seal::is_sealed(&c.kv, h).unwrap());
         // A block that did not grow the tree has no checkpoint to sign.
-        assert!(seal::checkpoint_of(&c.spec, &block).is_none());
+        assert!(
+            seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block).is_none()
+        );
 
         // The same signature again is a duplicate; a second validator seals.
         let sigs = vec![sign(&c, h, 0), sign(&c, h, 2)];
@@ -730,13 +736,18 @@ mod sealing {
 
         let (cp, note, set) = seal::signed_checkpoint(&c.kv, &c.spec, h).unwrap().unwrap();
         assert_eq!(cp.height, h);
-        let known = seal::known_keys(&set).unwrap();
+        let log = seal::log_identity(&c.kv, &c.spec).unwrap();
+        let known = seal::note_keys(&log, &set).unwrap();
         let signed = note
             .verify_quorum(&known, seal::quorum(&c.spec, &set))
             .unwrap();
         assert_eq!(
-            signed,
+            signed.signers,
             vec!["validator-1".to_string(), "validator-3".to_string()]
+        );
+        assert!(
+            note.signatures.iter().all(|s| s.name == log.origin),
+            "v2: every validator signs under the origin"
         );
         // The rendered note parses back and still verifies.
         let back = crate::checkpoint::SignedNote::parse(&note.render()).unwrap();
@@ -767,7 +778,9 @@ mod sealing {
         assert_eq!((block.header.tx_count, block.cosigs.len()), (1, 2));
         assert!(seal::is_sealed(&c.kv, h).unwrap());
         // The new block has a checkpoint of its own, not yet signed.
-        assert!(seal::checkpoint_of(&c.spec, &block).is_some());
+        assert!(
+            seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block).is_some()
+        );
         assert!(!seal::is_sealed(&c.kv, block.header.height).unwrap());
         crate::chain::verify_chain(&c.kv, &c.spec).unwrap();
     }

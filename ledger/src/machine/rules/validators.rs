@@ -47,6 +47,14 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             public_key: r.public_key,
         });
         set.sort_by_key(|v| v.node_id);
+        // Under note format v2 every validator signs under the origin, so
+        // two keys with one key id (odds 2^-32 a pair) could not be told apart.
+        let log = seal::log_identity(&*self.kv, self.spec())?;
+        ensure!(
+            seal::note_keys(&log, &set).is_ok(),
+            C::ValidatorExists,
+            "the key's note key id equals another validator's; use another key"
+        );
         seal::put_validator_set(self.kv, self.ctx.height + 1, &set)?;
         self.put(&seal::validator_address_key(r.node_id), &r.address)?;
         Ok(())
