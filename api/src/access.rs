@@ -78,6 +78,10 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/v1/views/subjects/{uscc}/credit-report",
         Rule::Signed,
     ),
+    // A witness answers any log (c2sp.org/tlog-witness: no authentication
+    // beyond the checkpoint's signatures).
+    ("POST", "/witness/add-checkpoint", Rule::Public),
+    ("GET", "/witness/{origin_hash}/checkpoint", Rule::Public),
     ("POST", "/v1/sessions", Rule::Signed),
     ("DELETE", "/v1/sessions", Rule::Signed),
     ("GET", "/v1/views/blocks", Rule::Regulator),

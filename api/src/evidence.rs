@@ -85,7 +85,19 @@ fn bundle_of(state: &AppState, id: &str) -> ApiResult<evidence::Bundle> {
     let h = parse_id(id)?;
     let g = genesis_of(state)?;
     let view = state.ledger.store.view();
-    Ok(evidence::build_with(&view, &g, &h.0)?)
+    let mut b = evidence::build_with(&view, &g, &h.0)?;
+    // Witness cosignatures this node collected for that checkpoint ride
+    // along in its note; verifiers that do not know the witnesses ignore them.
+    if let (Some(book), Some(last)) = (&state.cosignatures, b.headers.last()) {
+        let lines = book.at(last.height);
+        if !lines.is_empty() {
+            let mut note = ledger::checkpoint::SignedNote::parse(&b.checkpoint)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            note.signatures.extend(lines);
+            b.checkpoint = note.render();
+        }
+    }
+    Ok(b)
 }
 
 /// A record's evidence is for its parties and their regulators.
@@ -122,8 +134,25 @@ fn checkpoint_response(
     format: Format,
 ) -> ApiResult<Response> {
     let view = state.ledger.store.view();
-    let (cp, note, set) = evidence::sealed_checkpoint(&view, &state.ledger.spec, height)?
+    let (cp, mut note, set) = evidence::sealed_checkpoint(&view, &state.ledger.spec, height)?
         .ok_or_else(|| ApiError::internal(format!("sealed block {height} has no checkpoint")))?;
+    let witnessed = state
+        .cosignatures
+        .as_ref()
+        .map(|book| book.at(height))
+        .unwrap_or_default();
+    let witnesses: Vec<Value> = witnessed
+        .iter()
+        .map(|s| {
+            let time_s = s
+                .signature
+                .get(..8)
+                .and_then(|t| t.try_into().ok())
+                .map(u64::from_be_bytes);
+            json!({"name": s.name, "time_s": time_s})
+        })
+        .collect();
+    note.signatures.extend(witnessed);
     let log = seal::log_identity(&view, &state.ledger.spec)?;
     let keys = seal::note_keys(&log, &set)?;
     // Validators by name, whatever key name their lines carry (v2: the origin).
@@ -146,6 +175,7 @@ fn checkpoint_response(
             "block_hash": cp.block_hash,
             "time_ms": cp.time_ms,
             "signed_by": signed_by,
+            "witnesses": witnesses,
             "quorum": seal::quorum(&state.ledger.spec, &set),
             "validators": set.len(),
             "note": note.render(),

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod cosignatures;
 mod error;
 mod evidence;
 pub mod httpsig;
@@ -23,6 +24,7 @@ pub mod read;
 pub mod serve;
 mod ui;
 mod views;
+pub mod witness;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -154,6 +156,10 @@ pub struct AppState {
     /// The validator whose key signs credit reports; `None`: this node
     /// serves none (it is no validator).
     pub report_signer: Option<Arc<ReportSigner>>,
+    /// This node as a witness of other chains (`[witness]`); `None`: not one.
+    pub witness: Option<Arc<witness::WitnessService>>,
+    /// Witness cosignatures collected for this chain's checkpoints.
+    pub cosignatures: Option<Arc<cosignatures::CosignatureBook>>,
 }
 
 impl AppState {
@@ -168,6 +174,8 @@ impl AppState {
             in_flight: Default::default(),
             guard: Default::default(),
             report_signer: None,
+            witness: None,
+            cosignatures: None,
         }
     }
 }
@@ -232,6 +240,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/scores/{district}", get(score_detail))
         .route(read::READ_INDEX_PATH, get(read::read_index_endpoint))
         .route("/v1/sessions", post(sign_in).delete(sign_out))
+        .route("/witness/add-checkpoint", post(witness::add_checkpoint))
+        .route("/witness/{origin_hash}/checkpoint", get(witness::latest))
         // Each route's rule (access.rs), once the caller is known.
         .route_layer(axum::middleware::from_fn(access::enforce))
         .fallback(not_found)

@@ -131,11 +131,17 @@ impl LogIdentity {
 
 /// A C2SP vkey for an Ed25519 signed-note key.
 pub fn vkey(name: &str, public_key: &[u8; 32]) -> String {
-    let mut material = vec![ED25519_SIGNATURE_TYPE];
+    vkey_typed(name, ED25519_SIGNATURE_TYPE, public_key)
+}
+
+/// A C2SP vkey, `<name>+<hex key ID>+<base64(type ‖ public key)>`, for a
+/// key of signature type `sig_type`.
+pub fn vkey_typed(name: &str, sig_type: u8, public_key: &[u8; 32]) -> String {
+    let mut material = vec![sig_type];
     material.extend_from_slice(public_key);
     format!(
         "{name}+{}+{}",
-        hex::encode(key_id(name, public_key)),
+        hex::encode(key_id_typed(name, sig_type, public_key)),
         B64.encode(material)
     )
 }
@@ -237,7 +243,7 @@ impl Checkpoint {
     }
 }
 
-fn parse_decimal(s: &str) -> Option<u64> {
+pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
     // No sign, no leading zeros (except "0"), so the text is canonical.
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
     {
@@ -248,9 +254,14 @@ fn parse_decimal(s: &str) -> Option<u64> {
 
 /// SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`[:4]`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    key_id_typed(name, ED25519_SIGNATURE_TYPE, public_key)
+}
+
+/// SHA-256(name ‖ 0x0A ‖ `sig_type` ‖ public key)`[:4]` (c2sp.org/signed-note).
+pub fn key_id_typed(name: &str, sig_type: u8, public_key: &[u8; 32]) -> [u8; 4] {
     let mut input = name.as_bytes().to_vec();
     input.push(b'\n');
-    input.push(ED25519_SIGNATURE_TYPE);
+    input.push(sig_type);
     input.extend_from_slice(public_key);
     let h = sha256(&input);
     [h[0], h[1], h[2], h[3]]

@@ -37,6 +37,7 @@ pub mod strict_json;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod validate;
+pub mod witness;
 
 pub use block::{Block, BlockHeader, BlockProposal, ChainHead, TxLocation};
 pub use chain::{verify_chain, verify_chain_with, Ledger, MemoryLedger, Replay, VerifyReport};

@@ -37,6 +37,50 @@ pub struct NodeConfig {
     pub api: ApiConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// This node as a C2SP witness of other chains' checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessConfig>,
+    /// Witnesses asked to cosign this chain's checkpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnessed_by: Vec<WitnessedByConfig>,
+}
+
+/// `[witness]`: serve c2sp.org/tlog-witness at `/witness/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's key name, a schema-less URL (`witness.amr.zj.gov.cn/w1`).
+    pub name: String,
+    /// Its Ed25519 key file (`zsl keygen`), not a validator's key.
+    pub key: PathBuf,
+    /// The chains it witnesses.
+    pub logs: Vec<WitnessedLogConfig>,
+}
+
+/// A chain this node witnesses, known by its genesis file: the origin, the
+/// validators' note keys and the checkpoint quorum follow from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessedLogConfig {
+    pub genesis: PathBuf,
+}
+
+/// `[[witnessed_by]]`: a witness of this chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessedByConfig {
+    /// Its vkey (`<name>+<key id>+<base64(0x04 ‖ key)>`), as its operator publishes it.
+    pub vkey: String,
+    /// Its submission prefix (`https://witness.example/witness`); the node
+    /// posts to `<url>/add-checkpoint`.
+    pub url: String,
+    /// How often the latest sealed checkpoint is offered, at most.
+    #[serde(default = "default_witness_interval_ms")]
+    pub interval_ms: u64,
+}
+
+fn default_witness_interval_ms() -> u64 {
+    1_000
 }
 
 /// The HTTP API's transport and limits (`[api]`).
@@ -237,6 +281,11 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
+        let witness_paths = c.witness.as_mut().map(|w| {
+            let mut v = vec![&mut w.key];
+            v.extend(w.logs.iter_mut().map(|l| &mut l.genesis));
+            v
+        });
         for k in [
             c.validator_key.as_mut(),
             c.api.tls_cert.as_mut(),
@@ -244,6 +293,7 @@ impl NodeConfig {
         ]
         .into_iter()
         .flatten()
+        .chain(witness_paths.into_iter().flatten())
         {
             if k.is_relative() {
                 *k = base.join(&*k);

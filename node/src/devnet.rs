@@ -73,6 +73,8 @@ fn write_config(
         block: BlockConfig::default(),
         api: Default::default(),
         log: Default::default(),
+        witness: None,
+        witnessed_by: Vec::new(),
     };
     cfg.write(&dir.join(format!("node-{id}.toml")))
 }

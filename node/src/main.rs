@@ -17,6 +17,7 @@ mod replay;
 mod run;
 mod tls;
 mod verify;
+mod witnessing;
 
 use std::path::PathBuf;
 
@@ -104,6 +105,10 @@ enum Command {
         /// The consistency proof (JSON from GET /v1/proofs/consistency).
         #[arg(long)]
         proof: Option<PathBuf>,
+        /// A c2sp.org/tlog-policy file whose witness quorum the bundle's
+        /// checkpoint must meet besides the validators' (adds the `witnesses` check).
+        #[arg(long, conflicts_with = "consistency")]
+        witness_policy: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -367,13 +372,16 @@ fn real_main() -> Result<()> {
             genesis,
             consistency,
             proof,
+            witness_policy,
             json,
         } => {
             let ok = match (consistency.as_deref(), bundle, proof) {
                 (Some([old, new]), _, Some(proof)) => {
                     verify::consistency(old, new, &proof, &genesis, json)?
                 }
-                (None, Some(bundle), _) => verify::bundle(&bundle, &genesis, json)?,
+                (None, Some(bundle), _) => {
+                    verify::bundle(&bundle, &genesis, witness_policy.as_deref(), json)?
+                }
                 _ => anyhow::bail!("give BUNDLE, or --consistency OLD NEW --proof P"),
             };
             if !ok {

@@ -347,9 +347,24 @@ async fn serve(config: NodeConfig, consensus_rt: tokio::runtime::Handle) -> Resu
         Some(url) => url.clone(),
         None => format!("{}://{addr}", if tls.is_some() { "https" } else { "http" }),
     };
+    let witness = match &config.witness {
+        Some(c) => Some(Arc::new(crate::witnessing::service(c, &config.data_dir)?)),
+        None => None,
+    };
+    let cosignatures = if config.witnessed_by.is_empty() {
+        None
+    } else {
+        let book = Arc::new(api::cosignatures::CosignatureBook::open(
+            config.data_dir.join("witness-cosignatures.jsonl"),
+        )?);
+        crate::witnessing::collect(ledger.clone(), book.clone(), &config.witnessed_by)?;
+        Some(book)
+    };
     let state = api::AppState {
         public_url,
         report_signer,
+        witness,
+        cosignatures,
         ..api::AppState::new(
             ledger.clone(),
             Arc::new(ConsensusSink {

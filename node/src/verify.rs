@@ -52,11 +52,25 @@ pub fn credit_report(path: &Path, genesis: &Path, json: bool) -> Result<bool> {
 }
 
 /// Verifies a bundle file; returns whether every check passed.
-pub fn bundle(path: &Path, genesis: &Path, json: bool) -> Result<bool> {
+pub fn bundle(path: &Path, genesis: &Path, policy: Option<&Path>, json: bool) -> Result<bool> {
     let spec = genesis::read_spec(genesis)?;
+    let policy = match policy {
+        Some(p) => {
+            let text = String::from_utf8(read_bounded(p)?)
+                .with_context(|| format!("{} is not UTF-8", p.display()))?;
+            Some(
+                ledger::witness::Policy::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+            )
+        }
+        None => None,
+    };
     let bytes = read_bounded(path)?;
     let report = match evidence::parse_bundle(&bytes) {
-        Ok(b) => evidence::verify(&b, &spec),
+        Ok(b) => match evidence::Genesis::new(&spec) {
+            Ok(g) => evidence::verify_with_policy(&b, &g, policy.as_ref()),
+            Err(e) => Report::failed_with(evidence::check::BUNDLE, format!("genesis file: {e}")),
+        },
         Err(why) => Report::failed_with(evidence::check::BUNDLE, why),
     };
     print(&report, json)

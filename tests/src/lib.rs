@@ -78,28 +78,44 @@ pub struct TestNode {
 
 impl TestNode {
     pub fn start() -> Self {
+        let mut node = Self::prepare("zsl-test");
+        node.launch();
+        node
+    }
+
+    /// A one-validator chain `chain_id` with its files written and not yet
+    /// launched (add to its config with [`TestNode::append_config`] first).
+    pub fn prepare(chain_id: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Genesis an hour back, so records may carry times from the last hour.
         let genesis_time = jiff::Timestamp::now()
             .checked_sub(jiff::SignedDuration::from_hours(1))
             .expect("time")
             .to_string();
-        let d = genesis::devnet("zsl-test", &genesis_time, 1).expect("devnet genesis");
+        let d = genesis::devnet(chain_id, &genesis_time, 1).expect("devnet genesis");
         genesis::write_json(&dir.path().join("genesis.json"), &d.spec).expect("write genesis");
         genesis::write_json(&dir.path().join("validator.key.json"), &d.validators[0])
             .expect("write key");
         genesis::write_json(&dir.path().join("root.key.json"), &d.root).expect("write key");
         let config = "node_id = 1\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\napi_listen = \"127.0.0.1:0\"\nvalidator_key = \"validator.key.json\"\n";
         std::fs::write(dir.path().join("node.toml"), config).expect("write config");
-        let mut node = TestNode {
+        TestNode {
             dir,
             spec: d.spec,
             root: d.root,
             api: String::new(),
             child: None,
-        };
-        node.launch();
-        node
+        }
+    }
+
+    /// Appends TOML to the node's config (before it launches).
+    pub fn append_config(&self, toml: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.config_path())
+            .expect("config");
+        f.write_all(toml.as_bytes()).expect("append config");
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -759,4 +775,64 @@ impl Drop for TestCluster {
             self.kill9(id);
         }
     }
+}
+
+/// Builds tests/c2sp/noteverify.go (golang.org/x/mod/sumdb/note, a signed-note
+/// verifier that knows nothing of ZSL, plus a cosignature/v1 verifier) into
+/// `dir`; returns the binary.
+pub fn go_note_verifier(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c2sp/noteverify.go");
+    let bin = dir.join("noteverify");
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", dir.join("gocache"))
+        .output()
+        .expect("run go (scripts/setup installs golang-go and golang-golang-x-mod-dev)");
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// Runs the Go verifier on `note`: `quorum` of the validators' `vkeys`,
+/// and with `witnesses` (quorum, cosigner vkeys) that many witnesses too.
+/// Returns (exit code, output).
+pub fn go_note_verify(
+    bin: &Path,
+    dir: &Path,
+    note: &str,
+    quorum: u64,
+    vkeys: &[String],
+    witnesses: Option<(u64, &[String])>,
+) -> (i32, String) {
+    let file = dir.join("note.txt");
+    std::fs::write(&file, note).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg(&file).arg(quorum.to_string()).args(vkeys);
+    if let Some((q, cosigners)) = witnesses {
+        cmd.arg("--").arg(q.to_string()).args(cosigners);
+    }
+    let out = cmd.output().expect("run noteverify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// An answer's status, content type and text.
+pub fn status_type_text(r: reqwest::blocking::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ctype, r.text().unwrap_or_default())
 }

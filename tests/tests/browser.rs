@@ -184,15 +184,7 @@ fn get(url: &str) -> (u16, String, String) {
             req = req.header(name, value);
         }
     }
-    let r = req.send().expect("GET");
-    let status = r.status().as_u16();
-    let kind = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    (status, kind, r.text().unwrap_or_default())
+    zsl_tests::status_type_text(req.send().expect("GET"))
 }
 
 fn get_json(url: &str) -> (u16, Value) {

@@ -28,15 +28,7 @@ fn get_text(node: &TestNode, path: &str) -> (u16, String, String) {
     for (name, value) in signature_headers(&node.root_key(), "GET", &sent_path(&url), b"") {
         req = req.header(name, value);
     }
-    let r = req.send().expect("GET");
-    let status = r.status().as_u16();
-    let ctype = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    (status, ctype, r.text().unwrap_or_default())
+    status_type_text(req.send().expect("GET"))
 }
 
 /// Runs `zsl verify ARGS`; returns (exit code, stdout).
@@ -53,49 +45,13 @@ fn zsl_verify(args: &[&Path], extra: &[&str]) -> (i32, String) {
     )
 }
 
-/// Builds tests/c2sp/noteverify.go (golang.org/x/mod/sumdb/note, a signed-note
-/// verifier that knows nothing of ZSL) into `dir`; returns the binary.
-fn go_note_verifier(dir: &Path) -> std::path::PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c2sp/noteverify.go");
-    let bin = dir.join("noteverify");
-    let out = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .env("GO111MODULE", "off")
-        .env("GOPATH", "/usr/share/gocode")
-        .env("GOCACHE", dir.join("gocache"))
-        .output()
-        .expect("run go (scripts/setup installs golang-go and golang-golang-x-mod-dev)");
-    assert!(
-        out.status.success(),
-        "go build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
 /// Checks a note with the Go verifier configured with the bundle's vkeys and
 /// quorum; returns (exit code, output).
 fn go_verify(bin: &Path, dir: &Path, note: &str, bundle: &Value) -> (i32, String) {
-    let file = dir.join("note.txt");
-    std::fs::write(&file, note).unwrap();
-    let vkeys: Vec<&str> = bundle["validators"]["vkeys"]
-        .as_array()
-        .expect("a format 2 bundle lists vkeys")
-        .iter()
-        .map(|k| k.as_str().unwrap())
-        .collect();
-    let out = Command::new(bin)
-        .arg(&file)
-        .arg(bundle["validators"]["quorum"].to_string())
-        .args(vkeys)
-        .output()
-        .expect("run noteverify");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    let vkeys: Vec<String> = serde_json::from_value(bundle["validators"]["vkeys"].clone())
+        .expect("a format 2 bundle lists vkeys");
+    let quorum = bundle["validators"]["quorum"].as_u64().unwrap();
+    go_note_verify(bin, dir, note, quorum, &vkeys, None)
 }
 
 /// Polls until the bundle of `id` is served (its checkpoint sealed).

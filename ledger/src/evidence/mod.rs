@@ -78,6 +78,8 @@ pub mod check {
     pub const CHECKPOINT_SIGNATURES: &str = "checkpoint_signatures";
     pub const BLOCK_TIME: &str = "block_time";
     pub const SUMMARY: &str = "summary";
+    /// Only with a witness policy (`verify_with_policy`).
+    pub const WITNESSES: &str = "witnesses";
     // Consistency (append-only) checks.
     pub const OLD_CHECKPOINT: &str = "old_checkpoint";
     pub const NEW_CHECKPOINT: &str = "new_checkpoint";

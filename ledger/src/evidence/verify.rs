@@ -118,6 +118,55 @@ pub fn verify(b: &Bundle, spec: &ChainSpec) -> Report {
     }
 }
 
+/// [`verify_with`], and with a witness policy (c2sp.org/tlog-policy) the
+/// `witnesses` check after `checkpoint_signatures`: the note's witness
+/// cosignatures meet the policy's quorum.
+pub fn verify_with_policy(
+    b: &Bundle,
+    trust: &Genesis,
+    policy: Option<&crate::witness::Policy>,
+) -> Report {
+    let mut r = verify_with(b, trust);
+    let Some(policy) = policy else {
+        return r;
+    };
+    let check = SignedNote::parse(&b.checkpoint)
+        .map_err(|e| format!("checkpoint note: {e}"))
+        .and_then(|n| policy.check(&n))
+        .map(|by| {
+            if by.is_empty() {
+                "the policy requires no witness".to_string()
+            } else {
+                let names: Vec<String> = by
+                    .iter()
+                    .map(|(name, t)| format!("{name} at {t} s"))
+                    .collect();
+                format!(
+                    "cosigned by {}: the policy's quorum is met",
+                    names.join(", ")
+                )
+            }
+        });
+    let at = r
+        .checks
+        .iter()
+        .position(|c| c.name == check::CHECKPOINT_SIGNATURES)
+        .map_or(r.checks.len(), |i| i + 1);
+    let (ok, detail) = match check {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    r.checks.insert(
+        at,
+        Check {
+            name: check::WITNESSES.into(),
+            ok,
+            detail,
+        },
+    );
+    r
+}
+
 /// [`verify()`] with the genesis-derived values computed once.
 pub fn verify_with(b: &Bundle, trust: &Genesis) -> Report {
     let spec = &trust.spec;
