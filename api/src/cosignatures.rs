@@ -10,8 +10,6 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use ledger::checkpoint::NoteSignature;
 
 /// Checkpoint heights whose cosignatures are kept.
@@ -22,9 +20,8 @@ pub const LINES_PER_HEIGHT_MAX: usize = 16;
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Row {
     height: u64,
-    name: String,
-    /// base64(key id ‖ signature), as on the note line.
-    sig: String,
+    /// The note signature line, as the witness sent it.
+    line: String,
 }
 
 /// Witness cosignature lines by checkpoint height.
@@ -97,23 +94,15 @@ impl CosignatureBook {
 }
 
 fn encode(height: u64, line: &NoteSignature) -> std::io::Result<String> {
-    let mut blob = line.key_id.to_vec();
-    blob.extend_from_slice(&line.signature);
     serde_json::to_string(&Row {
         height,
-        name: line.name.clone(),
-        sig: B64.encode(blob),
+        line: line.line().trim_end().to_string(),
     })
     .map_err(std::io::Error::other)
 }
 
 fn decode(r: &Row) -> Option<NoteSignature> {
-    let blob = B64.decode(&r.sig).ok()?;
-    (blob.len() > 4).then(|| NoteSignature {
-        name: r.name.clone(),
-        key_id: [blob[0], blob[1], blob[2], blob[3]],
-        signature: blob[4..].to_vec(),
-    })
+    NoteSignature::parse_line(&r.line).ok()
 }
 
 fn insert(lines: &mut BTreeMap<u64, Vec<NoteSignature>>, height: u64, s: NoteSignature) {

@@ -14,7 +14,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ed25519_dalek::SigningKey;
-use ledger::checkpoint::SignedNote;
 use ledger::witness::{self, AddCheckpoint, TrustedLog, WitnessRefusal, WitnessedState};
 
 use crate::AppState;
@@ -117,8 +116,8 @@ pub(crate) async fn add_checkpoint(State(state): State<AppState>, body: String) 
             )
         }
     };
-    let cp = match witness::decide(&req, &w.logs, known.as_ref()) {
-        Ok(cp) => cp,
+    let (size, root) = match witness::decide(&req, &w.logs, known.as_ref()) {
+        Ok(tree) => tree,
         Err(r) => {
             tracing::info!(%origin, status = r.status(), ?r, "witness refused a checkpoint");
             return refusal(r);
@@ -130,8 +129,8 @@ pub(crate) async fn add_checkpoint(State(state): State<AppState>, body: String) 
     cosigned.signatures.retain(|s| s.name != w.name);
     cosigned.signatures.push(line.clone());
     let next = WitnessedState {
-        size: cp.tree_size,
-        root: cp.root,
+        size,
+        root,
         note: cosigned.render(),
     };
     if let Err(e) = w.write_state(&origin, &next) {
@@ -140,15 +139,7 @@ pub(crate) async fn add_checkpoint(State(state): State<AppState>, body: String) 
             format!("witness state: {e}\n"),
         );
     }
-    let one = SignedNote {
-        text: String::new(),
-        signatures: vec![line],
-    };
-    // The rendered lines after the blank line: exactly the signature lines.
-    plain(
-        StatusCode::OK,
-        one.render().trim_start_matches('\n').to_string(),
-    )
+    plain(StatusCode::OK, line.line())
 }
 
 /// `GET /witness/{origin_hash}/checkpoint`: the latest checkpoint this

@@ -163,10 +163,10 @@ fn sign_block(
     state: &mut SignerState,
     height: u64,
 ) -> Option<Cosignature> {
-    let block = ledger::history::read_block(&ledger.store, height).ok()??;
+    let header = ledger::history::read_header(&ledger.store, height).ok()??;
     let cp = seal::checkpoint_of(
         &seal::log_identity(&ledger.store, &ledger.spec).ok()?,
-        &block,
+        &header,
     )?;
     let set = seal::validator_set_at(&ledger.store, height).ok()?;
     let me = hex::encode(signer.key.verifying_key().to_bytes());

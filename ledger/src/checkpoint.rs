@@ -274,6 +274,41 @@ pub struct NoteSignature {
     pub signature: Vec<u8>,
 }
 
+impl NoteSignature {
+    /// The signature line, `— <name> base64(key ID ‖ signature)` and a newline.
+    pub fn line(&self) -> String {
+        let mut blob = self.key_id.to_vec();
+        blob.extend_from_slice(&self.signature);
+        format!("{SIG_PREFIX}{} {}\n", self.name, B64.encode(blob))
+    }
+
+    /// One signature line, without its newline.
+    pub fn parse_line(line: &str) -> Result<Self, CheckpointError> {
+        let rest = line
+            .strip_prefix(SIG_PREFIX)
+            .ok_or(CheckpointError::Malformed(
+                "a signature line starts with an em dash",
+            ))?;
+        let (name, b64) = rest.split_once(' ').ok_or(CheckpointError::Malformed(
+            "signature line without a signature",
+        ))?;
+        if !valid_key_name(name) {
+            return Err(CheckpointError::Malformed("invalid key name"));
+        }
+        let blob = B64
+            .decode(b64)
+            .map_err(|_| CheckpointError::Malformed("signature is not base64"))?;
+        if blob.len() < 5 {
+            return Err(CheckpointError::Malformed("signature too short"));
+        }
+        Ok(NoteSignature {
+            name: name.into(),
+            key_id: [blob[0], blob[1], blob[2], blob[3]],
+            signature: blob[4..].to_vec(),
+        })
+    }
+}
+
 /// A signed note: text plus signature lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedNote {
@@ -312,9 +347,7 @@ impl SignedNote {
         let mut out = self.text.clone();
         out.push('\n');
         for s in &self.signatures {
-            let mut blob = s.key_id.to_vec();
-            blob.extend_from_slice(&s.signature);
-            out.push_str(&format!("{SIG_PREFIX}{} {}\n", s.name, B64.encode(blob)));
+            out.push_str(&s.line());
         }
         out
     }
@@ -336,28 +369,7 @@ impl SignedNote {
         ))?;
         let mut signatures = Vec::new();
         for line in sigs.split('\n') {
-            let rest = line
-                .strip_prefix(SIG_PREFIX)
-                .ok_or(CheckpointError::Malformed(
-                    "a signature line starts with an em dash",
-                ))?;
-            let (name, b64) = rest.split_once(' ').ok_or(CheckpointError::Malformed(
-                "signature line without a signature",
-            ))?;
-            if !valid_key_name(name) {
-                return Err(CheckpointError::Malformed("invalid key name"));
-            }
-            let blob = B64
-                .decode(b64)
-                .map_err(|_| CheckpointError::Malformed("signature is not base64"))?;
-            if blob.len() < 5 {
-                return Err(CheckpointError::Malformed("signature too short"));
-            }
-            signatures.push(NoteSignature {
-                name: name.into(),
-                key_id: [blob[0], blob[1], blob[2], blob[3]],
-                signature: blob[4..].to_vec(),
-            });
+            signatures.push(NoteSignature::parse_line(line)?);
             if signatures.len() > NOTE_SIGNATURES_MAX {
                 return Err(CheckpointError::Malformed("too many signatures"));
             }

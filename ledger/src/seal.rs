@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
-use crate::block::{Block, Cosignature};
+use crate::block::{BlockHeader, Cosignature};
 use crate::checkpoint::{key_id, Checkpoint, LogIdentity, NoteKeys, NoteSignature, SignedNote};
 use crate::error::{LedgerError, Result};
 use crate::hash::H32;
-use crate::history::{read_block, read_header};
+use crate::history::read_header;
 use crate::kv::{KvRead, KvWrite, Space};
 use crate::spec::{ChainSpec, Validator};
 use crate::state::{self, encode};
@@ -137,15 +137,16 @@ pub fn log_identity(kv: &(impl KvRead + ?Sized), spec: &ChainSpec) -> Result<Log
     ))
 }
 
-/// The checkpoint a block commits to. Only blocks that grow the tree have one.
-pub fn checkpoint_of(log: &LogIdentity, block: &Block) -> Option<Checkpoint> {
-    (block.header.tx_count > 0).then(|| Checkpoint {
+/// The checkpoint a block commits to, from its header. Only blocks that
+/// grow the tree have one.
+pub fn checkpoint_of(log: &LogIdentity, header: &BlockHeader) -> Option<Checkpoint> {
+    (header.tx_count > 0).then(|| Checkpoint {
         origin: log.origin.clone(),
-        tree_size: block.header.tree_size,
-        root: block.header.tree_root,
-        height: block.header.height,
-        block_hash: block.hash,
-        time_ms: block.header.time_ms,
+        tree_size: header.tree_size,
+        root: header.tree_root,
+        height: header.height,
+        block_hash: header.hash(),
+        time_ms: header.time_ms,
     })
 }
 
@@ -171,10 +172,11 @@ pub fn check_cosignature(
     spec: &ChainSpec,
     c: &Cosignature,
 ) -> Result<std::result::Result<(Checkpoint, Vec<Validator>), CosignRefusal>> {
-    let Some(block) = read_block(kv, c.height)? else {
+    // The header alone: a block's tx ids (thousands under load) are not needed.
+    let Some(header) = read_header(kv, c.height)? else {
         return Ok(Err(CosignRefusal::NoSuchBlock(c.height)));
     };
-    let Some(cp) = checkpoint_of(&log_identity(kv, spec)?, &block) else {
+    let Some(cp) = checkpoint_of(&log_identity(kv, spec)?, &header) else {
         return Ok(Err(CosignRefusal::NoCheckpoint(c.height)));
     };
     let set = validator_set_at(kv, c.height)?;
@@ -288,11 +290,11 @@ pub fn signed_checkpoint(
     spec: &ChainSpec,
     height: u64,
 ) -> Result<Option<(Checkpoint, SignedNote, Vec<Validator>)>> {
-    let Some(block) = read_block(kv, height)? else {
+    let Some(header) = read_header(kv, height)? else {
         return Ok(None);
     };
     let log = log_identity(kv, spec)?;
-    let Some(cp) = checkpoint_of(&log, &block) else {
+    let Some(cp) = checkpoint_of(&log, &header) else {
         return Ok(None);
     };
     let set = validator_set_at(kv, height)?;

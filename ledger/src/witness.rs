@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-use crate::checkpoint::{parse_decimal, Checkpoint, NoteKeys, NoteSignature, SignedNote};
+use crate::checkpoint::{parse_decimal, NoteKeys, NoteSignature, SignedNote};
 use crate::hash::H32;
 use crate::merkle;
 
@@ -228,17 +228,17 @@ impl WitnessRefusal {
     }
 }
 
-/// Decides an `add-checkpoint` request: `Ok` is the new state to persist
-/// (atomically with the check) before answering with the cosignature.
+/// Decides an `add-checkpoint` request: `Ok` is the tree size and root to
+/// persist (atomically with the check) before answering with the cosignature.
 pub fn decide(
     req: &AddCheckpoint,
     logs: &BTreeMap<String, TrustedLog>,
     state: Option<&WitnessedState>,
-) -> Result<Checkpoint, WitnessRefusal> {
-    let cp = parse_checkpoint_lines(&req.note.text)?;
+) -> Result<(u64, H32), WitnessRefusal> {
+    let (origin, size, root) = parse_checkpoint_lines(&req.note.text)?;
     let log = logs
-        .get(&cp.0)
-        .ok_or_else(|| WitnessRefusal::UnknownLog(cp.0.clone()))?;
+        .get(&origin)
+        .ok_or(WitnessRefusal::UnknownLog(origin))?;
     let verdict = req
         .note
         .verify(&log.keys)
@@ -250,7 +250,6 @@ pub fn decide(
             log.quorum
         )));
     }
-    let (_, size, root) = cp;
     if req.old_size > size {
         return Err(WitnessRefusal::BadRequest(format!(
             "old size {} is beyond the checkpoint's {size}",
@@ -270,18 +269,7 @@ pub fn decide(
     let path: Vec<merkle::Hash> = req.proof.iter().map(|h| h.0).collect();
     merkle::verify_consistency(known_size, size, &known_root.0, &root.0, &path)
         .map_err(|e| WitnessRefusal::Unprocessable(format!("consistency: {e}")))?;
-    Ok(
-        Checkpoint::parse_text(&req.note.text).unwrap_or(Checkpoint {
-            // Not a ZSL checkpoint (only origin, size and root): the witness
-            // states nothing about extension lines anyway.
-            origin: log.origin.clone(),
-            tree_size: size,
-            root,
-            height: 0,
-            block_hash: H32([0; 32]),
-            time_ms: 0,
-        }),
-    )
+    Ok((size, root))
 }
 
 /// Origin, size and root: the three lines a witness vouches for.
@@ -426,7 +414,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::LogIdentity;
+    use crate::checkpoint::{Checkpoint, LogIdentity};
     use crate::hash::sha256;
 
     fn key(i: u8) -> SigningKey {
@@ -502,11 +490,11 @@ mod tests {
             note: note.clone(),
         };
         // First contact: old 0, empty proof.
-        let cp = decide(&req(0, vec![], &note3), &logs, None).unwrap();
-        assert_eq!(cp.tree_size, 3);
+        let (size, root) = decide(&req(0, vec![], &note3), &logs, None).unwrap();
+        assert_eq!(size, 3);
         let state = WitnessedState {
             size: 3,
-            root: cp.root,
+            root,
             note: note3.render(),
         };
         // The request round-trips through its text form.

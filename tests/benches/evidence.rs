@@ -182,7 +182,7 @@ fn main() {
         let block = applied.block.expect("block");
         if let Some(cp) = seal::checkpoint_of(
             &seal::log_identity(&ledger.store, &spec).expect("log"),
-            &block,
+            &block.header,
         ) {
             *pending = validators[..2]
                 .iter()

@@ -13,33 +13,9 @@ pub fn build(
 }
 
 /// Block `height`'s checkpoint as a signed note with every recorded
-/// signature of a validator in force, and that set. `None` when the block
-/// does not exist, has no checkpoint, or nobody signed it. (Like
-/// `seal::signed_checkpoint`, but from the header alone.)
-pub fn sealed_checkpoint(
-    kv: &(impl KvRead + ?Sized),
-    spec: &ChainSpec,
-    height: u64,
-) -> Result<Option<(Checkpoint, SignedNote, Vec<Validator>)>, LedgerError> {
-    let Some(header) = read_header(kv, height)? else {
-        return Ok(None);
-    };
-    if header.tx_count == 0 {
-        return Ok(None);
-    }
-    let log = seal::log_identity(kv, spec)?;
-    let cp = Checkpoint {
-        origin: log.origin.clone(),
-        tree_size: header.tree_size,
-        root: header.tree_root,
-        height,
-        block_hash: header.hash(),
-        time_ms: header.time_ms,
-    };
-    let set = seal::validator_set_at(kv, height)?;
-    let note = seal::note_of(kv, &log, &cp, &set)?;
-    Ok((!note.signatures.is_empty()).then_some((cp, note, set)))
-}
+/// signature of a validator in force, and that set (`seal::signed_checkpoint`,
+/// which reads the header alone).
+pub use crate::seal::signed_checkpoint as sealed_checkpoint;
 
 // Long because a bundle is assembled in the order docs/evidence.md lists
 // its parts, each a few bounded reads.
@@ -146,10 +122,7 @@ pub fn build_with(
         validators: ValidatorEvidence {
             changes,
             quorum: seal::quorum(spec, &set) as u64,
-            vkeys: match g.log.format {
-                NoteFormat::V1 => None,
-                NoteFormat::V2 => Some(g.vkeys(&set)?),
-            },
+            vkeys: g.vkeys(&set)?,
             set,
         },
         summary: Summary {

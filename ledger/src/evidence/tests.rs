@@ -55,8 +55,11 @@ impl Chain {
         let block = crate::history::read_block(&self.kv, height)
             .unwrap()
             .unwrap();
-        let cp = seal::checkpoint_of(&seal::log_identity(&self.kv, &self.spec).unwrap(), &block)
-            .unwrap();
+        let cp = seal::checkpoint_of(
+            &seal::log_identity(&self.kv, &self.spec).unwrap(),
+            &block.header,
+        )
+        .unwrap();
         let keys = validator_keys(8);
         who.iter()
             .map(|&i| seal::cosign(&cp, &keys[i].0, &keys[i].1))

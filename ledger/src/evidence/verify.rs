@@ -93,11 +93,16 @@ impl Genesis {
     }
 
     /// The C2SP vkeys of a validator set under this chain's key names, in
-    /// set order (format 2 bundles carry them).
-    pub fn vkeys(&self, set: &[Validator]) -> Result<Vec<String>, LedgerError> {
+    /// set order: what a format 2 bundle's `validators.vkeys` holds; `None`
+    /// in format 1, whose bundles have none.
+    pub fn vkeys(&self, set: &[Validator]) -> Result<Option<Vec<String>>, LedgerError> {
+        if self.log.format == NoteFormat::V1 {
+            return Ok(None);
+        }
         set.iter()
             .map(|v| Ok(self.log.vkey(&v.name, &seal::public_key(v)?)))
-            .collect()
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 }
 
@@ -587,11 +592,7 @@ pub(super) fn check_validator_set(
 ) -> Result<String, String> {
     let f = in_force.as_ref().map_err(Clone::clone)?;
     let v = &b.validators;
-    let vkeys = match g.log.format {
-        NoteFormat::V1 => None,
-        NoteFormat::V2 => Some(g.vkeys(&f.set).map_err(|e| e.to_string())?),
-    };
-    if v.vkeys != vkeys {
+    if v.vkeys != g.vkeys(&f.set).map_err(|e| e.to_string())? {
         return Err("vkeys are not the note keys of the derived set".into());
     }
     if v.set != f.set {

@@ -681,7 +681,8 @@ mod sealing {
 
     fn sign(c: &MemoryChain, height: u64, who: usize) -> Cosignature {
         let block = read_block(&c.kv, height).unwrap().unwrap();
-        let cp = seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block).unwrap();
+        let cp = seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block.header)
+            .unwrap();
         let (name, k) = &validator_keys()[who];
         seal::cosign(&cp, name, k)
     }
@@ -700,7 +701,7 @@ mod sealing {
         let stranger = seal::cosign(
             &seal::checkpoint_of(
                 &seal::log_identity(&c.kv, &c.spec).unwrap(),
-                &read_block(&c.kv, h).unwrap().unwrap(),
+                &read_block(&c.kv, h).unwrap().unwrap().header,
             )
             .unwrap(),
             "validator-9",
@@ -722,7 +723,8 @@ mod sealing {
         assert!(!seal::is_sealed(&c.kv, h).unwrap());
         // A block that did not grow the tree has no checkpoint to sign.
         assert!(
-            seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block).is_none()
+            seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block.header)
+                .is_none()
         );
 
         // The same signature again is a duplicate; a second validator seals.
@@ -779,7 +781,8 @@ mod sealing {
         assert!(seal::is_sealed(&c.kv, h).unwrap());
         // The new block has a checkpoint of its own, not yet signed.
         assert!(
-            seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block).is_some()
+            seal::checkpoint_of(&seal::log_identity(&c.kv, &c.spec).unwrap(), &block.header)
+                .is_some()
         );
         assert!(!seal::is_sealed(&c.kv, block.header.height).unwrap());
         crate::chain::verify_chain(&c.kv, &c.spec).unwrap();
