@@ -58,6 +58,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/checkpoints/latest", Rule::Public),
     ("GET", "/v1/checkpoints/{height}", Rule::Public),
     ("GET", "/v1/proofs/consistency", Rule::Public),
+    // A signature over a sealed checkpoint's root, which is public already.
+    ("GET", "/v1/scitt/receipt-signature/{height}", Rule::Public),
     ("POST", "/v1/notarize", Rule::Public),
     ("POST", "/v1/notarize/hash", Rule::Public),
     ("GET", "/v1/catalogue/varieties", Rule::Public),
@@ -72,6 +74,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/documents/{hash}", Rule::Signed),
     ("GET", "/v1/evidence/{tx_id}", Rule::Signed),
     ("GET", "/v1/evidence/{tx_id}/certificate", Rule::Signed),
+    ("GET", "/v1/evidence/{tx_id}/scitt", Rule::Signed),
     ("GET", "/v1/views/subjects/{uscc}/portrait", Rule::Signed),
     (
         "GET",

@@ -46,10 +46,11 @@ pub enum ApiCode {
     AuthenticationRequired,
     Forbidden,
     NotAValidator,
+    ReceiptsUnavailable,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 36] = [
+    pub const ALL: [ApiCode; 37] = [
         ApiCode::BodyTooLarge,
         ApiCode::Busy,
         ApiCode::CommitTimeout,
@@ -86,6 +87,7 @@ impl ApiCode {
         ApiCode::AuthenticationRequired,
         ApiCode::Forbidden,
         ApiCode::NotAValidator,
+        ApiCode::ReceiptsUnavailable,
     ];
 
     /// Whether the condition passes by itself, so the same request may be
@@ -105,6 +107,7 @@ impl ApiCode {
                 | ApiCode::CommitTimeout
                 | ApiCode::RateLimited
                 | ApiCode::RequestTimeout
+                | ApiCode::ReceiptsUnavailable
         )
     }
 
@@ -153,6 +156,7 @@ impl ApiCode {
             ApiCode::AuthenticationRequired => "authentication_required",
             ApiCode::Forbidden => "forbidden",
             ApiCode::NotAValidator => "not_a_validator",
+            ApiCode::ReceiptsUnavailable => "receipts_unavailable",
             ApiCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }

@@ -81,7 +81,7 @@ fn genesis_of(state: &AppState) -> ApiResult<Arc<evidence::Genesis>> {
     Ok(g)
 }
 
-fn bundle_of(state: &AppState, id: &str) -> ApiResult<evidence::Bundle> {
+pub(crate) fn bundle_of(state: &AppState, id: &str) -> ApiResult<evidence::Bundle> {
     let h = parse_id(id)?;
     let g = genesis_of(state)?;
     let view = state.ledger.store.view();
@@ -101,7 +101,7 @@ fn bundle_of(state: &AppState, id: &str) -> ApiResult<evidence::Bundle> {
 }
 
 /// A record's evidence is for its parties and their regulators.
-fn party_or_regulator(
+pub(crate) fn party_or_regulator(
     state: &AppState,
     caller: &crate::auth::Caller,
     b: &evidence::Bundle,

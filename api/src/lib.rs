@@ -16,6 +16,7 @@ mod error;
 mod evidence;
 pub mod httpsig;
 pub mod in_flight;
+pub mod scitt;
 pub use evidence::public_url;
 pub mod limits;
 mod metrics;
@@ -118,6 +119,14 @@ pub trait TxSink: Send + Sync + 'static {
         let _ = (path_and_query, body);
         Box::pin(async move { Err(format!("this node cannot forward to node {leader}")) })
     }
+    /// GETs `path_and_query` from `node`'s API (with [`FORWARDED_HEADER`])
+    /// and brings back its answer: how a statement asks the other
+    /// validators for their receipt signatures. The default cannot reach
+    /// other nodes.
+    fn fetch(&self, node: u64, path_and_query: String) -> ForwardFuture {
+        let _ = path_and_query;
+        Box::pin(async move { Err(format!("this node cannot reach node {node}")) })
+    }
     /// Extra `/metrics` lines only the node knows (peers, queue depth), in
     /// the Prometheus text format. The default has none.
     fn metrics_text(&self) -> String {
@@ -160,6 +169,8 @@ pub struct AppState {
     pub witness: Option<Arc<witness::WitnessService>>,
     /// Witness cosignatures collected for this chain's checkpoints.
     pub cosignatures: Option<Arc<cosignatures::CosignatureBook>>,
+    /// Verified receipt signatures for SCITT statements ([`scitt`]).
+    pub receipts: Arc<scitt::ReceiptBook>,
 }
 
 impl AppState {
@@ -176,6 +187,7 @@ impl AppState {
             report_signer: None,
             witness: None,
             cosignatures: None,
+            receipts: Default::default(),
         }
     }
 }
@@ -227,6 +239,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/evidence/{tx_id}/certificate",
             get(evidence::certificate),
+        )
+        .route("/v1/evidence/{tx_id}/scitt", get(scitt::statement))
+        .route(
+            "/v1/scitt/receipt-signature/{height}",
+            get(scitt::receipt_signature),
         )
         .route("/v1/checkpoints/latest", get(evidence::latest))
         .route("/v1/checkpoints/{height}", get(evidence::at))

@@ -27,6 +27,7 @@ pub mod query;
 pub mod record;
 pub mod refusal;
 pub mod refusals;
+pub mod scitt;
 pub mod score;
 pub mod seal;
 pub mod signing;

@@ -89,11 +89,11 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
-    /// Re-verify every block hash, tree root, state hash and signature from genesis.
-    /// Verify an evidence bundle offline (exit 0 only if every check passes),
+    /// Verify an evidence bundle or a SCITT transparent statement offline (exit 0 only if every check passes),
     /// or with --consistency that a newer checkpoint extends an older one.
     Verify {
-        /// The evidence bundle (JSON from GET /v1/evidence/{tx_id}).
+        /// The evidence bundle (JSON from GET /v1/evidence/{tx_id}) or SCITT
+        /// transparent statement (COSE from GET /v1/evidence/{tx_id}/scitt).
         #[arg(required_unless_present = "consistency")]
         bundle: Option<PathBuf>,
         /// The chain's genesis file: the only thing trusted.
@@ -122,6 +122,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-verify every block hash, tree root, state hash and signature from genesis.
     VerifyChain {
         /// The node's data directory (stop the node first).
         #[arg(long)]

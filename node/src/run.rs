@@ -28,7 +28,7 @@ struct ConsensusSink {
 }
 
 impl ConsensusSink {
-    /// The leader's API address, from the membership (`{"p2p", "api"}` JSON).
+    /// A member's API address, from the membership (`{"p2p", "api"}` JSON).
     fn api_of(&self, leader: u64) -> Option<String> {
         let metrics = self.node.raft().metrics();
         let m = metrics.borrow();
@@ -132,20 +132,37 @@ impl api::TxSink for ConsensusSink {
         })
     }
 
+    fn fetch(&self, node: u64, path_and_query: String) -> api::ForwardFuture {
+        self.relay(node, reqwest::Method::GET, path_and_query, None)
+    }
+
     fn forward(&self, leader: u64, path_and_query: String, body: Vec<u8>) -> api::ForwardFuture {
-        let api = self.api_of(leader);
+        self.relay(leader, reqwest::Method::POST, path_and_query, Some(body))
+    }
+}
+
+impl ConsensusSink {
+    /// Sends one request to `node`'s API (marked forwarded, a JSON body if
+    /// any) and brings back its status and body.
+    fn relay(
+        &self,
+        node: u64,
+        method: reqwest::Method,
+        path_and_query: String,
+        body: Option<Vec<u8>>,
+    ) -> api::ForwardFuture {
+        let api = self.api_of(node);
         let http = self.http.clone();
         let scheme = self.scheme;
         Box::pin(async move {
-            let api = api.ok_or_else(|| format!("node {leader}'s API address is unknown"))?;
-            let resp = http
-                .post(format!("{scheme}://{api}{path_and_query}"))
-                .header(api::FORWARDED_HEADER, "1")
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
+            let api = api.ok_or_else(|| format!("node {node}'s API address is unknown"))?;
+            let mut req = http
+                .request(method, format!("{scheme}://{api}{path_and_query}"))
+                .header(api::FORWARDED_HEADER, "1");
+            if let Some(body) = body {
+                req = req.header("content-type", "application/json").body(body);
+            }
+            let resp = req.send().await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
             let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
             Ok((status, bytes))

@@ -8,13 +8,16 @@ use anyhow::{Context, Result};
 use ledger::evidence::{self, Report};
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    read_at_most(path, evidence::BUNDLE_BYTES_MAX)
+}
+
+fn read_at_most(path: &Path, max: usize) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.len() > evidence::BUNDLE_BYTES_MAX as u64 {
+    if meta.len() > max as u64 {
         anyhow::bail!(
-            "{} is {} bytes; an evidence file is at most {}",
+            "{} is {} bytes; an evidence file is at most {max}",
             path.display(),
             meta.len(),
-            evidence::BUNDLE_BYTES_MAX
         );
     }
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
@@ -51,7 +54,9 @@ pub fn credit_report(path: &Path, genesis: &Path, json: bool) -> Result<bool> {
     print(&report, json)
 }
 
-/// Verifies a bundle file; returns whether every check passed.
+/// Verifies a bundle file, or a SCITT transparent statement (COSE, as
+/// `GET /v1/evidence/{tx_id}/scitt` serves it); returns whether every check
+/// passed.
 pub fn bundle(path: &Path, genesis: &Path, policy: Option<&Path>, json: bool) -> Result<bool> {
     let spec = genesis::read_spec(genesis)?;
     let policy = match policy {
@@ -65,13 +70,21 @@ pub fn bundle(path: &Path, genesis: &Path, policy: Option<&Path>, json: bool) ->
         }
         None => None,
     };
-    let bytes = read_bounded(path)?;
-    let report = match evidence::parse_bundle(&bytes) {
-        Ok(b) => match evidence::Genesis::new(&spec) {
-            Ok(g) => evidence::verify_with_policy(&b, &g, policy.as_ref()),
-            Err(e) => Report::failed_with(evidence::check::BUNDLE, format!("genesis file: {e}")),
-        },
-        Err(why) => Report::failed_with(evidence::check::BUNDLE, why),
+    let bytes = read_at_most(path, ledger::scitt::STATEMENT_BYTES_MAX)?;
+    let trust = match evidence::Genesis::new(&spec) {
+        Ok(g) => g,
+        Err(e) => {
+            let r = Report::failed_with(evidence::check::BUNDLE, format!("genesis file: {e}"));
+            return print(&r, json);
+        }
+    };
+    let report = if ledger::scitt::is_statement(&bytes) {
+        ledger::scitt::verify_with_policy(&bytes, &trust, policy.as_ref())
+    } else {
+        match evidence::parse_bundle(&bytes) {
+            Ok(b) => evidence::verify_with_policy(&b, &trust, policy.as_ref()),
+            Err(why) => Report::failed_with(evidence::check::BUNDLE, why),
+        }
     };
     print(&report, json)
 }

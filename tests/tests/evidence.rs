@@ -402,3 +402,126 @@ fn a_bundle_from_a_three_node_cluster_verifies_offline() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("✗ checkpoint_signatures"), "{out}");
 }
+
+/// GETs raw bytes as the root regulator; returns (status, content type, body).
+fn get_bytes(api: &str, root: &ed25519_dalek::SigningKey, path: &str) -> (u16, String, Vec<u8>) {
+    let url = format!("{api}{path}");
+    let mut req = http().get(&url);
+    for (name, value) in signature_headers(root, "GET", &sent_path(&url), b"") {
+        req = req.header(name, value);
+    }
+    let r = req.send().expect("GET");
+    let status = r.status().as_u16();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, kind, r.bytes().expect("body").to_vec())
+}
+
+/// Runs tests/scitt/receipts.py (pycose); returns (exit code, output).
+fn pycose(args: &[&str]) -> (i32, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scitt/receipts.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("python3");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn a_scitt_statement_from_a_three_node_cluster_verifies_with_pycose() {
+    let c = TestCluster::start(3);
+    let leader = c.leader(READY_TIMEOUT_MS);
+    let root = c.root_key();
+    // Two records before it, so its inclusion proof has hashes in it.
+    for label in ["scitt a", "scitt b"] {
+        let (status, body) = c.submit(leader, &c.notarize(label));
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = c.submit(leader, &c.notarize("SCITT 声明"));
+    assert_eq!(status, 200, "{body}");
+    let tx_id = body["tx_id"].as_str().expect("tx_id").to_string();
+    // A follower builds it: its own receipt, and the others' asked over HTTP.
+    let follower = c.ids().into_iter().find(|&id| id != leader).unwrap();
+    let path = format!("/v1/evidence/{tx_id}/scitt");
+    let statement = poll(
+        "a SCITT statement with a quorum of receipts",
+        SEAL_TIMEOUT_MS,
+        || {
+            let (status, kind, bytes) = get_bytes(c.api(follower), &root, &path);
+            match status {
+                200 => {
+                    assert!(kind.starts_with("application/cose"), "{kind}");
+                    Some(bytes)
+                }
+                404 | 409 | 503 => None, // not applied / not sealed / receipts short yet
+                other => panic!(
+                    "GET {path} answered {other}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            }
+        },
+    );
+    let dir = c.dir.path();
+    let file = dir.join("statement.cose");
+    std::fs::write(&file, &statement).unwrap();
+    let genesis = dir.join("genesis.json");
+    let (g, f) = (genesis.to_str().unwrap(), file.to_str().unwrap());
+    // pycose verifies every receipt over the root its proof leads to; all
+    // three validators answered.
+    let (code, out) = pycose(&["verify", f, g, "3"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("receipt by ").count(), 3, "{out}");
+    assert!(out.contains("leaf 2 of "), "{out}");
+    let (code, out) = zsl_verify(&[&file], &["--genesis", g]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("✓ receipts"), "{out}");
+    assert!(out.contains("✓ checkpoint_signatures"), "{out}");
+    // Each tampering fails in both verifiers, `zsl verify` naming the check.
+    for (kind, check) in [
+        ("payload", "signed_statement"),
+        ("proof", "receipts"),
+        ("signature", "receipts"),
+        ("drop", "receipts"),
+    ] {
+        let t = dir.join(format!("tampered-{kind}.cose"));
+        let ts = t.to_str().unwrap();
+        let (code, out) = pycose(&["tamper", kind, f, ts]);
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = pycose(&["verify", ts, g, "2"]);
+        assert_eq!(code, 1, "{kind}: {out}");
+        let (code, out) = zsl_verify(&[&t], &["--genesis", g]);
+        assert_eq!(code, 2, "{kind}: {out}");
+        assert!(out.contains(&format!("✗ {check}")), "{kind}: {out}");
+    }
+    // A validator's receipt signature is public, over the checkpoint's root.
+    let bundle: Value = {
+        let (s, _, b) = get_bytes(c.api(follower), &root, &format!("/v1/evidence/{tx_id}"));
+        assert_eq!(s, 200);
+        serde_json::from_slice(&b).unwrap()
+    };
+    let height = bundle["headers"].as_array().unwrap().last().unwrap()["height"]
+        .as_u64()
+        .unwrap();
+    let (status, a) = c.get(leader, &format!("/v1/scitt/receipt-signature/{height}"));
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["height"], height);
+    let (status, a) = c.get(leader, "/v1/scitt/receipt-signature/999999");
+    assert_eq!(status, 409, "{a}");
+    assert_eq!(a["code"], "not_yet_sealed");
+    let (status, a) = c.get(leader, "/v1/scitt/receipt-signature/x");
+    assert_eq!((status, a["code"].as_str()), (400, Some("invalid_height")));
+    // The statement is for the record's parties and regulators.
+    let r = http()
+        .get(format!("{}{path}", c.api(follower)))
+        .send()
+        .expect("GET");
+    assert_eq!(r.status().as_u16(), 401);
+}

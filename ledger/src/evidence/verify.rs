@@ -219,7 +219,7 @@ pub fn verify_with(b: &Bundle, trust: &Genesis) -> Report {
     r
 }
 
-pub(super) fn parse_checkpoint(note: &str) -> Result<Checkpoint, String> {
+pub(crate) fn parse_checkpoint(note: &str) -> Result<Checkpoint, String> {
     let n = SignedNote::parse(note).map_err(|e| format!("checkpoint note: {e}"))?;
     Checkpoint::parse_text(&n.text).map_err(|e| format!("checkpoint: {e}"))
 }
@@ -480,6 +480,19 @@ pub(super) fn check_checkpoint_header(
 }
 
 /// The validator set in force at the checkpoint, as a verifier derives it.
+/// The validator set in force at the bundle's checkpoint and its quorum, as
+/// the `validator_set` check derives them from genesis.
+pub(crate) fn validators_in_force(
+    b: &Bundle,
+    g: &Genesis,
+) -> Result<(Vec<Validator>, usize), String> {
+    let cp = parse_checkpoint(&b.checkpoint);
+    let f = derive_set(b, g, &cp);
+    check_validator_set(b, g, &f)?;
+    let f = f?;
+    Ok((f.set, f.quorum))
+}
+
 pub(super) struct InForce {
     set: Vec<Validator>,
     quorum: usize,
