@@ -47,10 +47,11 @@ pub enum ApiCode {
     Forbidden,
     NotAValidator,
     ReceiptsUnavailable,
+    TraceTooLarge,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 37] = [
+    pub const ALL: [ApiCode; 38] = [
         ApiCode::BodyTooLarge,
         ApiCode::Busy,
         ApiCode::CommitTimeout,
@@ -88,6 +89,7 @@ impl ApiCode {
         ApiCode::Forbidden,
         ApiCode::NotAValidator,
         ApiCode::ReceiptsUnavailable,
+        ApiCode::TraceTooLarge,
     ];
 
     /// Whether the condition passes by itself, so the same request may be
@@ -157,6 +159,7 @@ impl ApiCode {
             ApiCode::Forbidden => "forbidden",
             ApiCode::NotAValidator => "not_a_validator",
             ApiCode::ReceiptsUnavailable => "receipts_unavailable",
+            ApiCode::TraceTooLarge => "trace_too_large",
             ApiCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }

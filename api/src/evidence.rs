@@ -36,6 +36,40 @@ impl From<EvidenceError> for ApiError {
     }
 }
 
+impl From<evidence::TraceEvidenceError> for ApiError {
+    fn from(e: evidence::TraceEvidenceError) -> Self {
+        use evidence::TraceEvidenceError as T;
+        match e {
+            T::NotFound(code) => ApiError::not_found("trace code", &code),
+            T::NotYetSealed(_) => {
+                ApiError::new(StatusCode::CONFLICT, ApiCode::NotYetSealed, e.to_string())
+            }
+            T::TooLarge(_) => {
+                ApiError::new(StatusCode::CONFLICT, ApiCode::TraceTooLarge, e.to_string())
+            }
+            T::Evidence(e) => e.into(),
+        }
+    }
+}
+
+/// `GET /v1/trace/{code}/evidence`: the batch's chain of custody as one
+/// offline-verifiable bundle, for those who see the full trace (its
+/// parties and the regulators of the coder's district).
+pub(crate) async fn trace_bundle(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+    Path(code): Path<String>,
+) -> ApiResult<Response> {
+    let view = state.ledger.store.view();
+    let t = ledger::query::trace(&view, &code, None)?
+        .ok_or_else(|| ApiError::not_found("trace code", &code))?;
+    let full = crate::access::sees_region(&caller, &state.ledger.spec, &t.batch.coder_district)
+        || crate::access::is_party(&caller, t.parties.keys().map(String::as_str));
+    crate::access::require(&caller, full, "this batch's trace evidence")?;
+    let g = genesis_of(&state)?;
+    Ok(Json(evidence::build_trace(&view, &g, &code)?).into_response())
+}
+
 #[derive(Deserialize)]
 pub(crate) struct FormatQuery {
     format: Option<String>,

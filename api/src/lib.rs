@@ -241,6 +241,7 @@ pub fn router(state: AppState) -> Router {
             get(evidence::certificate),
         )
         .route("/v1/evidence/{tx_id}/scitt", get(scitt::statement))
+        .route("/v1/trace/{code}/evidence", get(evidence::trace_bundle))
         .route(
             "/v1/scitt/receipt-signature/{height}",
             get(scitt::receipt_signature),

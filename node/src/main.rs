@@ -92,8 +92,9 @@ enum Command {
     /// Verify an evidence bundle or a SCITT transparent statement offline (exit 0 only if every check passes),
     /// or with --consistency that a newer checkpoint extends an older one.
     Verify {
-        /// The evidence bundle (JSON from GET /v1/evidence/{tx_id}) or SCITT
-        /// transparent statement (COSE from GET /v1/evidence/{tx_id}/scitt).
+        /// The evidence bundle (JSON from GET /v1/evidence/{tx_id}), trace
+        /// bundle (GET /v1/trace/{code}/evidence) or SCITT transparent
+        /// statement (COSE from GET /v1/evidence/{tx_id}/scitt).
         #[arg(required_unless_present = "consistency")]
         bundle: Option<PathBuf>,
         /// The chain's genesis file: the only thing trusted.

@@ -29,7 +29,12 @@ fn print(report: &Report, json: bool) -> Result<bool> {
     } else {
         for c in &report.checks {
             let mark = if c.ok { "✓" } else { "✗" };
-            println!("{mark} {:<26} {}", c.name, c.detail);
+            // A multi-line detail (a trace's facts) goes on, indented.
+            let mut lines = c.detail.lines();
+            println!("{mark} {:<26} {}", c.name, lines.next().unwrap_or(""));
+            for line in lines {
+                println!("  {:<26} {line}", "");
+            }
         }
         if report.ok() {
             println!("VERIFIED: all {} checks passed", report.checks.len());
@@ -54,9 +59,9 @@ pub fn credit_report(path: &Path, genesis: &Path, json: bool) -> Result<bool> {
     print(&report, json)
 }
 
-/// Verifies a bundle file, or a SCITT transparent statement (COSE, as
-/// `GET /v1/evidence/{tx_id}/scitt` serves it); returns whether every check
-/// passed.
+/// Verifies a bundle file, a trace bundle (`GET /v1/trace/{code}/evidence`)
+/// or a SCITT transparent statement (COSE, as `GET /v1/evidence/{tx_id}/scitt`
+/// serves it); returns whether every check passed.
 pub fn bundle(path: &Path, genesis: &Path, policy: Option<&Path>, json: bool) -> Result<bool> {
     let spec = genesis::read_spec(genesis)?;
     let policy = match policy {
@@ -70,7 +75,8 @@ pub fn bundle(path: &Path, genesis: &Path, policy: Option<&Path>, json: bool) ->
         }
         None => None,
     };
-    let bytes = read_at_most(path, ledger::scitt::STATEMENT_BYTES_MAX)?;
+    let max = ledger::scitt::STATEMENT_BYTES_MAX.max(evidence::TRACE_BUNDLE_BYTES_MAX);
+    let bytes = read_at_most(path, max)?;
     let trust = match evidence::Genesis::new(&spec) {
         Ok(g) => g,
         Err(e) => {
@@ -80,6 +86,11 @@ pub fn bundle(path: &Path, genesis: &Path, policy: Option<&Path>, json: bool) ->
     };
     let report = if ledger::scitt::is_statement(&bytes) {
         ledger::scitt::verify_with_policy(&bytes, &trust, policy.as_ref())
+    } else if evidence::is_trace_bundle(&bytes) {
+        match evidence::parse_trace_bundle(&bytes) {
+            Ok(b) => evidence::verify_trace(&b, &trust),
+            Err(why) => Report::failed_with(evidence::check::BUNDLE, why),
+        }
     } else {
         match evidence::parse_bundle(&bytes) {
             Ok(b) => evidence::verify_with_policy(&b, &trust, policy.as_ref()),

@@ -536,5 +536,116 @@ fn web_ui_against_a_demo_devnet() {
         started.elapsed()
     );
     check_pages_and_views(&devnet.api, &code);
+    let mut codes = vec![code.clone()];
+    if let Some(c) = demo["sample_trace_code"].as_str().filter(|c| *c != code) {
+        codes.push(c.to_string());
+    }
+    for c in &codes {
+        trace_evidence_verifies_offline(&devnet, c);
+    }
     browser_walk(&devnet.api, &code);
+}
+
+/// Runs `zsl verify FILE --genesis G`; returns (exit code, output).
+fn zsl_verify(file: &Path, genesis: &Path) -> (i32, String) {
+    let out = Command::new(zsl_tests::zsl_binary())
+        .arg("verify")
+        .arg(file)
+        .arg("--genesis")
+        .arg(genesis)
+        .output()
+        .expect("zsl verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The demo's trace as one bundle (`GET /v1/trace/{code}/evidence`):
+/// `zsl verify` with the genesis alone prints its facts; a record dropped
+/// that the story depends on, an added one, and single-byte changes fail,
+/// naming the check.
+fn trace_evidence_verifies_offline(devnet: &Devnet, code: &str) {
+    let dir = devnet.dir.path();
+    let (status, _, genesis) = get(&format!("{}/v1/genesis", devnet.api));
+    assert_eq!(status, 200);
+    let g = dir.join("genesis-served.json");
+    std::fs::write(&g, genesis).unwrap();
+    let url = format!("{}/v1/trace/{code}/evidence", devnet.api);
+    // The newest records are sealed once the chain rests (150 ms).
+    let bundle = zsl_tests::poll(
+        "the trace's records under a sealed checkpoint",
+        30_000,
+        || {
+            let (status, bundle) = get_json(&url);
+            match status {
+                200 => Some(bundle),
+                409 if bundle["code"] == "not_yet_sealed" => None,
+                other => panic!("GET {url} answered {other}: {bundle}"),
+            }
+        },
+    );
+    let public = zsl_tests::http().get(&url).send().expect("GET");
+    assert_eq!(
+        public.status().as_u16(),
+        401,
+        "trace evidence is not public"
+    );
+    let file = dir.join(format!("trace-{code}.json"));
+    let verify = |b: &Value| {
+        std::fs::write(&file, serde_json::to_vec(b).unwrap()).unwrap();
+        zsl_verify(&file, &g)
+    };
+    let (rc, out) = verify(&bundle);
+    assert_eq!(rc, 0, "{out}");
+    eprintln!("{out}");
+    assert!(out.contains("coded (赋码)"), "{out}");
+    assert!(out.contains("✓ custody"), "{out}");
+    let records = bundle["records"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["record"]["body"]["type"].as_str().unwrap())
+        .collect();
+    eprintln!("trace {code}: {} records {kinds:?}", records.len());
+    assert!(kinds.contains(&"shipment.create"), "{kinds:?}");
+    // Dropping a record (and its fact line, as a forger would): the coding,
+    // and any shipment that was answered, break the story.
+    let body = |i: usize| &records[i]["record"]["body"];
+    let answered: Vec<usize> = (0..records.len())
+        .filter(|&i| {
+            body(i)["type"] == "batch.code"
+                || (body(i)["type"] == "shipment.create"
+                    && (0..records.len()).any(|j| {
+                        matches!(
+                            body(j)["type"].as_str(),
+                            Some("shipment.receive" | "shipment.reject")
+                        ) && body(j)["shipper"] == body(i)["account"]
+                            && body(j)["shipment_id"] == body(i)["shipment_id"]
+                    }))
+        })
+        .collect();
+    assert!(answered.len() >= 2, "{kinds:?}");
+    for i in answered {
+        let mut t = bundle.clone();
+        t["records"].as_array_mut().unwrap().remove(i);
+        t["facts"].as_array_mut().unwrap().remove(i);
+        let (rc, out) = verify(&t);
+        assert_eq!(
+            rc, 2,
+            "dropping record {i} ({}) still verifies: {out}",
+            kinds[i]
+        );
+        assert!(out.contains("✗ custody"), "{out}");
+    }
+    // Single bytes: each change fails, naming a check.
+    let bytes = serde_json::to_vec(&bundle).unwrap();
+    for n in 0..40 {
+        let at = n * (bytes.len() - 1) / 39;
+        let mut t = bytes.clone();
+        t[at] ^= 0x01;
+        std::fs::write(&file, &t).unwrap();
+        let (rc, out) = zsl_verify(&file, &g);
+        assert_eq!(rc, 2, "flipping byte {at} still verifies: {out}");
+        assert!(out.contains("NOT VERIFIED: failed "), "{out}");
+    }
 }

@@ -42,78 +42,17 @@ pub fn build_with(
     for h in loc.height..=sealed {
         headers.push(read_header(kv, h)?.ok_or_else(|| corrupt(format!("block {h} missing")))?);
     }
-    let reader = TreeReader(kv);
-    let inclusion = hashes(
-        merkle::inclusion_proof(loc.leaf_index, cp.tree_size, &reader)
-            .map_err(LedgerError::from)?,
-    );
+    let inclusion = inclusion_into(kv, loc.leaf_index, cp.tree_size)?;
     let record = wire_value(&loc.wire)?;
-    let tx = SignedTx::from_value(record.clone())
-        .map_err(|r| corrupt(format!("stored transaction: {r}")))?;
-    let signer_hex = hex::encode(tx.signer);
-    let account: Account = state::get(kv, Space::State, &state::account_key(&loc.account))
-        .map_err(LedgerError::from)?
-        .ok_or_else(|| corrupt(format!("account `{}` missing", loc.account)))?;
-    let entry = account
-        .keys
-        .iter()
-        .find(|k| k.public_key == signer_hex)
-        .ok_or_else(|| corrupt("the signing key is not on the account"))?;
-    let binding = if entry.bound.tx.is_empty() {
-        None
-    } else {
-        let bid =
-            H32::parse(&entry.bound.tx).ok_or_else(|| corrupt("key binding tx id is not hex"))?;
-        let bloc = read_tx(kv, &bid.0)?
-            .ok_or_else(|| corrupt(format!("key binding tx {} missing", entry.bound.tx)))?;
-        Some(KeyBinding {
-            tx_id: bid,
-            record: wire_value(&bloc.wire)?,
-            leaf_index: bloc.leaf_index,
-            inclusion: hashes(
-                merkle::inclusion_proof(bloc.leaf_index, cp.tree_size, &reader)
-                    .map_err(LedgerError::from)?,
-            ),
-        })
-    };
-    // A set recorded at height e came from membership records in block
-    // e - 1 and is in force from e; those in force at the checkpoint are
-    // the ones with e <= sealed.
-    let mut changes = Vec::new();
-    for (effective, _) in seal::validator_history(kv)?
-        .iter()
-        .filter(|(e, _)| *e > 0 && *e <= sealed)
-    {
-        let block = crate::history::read_block(kv, effective - 1)?
-            .ok_or_else(|| corrupt(format!("block {} missing", effective - 1)))?;
-        for id in &block.tx_ids {
-            let l = read_tx(kv, &id.0)?
-                .ok_or_else(|| corrupt(format!("tx {id} of block {} missing", effective - 1)))?;
-            if MEMBERSHIP_TYPES.contains(&l.kind.as_str()) {
-                changes.push(MembershipChange {
-                    tx_id: *id,
-                    record: wire_value(&l.wire)?,
-                    leaf_index: l.leaf_index,
-                    inclusion: hashes(
-                        merkle::inclusion_proof(l.leaf_index, cp.tree_size, &reader)
-                            .map_err(LedgerError::from)?,
-                    ),
-                });
-            }
-        }
-    }
+    let signer_key = signer_key_of(kv, &loc, &record, cp.tree_size)?;
+    let changes = membership_changes(kv, sealed, cp.tree_size)?;
     let mut bundle = Bundle {
         format: g.format().into(),
         chain_id: spec.chain_id.clone(),
         genesis_hash: g.hash,
         tx_id: H32(*tx_id),
         record,
-        signer_key: SignerKey {
-            account: loc.account.clone(),
-            public_key: signer_hex,
-            binding,
-            revoked: entry.revoked.clone(),
-        },
+        signer_key,
         headers,
         tx_index: loc.index,
         leaf_index: loc.leaf_index,
@@ -138,6 +77,92 @@ pub fn build_with(
     }
     bundle.summary = summary(&bundle, spec);
     Ok(bundle)
+}
+
+/// The key that signed a stored record and how it came to the account,
+/// its binding record proved into the tree of `tree_size`.
+pub(super) fn signer_key_of(
+    kv: &(impl KvRead + ?Sized),
+    loc: &crate::block::TxLocation,
+    record: &Value,
+    tree_size: u64,
+) -> Result<SignerKey, EvidenceError> {
+    let tx = SignedTx::from_value(record.clone())
+        .map_err(|r| corrupt(format!("stored transaction: {r}")))?;
+    let signer_hex = hex::encode(tx.signer);
+    let account: Account = state::get(kv, Space::State, &state::account_key(&loc.account))
+        .map_err(LedgerError::from)?
+        .ok_or_else(|| corrupt(format!("account `{}` missing", loc.account)))?;
+    let entry = account
+        .keys
+        .iter()
+        .find(|k| k.public_key == signer_hex)
+        .ok_or_else(|| corrupt("the signing key is not on the account"))?;
+    let binding = if entry.bound.tx.is_empty() {
+        None
+    } else {
+        let bid =
+            H32::parse(&entry.bound.tx).ok_or_else(|| corrupt("key binding tx id is not hex"))?;
+        let bloc = read_tx(kv, &bid.0)?
+            .ok_or_else(|| corrupt(format!("key binding tx {} missing", entry.bound.tx)))?;
+        Some(KeyBinding {
+            tx_id: bid,
+            record: wire_value(&bloc.wire)?,
+            leaf_index: bloc.leaf_index,
+            inclusion: inclusion_into(kv, bloc.leaf_index, tree_size)?,
+        })
+    };
+    Ok(SignerKey {
+        account: loc.account.clone(),
+        public_key: signer_hex,
+        binding,
+        revoked: entry.revoked.clone(),
+    })
+}
+
+/// The audit path of leaf `leaf_index` into the tree of `tree_size`.
+pub(super) fn inclusion_into(
+    kv: &(impl KvRead + ?Sized),
+    leaf_index: u64,
+    tree_size: u64,
+) -> Result<Vec<H32>, EvidenceError> {
+    Ok(hashes(
+        merkle::inclusion_proof(leaf_index, tree_size, &TreeReader(kv))
+            .map_err(LedgerError::from)?,
+    ))
+}
+
+/// Every membership record in force at the checkpoint of block `sealed`,
+/// in commit order, proved into its tree of `tree_size`.
+pub(super) fn membership_changes(
+    kv: &(impl KvRead + ?Sized),
+    sealed: u64,
+    tree_size: u64,
+) -> Result<Vec<MembershipChange>, EvidenceError> {
+    // A set recorded at height e came from membership records in block
+    // e - 1 and is in force from e; those in force at the checkpoint are
+    // the ones with e <= sealed.
+    let mut changes = Vec::new();
+    for (effective, _) in seal::validator_history(kv)?
+        .iter()
+        .filter(|(e, _)| *e > 0 && *e <= sealed)
+    {
+        let block = crate::history::read_block(kv, effective - 1)?
+            .ok_or_else(|| corrupt(format!("block {} missing", effective - 1)))?;
+        for id in &block.tx_ids {
+            let l = read_tx(kv, &id.0)?
+                .ok_or_else(|| corrupt(format!("tx {id} of block {} missing", effective - 1)))?;
+            if MEMBERSHIP_TYPES.contains(&l.kind.as_str()) {
+                changes.push(MembershipChange {
+                    tx_id: *id,
+                    record: wire_value(&l.wire)?,
+                    leaf_index: l.leaf_index,
+                    inclusion: inclusion_into(kv, l.leaf_index, tree_size)?,
+                });
+            }
+        }
+    }
+    Ok(changes)
 }
 
 /// The human summary of a bundle, from its fields (the verifier regenerates

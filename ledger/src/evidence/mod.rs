@@ -209,10 +209,12 @@ fn wire_value(wire: &[u8]) -> Result<Value, EvidenceError> {
 
 mod build;
 mod consistency;
+mod trace;
 mod verify;
 
 pub use build::*;
 pub use consistency::*;
+pub use trace::*;
 pub use verify::*;
 
 #[cfg(test)]

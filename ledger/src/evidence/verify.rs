@@ -192,20 +192,16 @@ pub fn verify_with(b: &Bundle, trust: &Genesis) -> Report {
     r.push(check::INCLUSION, check_inclusion(b, &cp));
     r.push(
         check::CHECKPOINT_MATCHES_HEADER,
-        check_checkpoint_header(b, trust, &cp),
+        check_checkpoint_header(b.headers.last(), trust, &cp),
     );
-    let in_force = derive_set(b, trust, &cp);
+    let in_force = derive_set(&b.validators, b.headers.last(), trust, &cp);
     r.push(
         check::VALIDATOR_SET,
-        check_validator_set(b, trust, &in_force),
+        check_validator_set(&b.validators, b.headers.last(), trust, &in_force),
     );
     r.push(
         check::CHECKPOINT_SIGNATURES,
-        match &in_force {
-            Err(_) => Err("the validator set in force does not follow from genesis".into()),
-            Ok(f) => check_note_signatures(&b.checkpoint, &f.known, f.quorum)
-                .map(|v| quorum_detail(&v, f.set.len(), f.quorum)),
-        },
+        check_quorum(&b.checkpoint, &in_force),
     );
     r.push(check::BLOCK_TIME, check_block_time(b, spec, tx.as_ref()));
     r.push(
@@ -252,7 +248,16 @@ pub(super) fn check_bundle(b: &Bundle, g: &Genesis) -> Result<String, String> {
 }
 
 pub(super) fn check_record(b: &Bundle, spec: &ChainSpec) -> Result<(SignedTx, String), String> {
-    let tx = SignedTx::from_value(b.record.clone()).map_err(|r| format!("record: {r}"))?;
+    check_signed_record(&b.record, &b.tx_id, spec)
+}
+
+/// A record as signed: its signature, chain and id.
+pub(super) fn check_signed_record(
+    record: &Value,
+    tx_id: &H32,
+    spec: &ChainSpec,
+) -> Result<(SignedTx, String), String> {
+    let tx = SignedTx::from_value(record.clone()).map_err(|r| format!("record: {r}"))?;
     tx.verify_signature().map_err(|r| format!("record: {r}"))?;
     let (common, _) = record::parse_body(&tx.body).map_err(|r| format!("record body: {r}"))?;
     if common.chain_id != spec.chain_id {
@@ -261,17 +266,15 @@ pub(super) fn check_record(b: &Bundle, spec: &ChainSpec) -> Result<(SignedTx, St
             common.chain_id, spec.chain_id
         ));
     }
-    if tx.id != b.tx_id.0 {
+    if tx.id != tx_id.0 {
         return Err(format!(
-            "the record's id is {}, the bundle claims {}",
+            "the record's id is {}, the bundle claims {tx_id}",
             H32(tx.id),
-            b.tx_id
         ));
     }
     let detail = format!(
-        "Ed25519 signature by {} verifies; tx id {} = SHA-256(ZSL-TX-V1\\0 ‖ JCS(body))",
+        "Ed25519 signature by {} verifies; tx id {tx_id} = SHA-256(ZSL-TX-V1\\0 ‖ JCS(body))",
         hex::encode(tx.signer),
-        b.tx_id
     );
     Ok((tx, detail))
 }
@@ -282,9 +285,23 @@ pub(super) fn check_signer_key(
     tx: Option<&SignedTx>,
     cp: &Result<Checkpoint, String>,
 ) -> Result<String, String> {
+    let height = b.headers.first().map(|h| h.height).ok_or("no headers")?;
+    check_key(&b.signer_key, b.leaf_index, Some(height), spec, tx, cp)
+}
+
+/// The signer's key of a record at `leaf_index` (in block `height`, when
+/// known, for the revocation check): a genesis root regulator's, or bound
+/// by a record included before it in the checkpoint's tree.
+pub(super) fn check_key(
+    k: &SignerKey,
+    leaf_index: u64,
+    height: Option<u64>,
+    spec: &ChainSpec,
+    tx: Option<&SignedTx>,
+    cp: &Result<Checkpoint, String>,
+) -> Result<String, String> {
     let tx = tx.ok_or("the record does not verify, so neither can its key")?;
     let (common, _) = record::parse_body(&tx.body).map_err(|r| format!("record body: {r}"))?;
-    let k = &b.signer_key;
     let signer = hex::encode(tx.signer);
     if k.account != common.account || k.public_key != signer {
         return Err(format!(
@@ -292,8 +309,7 @@ pub(super) fn check_signer_key(
             k.account, k.public_key, common.account, signer
         ));
     }
-    let height = b.headers.first().map(|h| h.height).ok_or("no headers")?;
-    if let Some(rev) = &k.revoked {
+    if let (Some(rev), Some(height)) = (&k.revoked, height) {
         if rev.height < height {
             return Err(format!(
                 "the key was revoked at height {}, before block {height}",
@@ -338,21 +354,14 @@ pub(super) fn check_signer_key(
             if bound_account != Some(k.account.as_str()) || bound_key != Some(signer.as_str()) {
                 return Err("the binding record binds another key or account".into());
             }
-            if bind.leaf_index >= b.leaf_index {
+            if bind.leaf_index >= leaf_index {
                 return Err(format!(
-                    "the binding (leaf {}) is not before the record (leaf {})",
-                    bind.leaf_index, b.leaf_index
+                    "the binding (leaf {}) is not before the record (leaf {leaf_index})",
+                    bind.leaf_index
                 ));
             }
-            let path: Vec<merkle::Hash> = bind.inclusion.iter().map(|h| h.0).collect();
-            merkle::verify_inclusion(
-                &merkle::leaf_hash(&bind.tx_id.0),
-                bind.leaf_index,
-                cp.tree_size,
-                &path,
-                &cp.root.0,
-            )
-            .map_err(|e| format!("binding record inclusion: {e}"))?;
+            included(&bind.tx_id, bind.leaf_index, &bind.inclusion, cp)
+                .map_err(|e| format!("binding record inclusion: {e}"))?;
             format!(
                 "bound by {} {} at leaf {}, included in the checkpoint's tree",
                 bcommon.kind, bind.tx_id, bind.leaf_index
@@ -413,36 +422,48 @@ pub(super) fn check_headers(b: &Bundle, spec: &ChainSpec) -> Result<String, Stri
     ))
 }
 
+/// Whether the record `tx_id` is leaf `leaf_index` of the checkpoint's
+/// tree by the audit path `path` (RFC 9162; leaf `SHA-256(0x00 ‖ tx_id)`).
+pub(super) fn included(
+    tx_id: &H32,
+    leaf_index: u64,
+    path: &[H32],
+    cp: &Checkpoint,
+) -> Result<(), String> {
+    let path: Vec<merkle::Hash> = path.iter().map(|h| h.0).collect();
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&tx_id.0),
+        leaf_index,
+        cp.tree_size,
+        &path,
+        &cp.root.0,
+    )
+    .map_err(|e| e.to_string())
+}
+
 pub(super) fn check_inclusion(
     b: &Bundle,
     cp: &Result<Checkpoint, String>,
 ) -> Result<String, String> {
     let cp = cp.as_ref().map_err(Clone::clone)?;
-    let path: Vec<merkle::Hash> = b.inclusion.iter().map(|h| h.0).collect();
-    merkle::verify_inclusion(
-        &merkle::leaf_hash(&b.tx_id.0),
-        b.leaf_index,
-        cp.tree_size,
-        &path,
-        &cp.root.0,
-    )
-    .map_err(|e| format!("leaf {} in tree of {}: {e}", b.leaf_index, cp.tree_size))?;
+    included(&b.tx_id, b.leaf_index, &b.inclusion, cp)
+        .map_err(|e| format!("leaf {} in tree of {}: {e}", b.leaf_index, cp.tree_size))?;
     Ok(format!(
         "leaf {} (SHA-256(0x00 ‖ tx id)) + {} hashes = root {} of tree size {}",
         b.leaf_index,
-        path.len(),
+        b.inclusion.len(),
         cp.root,
         cp.tree_size
     ))
 }
 
 pub(super) fn check_checkpoint_header(
-    b: &Bundle,
+    last: Option<&BlockHeader>,
     g: &Genesis,
     cp: &Result<Checkpoint, String>,
 ) -> Result<String, String> {
     let cp = cp.as_ref().map_err(Clone::clone)?;
-    let last = b.headers.last().ok_or("no headers")?;
+    let last = last.ok_or("no headers")?;
     let mismatch = |what: &str| {
         Err(format!(
             "checkpoint {what} differs from block {}",
@@ -479,7 +500,6 @@ pub(super) fn check_checkpoint_header(
     ))
 }
 
-/// The validator set in force at the checkpoint, as a verifier derives it.
 /// The validator set in force at the bundle's checkpoint and its quorum, as
 /// the `validator_set` check derives them from genesis.
 pub(crate) fn validators_in_force(
@@ -487,17 +507,17 @@ pub(crate) fn validators_in_force(
     g: &Genesis,
 ) -> Result<(Vec<Validator>, usize), String> {
     let cp = parse_checkpoint(&b.checkpoint);
-    let f = derive_set(b, g, &cp);
-    check_validator_set(b, g, &f)?;
+    let f = derive_set(&b.validators, b.headers.last(), g, &cp);
+    check_validator_set(&b.validators, b.headers.last(), g, &f)?;
     let f = f?;
     Ok((f.set, f.quorum))
 }
 
 pub(super) struct InForce {
-    set: Vec<Validator>,
-    quorum: usize,
-    hash: H32,
-    known: NoteKeys,
+    pub(super) set: Vec<Validator>,
+    pub(super) quorum: usize,
+    pub(super) hash: H32,
+    pub(super) known: NoteKeys,
 }
 
 /// Applies the bundle's membership records to the genesis set, checking
@@ -506,11 +526,12 @@ pub(super) struct InForce {
 /// committed before the checkpoint's block, included in its tree, and a
 /// change the state machine would have made.
 pub(super) fn derive_set(
-    b: &Bundle,
+    v: &ValidatorEvidence,
+    last: Option<&BlockHeader>,
     g: &Genesis,
     cp: &Result<Checkpoint, String>,
 ) -> Result<InForce, String> {
-    if b.validators.changes.is_empty() {
+    if v.changes.is_empty() {
         return Ok(InForce {
             set: g.set.clone(),
             quorum: g.quorum,
@@ -519,11 +540,11 @@ pub(super) fn derive_set(
         });
     }
     let cp = cp.as_ref().map_err(Clone::clone)?;
-    let last = b.headers.last().ok_or("no headers")?;
+    let last = last.ok_or("no headers")?;
     let block_start = last.tree_size.saturating_sub(u64::from(last.tx_count));
     let mut set = g.set.clone();
     let mut prev_leaf = None;
-    for (i, c) in b.validators.changes.iter().enumerate() {
+    for (i, c) in v.changes.iter().enumerate() {
         let at = |e: String| format!("membership record {i} ({}): {e}", c.tx_id);
         let tx = SignedTx::from_value(c.record.clone()).map_err(|r| at(r.to_string()))?;
         tx.verify_signature().map_err(|r| at(r.to_string()))?;
@@ -550,15 +571,8 @@ pub(super) fn derive_set(
             )));
         }
         prev_leaf = Some(c.leaf_index);
-        let path: Vec<merkle::Hash> = c.inclusion.iter().map(|h| h.0).collect();
-        merkle::verify_inclusion(
-            &merkle::leaf_hash(&c.tx_id.0),
-            c.leaf_index,
-            cp.tree_size,
-            &path,
-            &cp.root.0,
-        )
-        .map_err(|e| at(format!("inclusion: {e}")))?;
+        included(&c.tx_id, c.leaf_index, &c.inclusion, cp)
+            .map_err(|e| at(format!("inclusion: {e}")))?;
         match rec {
             record::Record::ValidatorAdd(r) => {
                 if set.len() >= seal::VALIDATORS_MAX
@@ -599,12 +613,12 @@ pub(super) fn derive_set(
 }
 
 pub(super) fn check_validator_set(
-    b: &Bundle,
+    v: &ValidatorEvidence,
+    last: Option<&BlockHeader>,
     g: &Genesis,
     in_force: &Result<InForce, String>,
 ) -> Result<String, String> {
     let f = in_force.as_ref().map_err(Clone::clone)?;
-    let v = &b.validators;
     if v.vkeys != g.vkeys(&f.set).map_err(|e| e.to_string())? {
         return Err("vkeys are not the note keys of the derived set".into());
     }
@@ -617,7 +631,7 @@ pub(super) fn check_validator_set(
             v.quorum, f.quorum
         ));
     }
-    let last = b.headers.last().ok_or("no headers")?;
+    let last = last.ok_or("no headers")?;
     if last.validators_hash != f.hash {
         return Err(format!(
             "header {}'s validators_hash is not that of the derived set",
@@ -650,6 +664,19 @@ pub(super) fn check_note_signatures(
         ));
     }
     Ok(verdict)
+}
+
+/// The `checkpoint_signatures` check: the note meets the quorum of the set
+/// in force.
+pub(super) fn check_quorum(
+    note: &str,
+    in_force: &Result<InForce, String>,
+) -> Result<String, String> {
+    match in_force {
+        Err(_) => Err("the validator set in force does not follow from genesis".into()),
+        Ok(f) => check_note_signatures(note, &f.known, f.quorum)
+            .map(|v| quorum_detail(&v, f.set.len(), f.quorum)),
+    }
 }
 
 /// How a note's signatures met the quorum, in words.
