@@ -19,7 +19,7 @@ const T = {
     yes: "是", no: "否", registered: "注册上链", catalogue: "目录状态", catalogue_version: "品种目录版本",
     activity: "经营活动", active_days: "活跃天数", batches_coded: "赋码批次", kv_batches: "其中重点品种",
     shipments_out: "出库单", holdings: "持有批次", receipts: "入库确认", receipts_due: "应确认",
-    on_time_rate: "按时入库确认率", late_n: "逾期确认", evidence: "区块链存证", evidence_certificate: "证据证书", pending: "待确认（未到期）", overdue: "逾期未确认", rejections: "拒收",
+    on_time_rate: "按时入库确认率", late_n: "逾期确认", evidence: "区块链存证", evidence_certificate: "证据证书", trace_evidence: "核验整条追溯链（离线证据包）", pending: "待确认（未到期）", overdue: "逾期未确认", rejections: "拒收",
     rejections_made: "本主体拒收", rejections_received: "被下游拒收", recalls: "召回", period: "考核周期",
     from: "起", to: "止", apply: "确定", report: "食品安全专项信用报告", print_report: "打印信用报告",
     print_poster: "打印主体码", checkpoint: "依据检查点", block_hash: "区块哈希", tree_size: "树大小", tree_root: "树根",
@@ -65,7 +65,7 @@ const T = {
     yes: "yes", no: "no", registered: "Registered", catalogue: "Catalogue status", catalogue_version: "Variety catalogue version",
     activity: "Activity", active_days: "Active days", batches_coded: "Batches coded", kv_batches: "of which key varieties",
     shipments_out: "Shipments", holdings: "Batches held", receipts: "Receipts", receipts_due: "Due",
-    on_time_rate: "On-time receipt rate", late_n: "Answered late", evidence: "Evidence", evidence_certificate: "Evidence certificate", pending: "Pending (not yet due)", overdue: "Overdue, unanswered", rejections: "Rejections",
+    on_time_rate: "On-time receipt rate", late_n: "Answered late", evidence: "Evidence", evidence_certificate: "Evidence certificate", trace_evidence: "Verify the whole chain of custody (offline bundle)", pending: "Pending (not yet due)", overdue: "Overdue, unanswered", rejections: "Rejections",
     rejections_made: "Made by this subject", rejections_received: "Of its shipments", recalls: "Recalls", period: "Period",
     from: "From", to: "To", apply: "Apply", report: "Food-safety credit report", print_report: "Print credit report",
     print_poster: "Print subject code", checkpoint: "Checkpoint", block_hash: "Block hash", tree_size: "Tree size", tree_root: "Tree root",
@@ -245,6 +245,7 @@ function renderBatch(tr) {
   parts.push(`<div class="card"><h3>${t("holders")}</h3>${tr.holders.length ? tr.holders.map(h => `${subjLink(h.subject.uscc, h.subject.name)}${h.quantity != null ? ` · ${h.quantity} ${esc(b.unit)}` : ""}`).join("<br>") : t("none")}
     ${tr.in_transit ? `<p><b>${t("in_transit")}</b>: ${tr.in_transit} ${esc(b.unit)}</p>` : ""}</div>`);
   if (tr.public_view) parts.push(`<p class="mute" id="public-view">${t("public_view")}</p>`);
+  else parts.push(`<p id="trace-evidence"><a href="/verify?trace=${encodeURIComponent(tr.trace_code)}">${t("trace_evidence")}</a></p>`);
   if (tr.findings.length) parts.push(`<div class="card"><h3>${t("findings")}</h3>${tr.findings.map(f => `${tk("f_", f.kind)} · ${subjLink(f.subject)} · ${when(f.found.at_ms)} ${txLink(f.found.tx)}`).join("<br>")}</div>`);
   return parts.join("");
 }

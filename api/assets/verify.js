@@ -25,6 +25,10 @@
   const BLOCK_DOMAIN = "ZSL-BLOCK-V1\0";
   const SIG_PREFIX = "\u2014 ";
   const KEY_BINDING_TYPES = { "account.register": "id", "subject.register": "uscc", "key.bind": "target" };
+  const TRACE_FORMAT = "zsl-trace-evidence/1";
+  const TRACE_RECORDS_MAX = 2048;
+  const TRACE_BUNDLE_BYTES_MAX = 16 << 20;
+  const TRACE_CHECKS = ["bundle", "checkpoint_matches_header", "validator_set", "checkpoint_signatures", "records", "custody", "facts"];
   const CHECKS = ["bundle", "record_signature", "signer_key", "block_header", "inclusion",
     "checkpoint_matches_header", "validator_set", "checkpoint_signatures", "block_time", "summary"];
 
@@ -730,6 +734,7 @@
     const gr = await attempt(() => genesisOf(genesisJson));
     if (!gr.ok) return one("bundle", "genesis file: " + gr.error);
     g = gr.value;
+    if (isObj(bundleJson) && bundleJson.format === TRACE_FORMAT) return verifyTrace(bundleJson, g);
     const br = await attempt(() => shape(bundleJson));
     if (!br.ok) return one("bundle", br.error);
     b = br.value;
@@ -762,8 +767,162 @@
     return { checks, genesisHash: toHex(g.hash), chainId: spec.chain_id };
   }
 
+  // ---- trace bundles (zsl-trace-evidence/1, ledger::evidence::trace) ---------------
+
+  function traceShape(b) {
+    if (!isObj(b)) fail(`not a ${TRACE_FORMAT} bundle: expected an object`);
+    const fields = ["format", "chain_id", "genesis_hash", "trace_code", "header", "checkpoint", "validators", "records", "facts"];
+    for (const k of Object.keys(b)) if (!fields.includes(k)) fail(`not a ${TRACE_FORMAT} bundle: unknown field \`${k}\``);
+    for (const k of fields) if (!(k in b)) fail(`not a ${TRACE_FORMAT} bundle: missing field \`${k}\``);
+    if (!Array.isArray(b.records) || !b.records.length || b.records.length > TRACE_RECORDS_MAX) fail(`1 to ${TRACE_RECORDS_MAX} records`);
+    if (!Array.isArray(b.facts) || b.facts.some(f => typeof f !== "string")) fail("facts: expected an array of strings");
+    // The record bundle's shape checks the shared parts: one header, the
+    // validators, each record's proof and key.
+    const r0 = b.records[0];
+    const shell = shape({
+      format: FORMAT_V2, chain_id: b.chain_id, genesis_hash: b.genesis_hash, tx_id: isObj(r0) ? r0.tx_id : null,
+      record: null, signer_key: isObj(r0) ? r0.signer_key : null, headers: [b.header], tx_index: 0, leaf_index: 0,
+      inclusion: [], checkpoint: b.checkpoint, validators: b.validators, summary: { zh: "", en: "" },
+    });
+    const records = b.records.map((r, i) => {
+      if (!isObj(r)) fail(`records.${i}: expected an object`);
+      for (const k of Object.keys(r)) if (!["tx_id", "record", "signer_key", "leaf_index", "inclusion"].includes(k)) fail(`records.${i}: unknown field \`${k}\``);
+      const one = shape({ ...shell, format: FORMAT_V2, tx_id: r.tx_id, record: r.record, signer_key: r.signer_key,
+        headers: [b.header], leaf_index: r.leaf_index, inclusion: r.inclusion, validators: b.validators,
+        genesis_hash: b.genesis_hash, chain_id: b.chain_id, checkpoint: b.checkpoint, summary: { zh: "", en: "" }, tx_index: 0 });
+      return { tx_id: one.tx_id, record: one.record, signer_key: one.signer_key, leaf_index: one.leaf_index, inclusion: one.inclusion };
+    });
+    return { format: b.format, chain_id: b.chain_id, genesis_hash: shell.genesis_hash, trace_code: b.trace_code,
+      header: shell.headers[0], checkpoint: b.checkpoint, validators: shell.validators, records, facts: b.facts };
+  }
+
+  async function traceCode(coder, batchId) {
+    const h = await sha256(concat(utf8("zsl-trace\0"), utf8(coder), new Uint8Array([0]), utf8(batchId)));
+    return "ZS" + toHex(h.slice(0, 10)).toUpperCase();
+  }
+
+  /** Replays the records by the ledger's custody rules (evidence::trace::custody). */
+  async function custody(b, spec, txs) {
+    const code = b.trace_code, facts = [];
+    let coding = null, recalled = false;
+    const held = new Map(), transit = new Map(), certificates = new Map(), tests = new Set(), seen = new Set();
+    const add = (who, q) => held.set(who, (held.get(who) || 0) + q);
+    for (const [i, rec] of b.records.entries()) {
+      const at = m => fail(`record ${i} (${toHex(rec.tx_id)}): ${m}`);
+      if (seen.has(toHex(rec.tx_id))) at("appears twice");
+      seen.add(toHex(rec.tx_id));
+      const tx = txs[i] || fail(`record ${i} does not verify`);
+      const c = common(tx.body, "record"), r = tx.body, who = c.account;
+      const when = localTime(spec, c.created_at_ms);
+      if (!coding && !["batch.code", "certificate.issue"].includes(c.type)) at(`a \`${c.type}\` before the batch's coding`);
+      const answer = () => {
+        const key = r.shipper + "\0" + r.shipment_id, t = transit.get(key);
+        if (!t) at(`answers shipment ${r.shipment_id} from ${r.shipper}, which the bundle lacks or was answered already`);
+        transit.delete(key);
+        if (t.to !== who) at(`shipment ${r.shipment_id} is addressed to ${t.to}, not ${who}`);
+        return t;
+      };
+      let fact;
+      if (c.type === "batch.code") {
+        if (coding) at("a second coding");
+        if ((await traceCode(who, r.batch_id)) !== code) at(`codes another batch than ${code}`);
+        held.set(who, r.quantity);
+        fact = `${when} coded (赋码) by ${who}: batch ${r.batch_id}, ${r.quantity} ${r.unit} of ${r.product_id}`;
+        coding = { certificates: r.certificates || [], tests: r.rapid_tests || [] };
+      } else if (c.type === "shipment.create") {
+        const qty = (r.lines || []).filter(l => l.trace_code === code).reduce((n, l) => n + l.quantity, 0);
+        if (!qty) at(`shipment ${r.shipment_id} carries nothing of ${code}`);
+        const has = held.get(who) || 0;
+        if (has < qty) at(`${who} ships ${qty} but holds ${has} by the records before it (a receipt missing?)`);
+        held.set(who, has - qty);
+        transit.set(who + "\0" + r.shipment_id, { to: r.to, quantity: qty });
+        fact = `${when} shipped (出库) by ${who} to ${r.to}: shipment ${r.shipment_id}, ${qty}`;
+      } else if (c.type === "shipment.receive") {
+        const t = answer();
+        add(who, t.quantity);
+        fact = `${when} received (入库确认) by ${who}: shipment ${r.shipment_id} from ${r.shipper}, ${t.quantity}`;
+      } else if (c.type === "shipment.reject") {
+        const t = answer();
+        add(r.shipper, t.quantity);
+        fact = `${when} rejected (拒收) by ${who}: shipment ${r.shipment_id} from ${r.shipper}, ${t.quantity} back to the shipper`;
+      } else if (c.type === "certificate.issue") {
+        certificates.set(r.certificate_id, r.trace_code === code);
+        fact = `${when} certificate (合格证) ${r.certificate_id} issued by ${who}`;
+      } else if (c.type === "rapid_test.record") {
+        if (r.trace_code !== code) at(`rapid test ${r.test_id} is of another batch`);
+        tests.add(r.test_id);
+        fact = `${when} rapid test (快检) ${r.test_id} by ${who}: ${r.item} ${r.result}`;
+      } else if (c.type === "recall.issue") {
+        if (r.trace_code !== code || recalled) at("a recall of another batch, or a second one");
+        recalled = true;
+        fact = `${when} recalled (召回) by ${who}: ${r.reason}`;
+      } else {
+        at(`a \`${c.type}\` record is not part of a trace`);
+      }
+      facts.push(fact);
+    }
+    if (!coding) fail("no coding record");
+    for (const id of coding.certificates) if (!certificates.has(id)) fail(`the coding lists certificate ${id}, which the bundle lacks`);
+    for (const [id, names] of certificates) if (!names && !coding.certificates.includes(id)) fail(`certificate ${id} is not for ${code}`);
+    for (const id of coding.tests) if (!tests.has(id)) fail(`the coding lists rapid test ${id}, which the bundle lacks`);
+    return facts;
+  }
+
+  /** Verifies a trace bundle; checks as evidence::verify_trace names them. */
+  async function verifyTrace(json, g) {
+    const one = (name, detail) => ({ checks: [{ name, ok: false, detail }], trace: true });
+    const br = await attempt(() => traceShape(json));
+    if (!br.ok) return one("bundle", br.error);
+    const b = br.value, spec = g.spec;
+    const checks = [];
+    const push = (name, r) => checks.push({ name, ok: r.ok, detail: r.ok ? r.value : r.error });
+    const cp = await attempt(() => parseCheckpoint(b.checkpoint));
+    const shell = { headers: [b.header], validators: b.validators };
+    const hashes = [await headerHash(b.header)];
+    push("bundle", await attempt(() => {
+      if (b.format !== TRACE_FORMAT) fail(`format is \`${b.format}\`, not \`${TRACE_FORMAT}\``);
+      if (b.chain_id !== spec.chain_id || !eq(b.genesis_hash, g.hash)) fail("the bundle is for another chain or genesis");
+      if (b.header.chain_id !== spec.chain_id) fail("the header is for another chain");
+      return `${TRACE_FORMAT}, trace ${b.trace_code}, chain \`${b.chain_id}\`, genesis ${toHex(b.genesis_hash)}`;
+    }));
+    push("checkpoint_matches_header", await attempt(() => checkCheckpointHeader(shell, g, cp, hashes)));
+    const inForce = await attempt(() => deriveSet(shell, g, cp));
+    push("validator_set", await attempt(() => checkValidatorSet(shell, g, inForce)));
+    push("checkpoint_signatures", await attempt(async () => {
+      if (!inForce.ok) fail("the validator set in force does not follow from genesis");
+      const f = inForce.value;
+      return quorumDetail(await checkNoteSignatures(b.checkpoint, f.known, f.quorum), f.set.length, f.quorum);
+    }));
+    const txs = [];
+    push("records", await attempt(async () => {
+      const c = must(cp);
+      let prev = null;
+      for (const [i, rec] of b.records.entries()) {
+        const sub = async f => { try { return await f(); } catch (e) { if (e instanceof Fail) fail(`record ${i} (${toHex(rec.tx_id)}): ${e.message}`); throw e; } };
+        if (prev !== null && rec.leaf_index <= prev) await sub(() => fail("not after the record before it (leaf order)"));
+        prev = rec.leaf_index;
+        const { tx } = await sub(() => checkRecord({ record: rec.record, tx_id: rec.tx_id }, spec));
+        // The revocation height is not checked: a trace bundle has no record's block.
+        const k = { ...rec.signer_key, revoked: null };
+        await sub(() => checkSignerKey({ signer_key: k, headers: [b.header], leaf_index: rec.leaf_index }, spec, tx, cp));
+        await sub(async () => verifyInclusion(await leafHash(rec.tx_id), rec.leaf_index, c.tree_size, rec.inclusion, c.root)
+          .catch(e => { throw e instanceof Fail ? new Fail("inclusion: " + e.message) : e; }));
+        txs[i] = tx;
+      }
+      return `${b.records.length} records signed by their keys and included in the tree of size ${c.tree_size}`;
+    }));
+    const story = await attempt(() => custody(b, spec, txs));
+    push("custody", story.ok ? { ok: true, value: `${story.value.length} records tell trace ${b.trace_code}'s story by the ledger's custody rules` } : story);
+    push("facts", await attempt(() => {
+      if (!story.ok) fail("the custody check failed, so the facts cannot be derived");
+      if (story.value.length !== b.facts.length || story.value.some((f, i) => f !== b.facts[i])) fail("the facts do not say what the records say");
+      return b.facts.join("\n");
+    }));
+    return { checks, trace: true, genesisHash: toHex(g.hash), chainId: spec.chain_id };
+  }
+
   const api = {
-    FORMAT, FORMAT_V1, FORMAT_V2, CHECKS, verify, logIdentity, vkey, jcs, sha256, toHex, hexBytes, b64decode, b64encode, headerInput, leafHash,
+    FORMAT, FORMAT_V1, FORMAT_V2, CHECKS, TRACE_FORMAT, TRACE_CHECKS, verify, traceCode, logIdentity, vkey, jcs, sha256, toHex, hexBytes, b64decode, b64encode, headerInput, leafHash,
     noDuplicateKeys, nodeHash, verifyInclusion, parseNote, parseCheckpointText, keyId, ed25519Verify, summary, localTime,
     parseTimestampMs, normalizeGenesis, genesisOf, BUNDLE_BYTES_MAX,
     ed25519Supported: () => ed25519Support,
@@ -788,6 +947,7 @@
       c_bundle: "证据包格式与创世", c_record_signature: "记录签名与交易ID", c_signer_key: "签名密钥在当时有效",
       c_block_header: "区块头哈希与链接", c_inclusion: "默克尔包含证明（RFC 9162）", c_checkpoint_matches_header: "检查点与区块头一致",
       c_validator_set: "验证节点集合（由创世推导）", c_checkpoint_signatures: "检查点签名与法定数", c_block_time: "出块时间", c_summary: "摘要",
+      c_records: "各条记录的签名、密钥与包含证明", c_custody: "流转链条（按账本规则重放）", c_facts: "经核验的追溯事实",
       cli: "也可离线运行：zsl verify BUNDLE --genesis GENESIS",
     },
     en: {
@@ -804,6 +964,7 @@
       c_bundle: "Bundle format and genesis", c_record_signature: "Record signature and tx id", c_signer_key: "Signing key valid at that time",
       c_block_header: "Block header hashes and chaining", c_inclusion: "Merkle inclusion (RFC 9162)", c_checkpoint_matches_header: "Checkpoint matches header",
       c_validator_set: "Validator set (from genesis)", c_checkpoint_signatures: "Checkpoint signatures and quorum", c_block_time: "Block time", c_summary: "Summary",
+      c_records: "Each record: signature, key, inclusion", c_custody: "Chain of custody (replayed by the ledger's rules)", c_facts: "Verified facts",
       cli: "Offline equivalent: zsl verify BUNDLE --genesis GENESIS",
     },
   };
@@ -834,14 +995,15 @@
 
   function render(r) {
     const failed = r.report.checks.filter(c => !c.ok).map(c => c.name);
-    const ok = !failed.length && r.report.checks.length === CHECKS.length;
+    const expected = r.report.trace ? TRACE_CHECKS : CHECKS;
+    const ok = !failed.length && r.report.checks.length === expected.length;
     const rows = r.report.checks.map(c => `<tr class="check" data-check="${esc(c.name)}" data-ok="${c.ok ? 1 : 0}">
       <td class="${c.ok ? "ok" : "bad"}">${c.ok ? "✓" : "✗"}</td>
       <td><b>${esc(t("c_" + c.name))}</b><br><code>${esc(c.name)}</code></td>
-      <td class="hash">${esc(c.detail)}</td></tr>`).join("");
+      <td class="hash" style="white-space:pre-line">${esc(c.detail)}</td></tr>`).join("");
     const g = r.genesis;
     const sum = r.summary ? `<h3>${esc(t("summary"))}</h3><p>${esc(r.summary[lang])}</p>` : "";
-    $("#result").innerHTML = `<div class="banner ${ok ? "okb" : ""}" id="verdict" data-ok="${ok ? 1 : 0}">${esc(ok ? t("passed", { n: CHECKS.length }) : t("failed", { names: failed.join(", ") }))}</div>
+    $("#result").innerHTML = `<div class="banner ${ok ? "okb" : ""}" id="verdict" data-ok="${ok ? 1 : 0}">${esc(ok ? t("passed", { n: expected.length }) : t("failed", { names: failed.join(", ") }))}</div>
       <table class="data" id="checks"><tbody>${rows}</tbody></table>
       <p class="mute" id="genesis-used">${esc(t("used_genesis"))}: ${esc(g.source === "node" ? t("from_node") : t("pasted"))} · chain <code>${esc(g.chain)}</code> · ${esc(t("hash"))} <code>${esc(g.hash)}</code></p>
       ${sum}<p class="mute">${esc(t("cli"))}</p>`;
@@ -856,7 +1018,7 @@
     document.body.dataset.done = "";
     const parse = (id, what) => {
       const text = $(id).value;
-      if (text.length > BUNDLE_BYTES_MAX) throw new Error(`${what}: over ${BUNDLE_BYTES_MAX} bytes`);
+      if (text.length > TRACE_BUNDLE_BYTES_MAX) throw new Error(`${what}: over ${TRACE_BUNDLE_BYTES_MAX} bytes`);
       try { const v = JSON.parse(text); noDuplicateKeys(text); return v; }
       catch (e) { throw new Error(`${what} ${t("bad_json")}: ${e.message}`); }
     };
@@ -892,7 +1054,7 @@
     input.onchange = async () => {
       const f = input.files && input.files[0];
       if (!f) return;
-      if (f.size > BUNDLE_BYTES_MAX) { status(esc(`${f.name}: over ${BUNDLE_BYTES_MAX} bytes`), "bad"); return; }
+      if (f.size > TRACE_BUNDLE_BYTES_MAX) { status(esc(`${f.name}: over ${TRACE_BUNDLE_BYTES_MAX} bytes`), "bad"); return; }
       $(target).value = await f.text();
       noteGenesis();
     };
@@ -915,16 +1077,20 @@
       }
     } catch (e) { /* offline copy of the page: the user pastes the genesis */ }
     noteGenesis();
-    const tx = new URLSearchParams(location.search).get("tx");
-    if (tx && /^[0-9a-fA-F]{64}$/.test(tx)) {
+    const q = new URLSearchParams(location.search);
+    const tx = q.get("tx"), trace = q.get("trace");
+    // ?tx=ID: a record's bundle; ?trace=CODE: a batch's trace bundle.
+    const url = tx && /^[0-9a-fA-F]{64}$/.test(tx) ? "/v1/evidence/" + tx.toLowerCase()
+      : trace && /^ZS[0-9A-F]{20}$/.test(trace) ? `/v1/trace/${trace}/evidence` : null;
+    if (url) {
       try {
-        // A record's evidence is its parties' and regulators': send the session if signed in.
+        // Evidence is its parties' and regulators': send the session if signed in.
         const auth = globalThis.ZslSession ? globalThis.ZslSession.authHeaders() : {};
-        const r = await fetch("/v1/evidence/" + tx.toLowerCase(), { headers: auth });
+        const r = await fetch(url, { headers: auth });
         const body = await r.json().catch(() => ({}));
         if (r.ok) {
           $("#bundle").value = JSON.stringify(body, null, 2);
-          status(esc(t("fetched", { tx: tx.toLowerCase() })));
+          status(esc(t("fetched", { tx: tx ? tx.toLowerCase() : trace })));
           await run();
         } else {
           status(esc(r.status === 409 ? t("not_sealed") : `${r.status} ${body.code || ""}: ${body.message || ""}`), "bad");

@@ -601,6 +601,34 @@ fn trace_evidence_verifies_offline(devnet: &Devnet, code: &str) {
     eprintln!("{out}");
     assert!(out.contains("coded (赋码)"), "{out}");
     assert!(out.contains("✓ custody"), "{out}");
+    // The browser verifier agrees, fact for fact.
+    let js = |file: &Path| -> Value {
+        let out = Command::new("node")
+            .arg(workspace_root().join("tests/browser/verify-trace.js"))
+            .arg(file)
+            .arg(&g)
+            .output()
+            .expect("node");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("a report")
+    };
+    let report = js(&file);
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["ok"] == true), "{report}");
+    assert_eq!(checks.len(), 7, "{report}");
+    let facts = checks.last().unwrap()["detail"].as_str().unwrap();
+    assert!(
+        out.contains(facts.lines().last().unwrap()),
+        "{facts}\n{out}"
+    );
+    assert_eq!(
+        facts.lines().count(),
+        bundle["facts"].as_array().unwrap().len()
+    );
     let records = bundle["records"].as_array().unwrap().clone();
     let kinds: Vec<&str> = records
         .iter()
@@ -636,6 +664,17 @@ fn trace_evidence_verifies_offline(devnet: &Devnet, code: &str) {
             kinds[i]
         );
         assert!(out.contains("✗ custody"), "{out}");
+        let report = js(&file);
+        let custody = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "custody");
+        assert_eq!(
+            custody.map(|c| &c["ok"]),
+            Some(&Value::Bool(false)),
+            "{report}"
+        );
     }
     // Single bytes: each change fails, naming a check.
     let bytes = serde_json::to_vec(&bundle).unwrap();
