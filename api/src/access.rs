@@ -94,6 +94,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/views/alerts", Rule::Regulator),
     ("GET", "/v1/scores", Rule::Regulator),
     ("GET", "/v1/scores/{district}", Rule::Regulator),
+    ("GET", "/v1/scores/{district}/evidence", Rule::Regulator),
     ("GET", crate::read::READ_INDEX_PATH, Rule::Validator),
 ];
 

@@ -256,6 +256,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/trace/{code}", get(trace))
         .route("/v1/scores", get(scores))
         .route("/v1/scores/{district}", get(score_detail))
+        .route("/v1/scores/{district}/evidence", get(score_evidence))
         .route(read::READ_INDEX_PATH, get(read::read_index_endpoint))
         .route("/v1/sessions", post(sign_in).delete(sign_out))
         .route("/witness/add-checkpoint", post(witness::add_checkpoint))
@@ -1065,18 +1066,45 @@ async fn scores(
     Ok(Json(v))
 }
 
+/// The period asked about a district the caller oversees.
+fn district_period(
+    state: &AppState,
+    caller: &auth::Caller,
+    district: &str,
+    q: &PeriodQuery,
+) -> ApiResult<ledger::score::Period> {
+    let p = period(state, q)?;
+    if state.ledger.spec.district(district).is_none() {
+        return Err(ApiError::not_found("district", district));
+    }
+    let sees = access::sees_region(caller, &state.ledger.spec, district);
+    access::require(caller, sees, "this district's score")?;
+    Ok(p)
+}
+
+/// `GET /v1/scores/{district}/evidence?from&to`: the district's score with
+/// the block it rests on and the model, for `zsl score verify` on another
+/// node ([`ledger::score_evidence`]).
+async fn score_evidence(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    Path(district): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = district_period(&state, &caller, &district, &q)?;
+    let view = state.ledger.store.view();
+    let e = ledger::score_evidence::export(&view, &state.ledger.spec, &district, p)
+        .map_err(|e| ApiError::bad_request(ApiCode::InvalidPeriod, e))?;
+    Ok(Json(serde_json::to_value(e).map_err(ApiError::internal)?))
+}
+
 async fn score_detail(
     State(state): State<AppState>,
     caller: auth::Caller,
     Path(district): Path<String>,
     Query(q): Query<PeriodQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = period(&state, &q)?;
-    if state.ledger.spec.district(&district).is_none() {
-        return Err(ApiError::not_found("district", &district));
-    }
-    let sees = access::sees_region(&caller, &state.ledger.spec, &district);
-    access::require(&caller, sees, "this district's score")?;
+    let p = district_period(&state, &caller, &district, &q)?;
     let view = state.ledger.store.view();
     let head = history::read_head(&view)?.ok_or_else(|| ApiError::internal("no head"))?;
     let regions = state.ledger.spec.district_codes();

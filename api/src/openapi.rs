@@ -96,6 +96,7 @@ const OPERATIONS: &[Op] = &[
     Op { method: "get", path: "/v1/regions", tag: "records", summary: "Province and districts (辖区) of genesis", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[] },
     Op { method: "get", path: "/v1/trace/{code}", tag: "records", summary: "One-code view: a trace code's batch and chain of custody, or a subject code's subject", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[404] },
     Op { method: "get", path: "/v1/scores", tag: "scores", summary: "Every district's score for a period, with the checkpoint it rests on", query: PERIOD, body: None, ok: (200, Answer::Json("Object")), errors: &[400] },
+    Op { method: "get", path: "/v1/scores/{district}/evidence", tag: "scores", summary: "The district's score with the block it rests on and the model (zsl-score-evidence/1), for `zsl score verify` on another node", query: PERIOD, body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },
     Op { method: "get", path: "/v1/scores/{district}", tag: "scores", summary: "One district's score with every item behind every term", query: PERIOD, body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404] },
     // ---- evidence (区块链固证) ----
     Op { method: "get", path: "/v1/evidence/{tx_id}", tag: "evidence", summary: "Evidence bundle of a committed transaction: inclusion proof up to a sealed checkpoint", query: &[("format", false, "`json` (default) or `tlog-proof`")], body: None, ok: (200, Answer::Json("Object")), errors: &[400, 404, 409] },

@@ -190,52 +190,7 @@ pub fn verify_chain_with<R: Replay>(
     })?;
     let mut txs = 0u64;
     for height in 1..=head.height {
-        let fail = |reason: String| LedgerError::Verify { height, reason };
-        let stored: Block =
-            history::read_block(kv, height)?.ok_or_else(|| fail("block is missing".into()))?;
-        if stored.header.hash() != stored.hash {
-            return Err(fail("header does not hash to the stored block hash".into()));
-        }
-        let mut wires = Vec::with_capacity(stored.tx_ids.len());
-        for id in &stored.tx_ids {
-            let loc = history::read_tx(kv, &id.0)?
-                .ok_or_else(|| fail(format!("transaction {id} is missing")))?;
-            let tx = SignedTx::from_json_bytes(&loc.wire)
-                .map_err(|r| fail(format!("transaction {id}: {r}")))?;
-            if tx.id != id.0 {
-                return Err(fail(format!("transaction {id} does not hash to its id")));
-            }
-            wires.push(loc.wire);
-        }
-        let proposal = BlockProposal {
-            time_ms: stored.header.time_ms,
-            txs: wires,
-            cosigs: stored.cosigs.clone(),
-        };
-        let applied = replay.apply(&proposal)?;
-        let Some(block) = applied.block else {
-            return Err(fail(
-                "re-applying the block accepts none of its transactions".into(),
-            ));
-        };
-        if let Some(bad) = applied.outcomes.iter().find(|o| o.result.is_err()) {
-            let why = bad
-                .result
-                .as_ref()
-                .err()
-                .map(|r| r.to_string())
-                .unwrap_or_default();
-            return Err(fail(format!(
-                "re-applying refuses a stored transaction: {why}"
-            )));
-        }
-        if block.header != stored.header {
-            return Err(fail(format!(
-                "re-applied header differs: stored {:?}, computed {:?}",
-                stored.header, block.header
-            )));
-        }
-        txs += stored.tx_ids.len() as u64;
+        txs += replay_block(kv, replay, height)?;
     }
     let root = merkle::tree_root(head.tree_size, &TreeReader(kv))?;
     if root != head.tree_root.0 {
@@ -250,6 +205,84 @@ pub fn verify_chain_with<R: Replay>(
         head_hash: head.hash,
         tree_root: head.tree_root,
     })
+}
+
+/// Re-applies `kv`'s blocks 1 to `height` on `replay`, a fresh ledger of
+/// `spec`, checking each as [`verify_chain`] does: afterwards `replay`
+/// holds the state as of block `height`. Returns the transactions applied.
+pub fn replay_to<R: Replay>(
+    kv: &(impl KvRead + ?Sized),
+    spec: &ChainSpec,
+    replay: &mut R,
+    height: u64,
+) -> Result<u64> {
+    let expected0 = machine::genesis(spec)?.1;
+    let replay_head = history::read_head(replay.kv())?;
+    if replay_head.map(|h| (h.height, h.hash)) != Some((0, expected0.hash)) {
+        return Err(LedgerError::Corrupt(
+            "the replay ledger is not a fresh ledger of this genesis".into(),
+        ));
+    }
+    let mut txs = 0u64;
+    for h in 1..=height {
+        txs += replay_block(kv, replay, h)?;
+    }
+    Ok(txs)
+}
+
+/// Re-applies stored block `height` on `replay` and checks that it comes
+/// out as stored; returns its transaction count.
+fn replay_block<R: Replay>(
+    kv: &(impl KvRead + ?Sized),
+    replay: &mut R,
+    height: u64,
+) -> Result<u64> {
+    let fail = |reason: String| LedgerError::Verify { height, reason };
+    let stored: Block =
+        history::read_block(kv, height)?.ok_or_else(|| fail("block is missing".into()))?;
+    if stored.header.hash() != stored.hash {
+        return Err(fail("header does not hash to the stored block hash".into()));
+    }
+    let mut wires = Vec::with_capacity(stored.tx_ids.len());
+    for id in &stored.tx_ids {
+        let loc = history::read_tx(kv, &id.0)?
+            .ok_or_else(|| fail(format!("transaction {id} is missing")))?;
+        let tx = SignedTx::from_json_bytes(&loc.wire)
+            .map_err(|r| fail(format!("transaction {id}: {r}")))?;
+        if tx.id != id.0 {
+            return Err(fail(format!("transaction {id} does not hash to its id")));
+        }
+        wires.push(loc.wire);
+    }
+    let proposal = BlockProposal {
+        time_ms: stored.header.time_ms,
+        txs: wires,
+        cosigs: stored.cosigs.clone(),
+    };
+    let applied = replay.apply(&proposal)?;
+    let Some(block) = applied.block else {
+        return Err(fail(
+            "re-applying the block accepts none of its transactions".into(),
+        ));
+    };
+    if let Some(bad) = applied.outcomes.iter().find(|o| o.result.is_err()) {
+        let why = bad
+            .result
+            .as_ref()
+            .err()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        return Err(fail(format!(
+            "re-applying refuses a stored transaction: {why}"
+        )));
+    }
+    if block.header != stored.header {
+        return Err(fail(format!(
+            "re-applied header differs: stored {:?}, computed {:?}",
+            stored.header, block.header
+        )));
+    }
+    Ok(stored.tx_ids.len() as u64)
 }
 
 /// A throwaway on-disk ledger whose caches and memtables share

@@ -29,6 +29,7 @@ pub mod refusal;
 pub mod refusals;
 pub mod scitt;
 pub mod score;
+pub mod score_evidence;
 pub mod seal;
 pub mod signing;
 pub mod spec;

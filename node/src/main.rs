@@ -250,6 +250,21 @@ enum ScoreCommand {
         #[arg(long, default_value = "json")]
         format: String,
     },
+    /// Check a score evidence file (GET /v1/scores/{district}/evidence) on
+    /// another node: replay that node's chain to the block the score rests
+    /// on, recompute, compare (exit 2 if a check fails).
+    Verify {
+        evidence: PathBuf,
+        /// That node's data directory (stop the node first, or use a backup).
+        #[arg(long)]
+        data: PathBuf,
+        /// The chain's genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -450,6 +465,21 @@ fn real_main() -> Result<()> {
                 }),
             ..
         } => replay::replay_command(&file, from.as_deref(), to.as_deref(), &format),
+        Command::Score {
+            command:
+                Some(ScoreCommand::Verify {
+                    evidence,
+                    data,
+                    genesis,
+                    json,
+                }),
+            ..
+        } => {
+            if !verify::score(&evidence, &data, &genesis, json)? {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Score {
             command: None,
             node,

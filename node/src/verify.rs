@@ -126,3 +126,27 @@ pub fn consistency(
     };
     print(&report, json)
 }
+
+/// Verifies a score evidence file against another node's store at `data`
+/// (opened read-only), replaying its chain on a scratch ledger in a
+/// temporary directory; returns whether every check passed.
+pub fn score(evidence: &Path, data: &Path, genesis: &Path, json: bool) -> Result<bool> {
+    use ledger::score_evidence::{self as se, ScoreEvidence};
+    let spec = genesis::read_spec(genesis)?;
+    let bytes = read_bounded(evidence)?;
+    let report = match ledger::strict_json::from_slice::<ScoreEvidence>(&bytes) {
+        Ok(e) => {
+            let data = crate::backup::store_dir(data)?;
+            let store = ledger::store::Store::open_read_only(&data)
+                .with_context(|| format!("opening {} (is the node stopped?)", data.display()))?;
+            let scratch = tempfile::tempdir().context("a scratch directory for the replay")?;
+            let ledger = ledger::chain::scratch_ledger(scratch.path(), spec.clone())?;
+            se::verify(&e, &spec, &store, &mut &ledger)
+        }
+        Err(why) => Report::failed_with(
+            se::check::EVIDENCE,
+            format!("not a {} file: {why}", se::SCORE_EVIDENCE_FORMAT),
+        ),
+    };
+    print(&report, json)
+}

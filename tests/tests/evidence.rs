@@ -525,3 +525,111 @@ fn a_scitt_statement_from_a_three_node_cluster_verifies_with_pycose() {
         .expect("GET");
     assert_eq!(r.status().as_u16(), 401);
 }
+
+#[test]
+fn a_district_score_verifies_on_another_node() {
+    let mut c = TestCluster::start(3);
+    let leader = c.leader(READY_TIMEOUT_MS);
+    let root = c.root_key();
+    let chain = c.spec.chain_id.clone();
+    let (p, pk, preg) = subject_register(1, D1, SubjectKind::Producer, false);
+    let (w, _, wreg) = subject_register(2, D1, SubjectKind::Wholesaler, false);
+    let product = ProductRegister {
+        product_id: "P1".into(),
+        name: "猪肉 pork".into(),
+        gtin: None,
+        variety: "meat".into(),
+        shelf_life_days: 5,
+    };
+    // The model's days are Asia/Shanghai days (UTC+8).
+    let today = jiff::tz::Offset::constant(8)
+        .to_datetime(jiff::Timestamp::now())
+        .date();
+    let code = BatchCode {
+        batch_id: "B1".into(),
+        product_id: "P1".into(),
+        quantity: 10,
+        unit: "kg".into(),
+        production_date: today.to_string(),
+        expiry_date: today
+            .checked_add(jiff::Span::new().days(3))
+            .unwrap()
+            .to_string(),
+        origin_region: D1.into(),
+        upstream: None,
+        certificates: vec![],
+        rapid_tests: vec![],
+    };
+    for tx in [
+        sign(&chain, &root, &c.root.account, "subject.register", &preg),
+        sign(&chain, &root, &c.root.account, "subject.register", &wreg),
+        sign(&chain, &pk, &p, "product.register", &product),
+        sign(&chain, &pk, &p, "batch.code", &code),
+    ] {
+        let (status, body) = c.submit(leader, &tx);
+        assert_eq!(status, 200, "{body}");
+    }
+    let trace = ledger::machine::trace_code(&p, "B1");
+    let ship = ShipmentCreate {
+        shipment_id: "S1".into(),
+        to: w.clone(),
+        lines: vec![ShipmentLine {
+            trace_code: trace,
+            quantity: 4,
+        }],
+    };
+    let (status, body) = c.submit(leader, &sign(&chain, &pk, &p, "shipment.create", &ship));
+    assert_eq!(status, 200, "{body}");
+    let from = today.checked_sub(jiff::Span::new().days(6)).unwrap();
+    let path = format!("/v1/scores/{D1}/evidence?from={from}&to={today}");
+    let (status, e) = c.get(leader, &path);
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["format"], "zsl-score-evidence/1");
+    assert!(
+        e["detail"]["score"]["coding"]["rate_exact"].is_string(),
+        "{e}"
+    );
+    let height = e["checkpoint"]["height"].as_u64().unwrap();
+    // Another node, stopped once it has applied that block, recomputes the
+    // score from its own chain.
+    let other = c.ids().into_iter().find(|&id| id != leader).unwrap();
+    poll("the other node to apply the block", SEAL_TIMEOUT_MS, || {
+        let (s, b) = c.get(other, &format!("/v1/blocks/{height}"));
+        (s == 200).then_some(b)
+    });
+    c.stop(other);
+    let dir = c.dir.path().to_path_buf();
+    let file = dir.join("score.json");
+    let genesis = dir.join("genesis.json");
+    let run = |e: &Value| {
+        std::fs::write(&file, serde_json::to_vec(e).unwrap()).unwrap();
+        let out = Command::new(zsl_binary())
+            .args(["score", "verify"])
+            .arg(&file)
+            .arg("--data")
+            .arg(c.data_dir(other))
+            .arg("--genesis")
+            .arg(&genesis)
+            .output()
+            .expect("zsl score verify");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (rc, out) = run(&e);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("✓ score"), "{out}");
+    // A changed term, or a block the other node does not have, fails.
+    let mut t = e.clone();
+    t["detail"]["score"]["coding"]["a"] = json!(7);
+    let (rc, out) = run(&t);
+    assert_eq!(rc, 2, "{out}");
+    assert!(out.contains("✗ score"), "{out}");
+    let mut t = e.clone();
+    t["checkpoint"]["block_hash"] = json!("00".repeat(32));
+    let (rc, out) = run(&t);
+    assert_eq!(rc, 2, "{out}");
+    assert!(out.contains("✗ checkpoint"), "{out}");
+}
