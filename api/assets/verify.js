@@ -776,22 +776,20 @@
     for (const k of fields) if (!(k in b)) fail(`not a ${TRACE_FORMAT} bundle: missing field \`${k}\``);
     if (!Array.isArray(b.records) || !b.records.length || b.records.length > TRACE_RECORDS_MAX) fail(`1 to ${TRACE_RECORDS_MAX} records`);
     if (!Array.isArray(b.facts) || b.facts.some(f => typeof f !== "string")) fail("facts: expected an array of strings");
-    // The record bundle's shape checks the shared parts: one header, the
-    // validators, each record's proof and key.
-    const r0 = b.records[0];
-    const shell = shape({
-      format: FORMAT_V2, chain_id: b.chain_id, genesis_hash: b.genesis_hash, tx_id: isObj(r0) ? r0.tx_id : null,
-      record: null, signer_key: isObj(r0) ? r0.signer_key : null, headers: [b.header], tx_index: 0, leaf_index: 0,
-      inclusion: [], checkpoint: b.checkpoint, validators: b.validators, summary: { zh: "", en: "" },
+    // One record bundle's fields: the shared parts are `b`'s, the record's
+    // parts each record's (shape converts and checks them all).
+    const raw = r => ({
+      format: FORMAT_V2, chain_id: b.chain_id, genesis_hash: b.genesis_hash, tx_id: r.tx_id, record: r.record,
+      signer_key: r.signer_key, headers: [b.header], tx_index: 0, leaf_index: r.leaf_index, inclusion: r.inclusion,
+      checkpoint: b.checkpoint, validators: b.validators, summary: { zh: "", en: "" },
     });
     const records = b.records.map((r, i) => {
       if (!isObj(r)) fail(`records.${i}: expected an object`);
       for (const k of Object.keys(r)) if (!["tx_id", "record", "signer_key", "leaf_index", "inclusion"].includes(k)) fail(`records.${i}: unknown field \`${k}\``);
-      const one = shape({ ...shell, format: FORMAT_V2, tx_id: r.tx_id, record: r.record, signer_key: r.signer_key,
-        headers: [b.header], leaf_index: r.leaf_index, inclusion: r.inclusion, validators: b.validators,
-        genesis_hash: b.genesis_hash, chain_id: b.chain_id, checkpoint: b.checkpoint, summary: { zh: "", en: "" }, tx_index: 0 });
+      const one = shape(raw(r));
       return { tx_id: one.tx_id, record: one.record, signer_key: one.signer_key, leaf_index: one.leaf_index, inclusion: one.inclusion };
     });
+    const shell = shape(raw(b.records[0]));
     return { format: b.format, chain_id: b.chain_id, genesis_hash: shell.genesis_hash, trace_code: b.trace_code,
       header: shell.headers[0], checkpoint: b.checkpoint, validators: shell.validators, records, facts: b.facts };
   }

@@ -111,14 +111,7 @@ pub(crate) async fn receipt_signature(
                 format!("this node is not a validator in force at block {height}"),
             )
         })?;
-    let sig = match state.receipts.get(height, &signer.name) {
-        Some(s) => s,
-        None => {
-            let s = scitt::sign_receipt(&signer.key, &origin, &signer.name, &cp.root);
-            state.receipts.put(height, &signer.name, s);
-            s
-        }
-    };
+    let sig = own_signature(&state, signer, height, &origin, &cp.root);
     Ok(Json(ReceiptSignatureAnswer {
         validator: signer.name.clone(),
         height,
@@ -126,6 +119,23 @@ pub(crate) async fn receipt_signature(
         root: cp.root,
         signature: B64.encode(sig),
     }))
+}
+
+/// This validator's receipt signature over `root`, from the book or signed
+/// now and kept.
+fn own_signature(
+    state: &AppState,
+    signer: &crate::ReportSigner,
+    height: u64,
+    origin: &str,
+    root: &H32,
+) -> [u8; 64] {
+    if let Some(s) = state.receipts.get(height, &signer.name) {
+        return s;
+    }
+    let s = scitt::sign_receipt(&signer.key, origin, &signer.name, root);
+    state.receipts.put(height, &signer.name, s);
+    s
 }
 
 /// Asks validator `v` for its receipt signature and checks it.
@@ -170,18 +180,14 @@ async fn receipt_signatures(
     set: &[Validator],
     origin: &str,
 ) -> Vec<ReceiptSignature> {
-    let own = state.report_signer.as_ref().map(|s| s.name.clone());
     let mut asks = Vec::new();
     for v in set {
-        if state.receipts.get(height, &v.name).is_some() {
+        if let Some(s) = state.report_signer.as_ref().filter(|s| s.name == v.name) {
+            own_signature(state, s, height, origin, &cp.root);
             continue;
         }
-        if let (Some(name), Some(s)) = (&own, &state.report_signer) {
-            if *name == v.name {
-                let sig = scitt::sign_receipt(&s.key, origin, &v.name, &cp.root);
-                state.receipts.put(height, &v.name, sig);
-                continue;
-            }
+        if state.receipts.get(height, &v.name).is_some() {
+            continue;
         }
         let (state, v, origin, root) = (state.clone(), v.clone(), origin.to_string(), cp.root);
         asks.push(tokio::spawn(async move {

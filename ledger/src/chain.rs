@@ -169,16 +169,8 @@ pub fn verify_chain_with<R: Replay>(
         height: 0,
         reason: "no block 0".into(),
     })?;
-    let expected0 = machine::genesis(spec)?.1;
-    // A replay must start where the genesis file does, or every later
-    // comparison with it means nothing.
-    let replay_head = history::read_head(replay.kv())?;
-    if replay_head.map(|h| (h.height, h.hash)) != Some((0, expected0.hash)) {
-        return Err(LedgerError::Corrupt(
-            "the replay ledger is not a fresh ledger of this genesis".into(),
-        ));
-    }
-    if genesis.hash != expected0.hash {
+    let expected0 = fresh_replay(replay, spec)?;
+    if genesis.hash != expected0 {
         return Err(LedgerError::Verify {
             height: 0,
             reason: "block 0 does not match the genesis file".into(),
@@ -216,6 +208,18 @@ pub fn replay_to<R: Replay>(
     replay: &mut R,
     height: u64,
 ) -> Result<u64> {
+    fresh_replay(replay, spec)?;
+    let mut txs = 0u64;
+    for h in 1..=height {
+        txs += replay_block(kv, replay, h)?;
+    }
+    Ok(txs)
+}
+
+/// Checks that `replay` holds this genesis's block 0 only: a replay must
+/// start where the genesis file does, or every later comparison with it
+/// means nothing. Returns block 0's hash.
+fn fresh_replay<R: Replay>(replay: &R, spec: &ChainSpec) -> Result<H32> {
     let expected0 = machine::genesis(spec)?.1;
     let replay_head = history::read_head(replay.kv())?;
     if replay_head.map(|h| (h.height, h.hash)) != Some((0, expected0.hash)) {
@@ -223,11 +227,7 @@ pub fn replay_to<R: Replay>(
             "the replay ledger is not a fresh ledger of this genesis".into(),
         ));
     }
-    let mut txs = 0u64;
-    for h in 1..=height {
-        txs += replay_block(kv, replay, h)?;
-    }
-    Ok(txs)
+    Ok(expected0.hash)
 }
 
 /// Re-applies stored block `height` on `replay` and checks that it comes

@@ -131,28 +131,13 @@ pub fn verify<R: Replay>(
     spec: &ChainSpec,
     kv: &(impl KvRead + ?Sized),
     replay: &mut R,
-) -> Report
-where
-    R::Kv: Sized,
-{
-    let mut r = Report::failed_with(check::EVIDENCE, "");
-    r.checks.clear();
-    let mut push = |name: &str, res: std::result::Result<String, String>| {
-        let (ok, detail) = match res {
-            Ok(d) => (true, d),
-            Err(d) => (false, d),
-        };
-        r.checks.push(crate::evidence::Check {
-            name: name.into(),
-            ok,
-            detail,
-        });
-    };
-    push(check::EVIDENCE, check_evidence(e, spec));
+) -> Report {
+    let mut r = Report { checks: Vec::new() };
+    r.push(check::EVIDENCE, check_evidence(e, spec));
     let cp = &e.checkpoint;
     let same = check_block(e, kv);
     let same_ok = same.is_ok();
-    push(check::CHECKPOINT, same);
+    r.push(check::CHECKPOINT, same);
     let replayed = if same_ok {
         replay_to(kv, spec, replay, cp.height)
             .map(|n| {
@@ -166,8 +151,8 @@ where
         Err("not replayed: the block differs".into())
     };
     let replay_ok = replayed.is_ok();
-    push(check::REPLAY, replayed);
-    push(
+    r.push(check::REPLAY, replayed);
+    r.push(
         check::SCORE,
         if replay_ok {
             recompute(e, spec, replay.kv())
