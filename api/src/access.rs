@@ -51,6 +51,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/docs/{file}", Rule::Public),
     ("GET", "/v1/status", Rule::Public),
     ("GET", "/v1/genesis", Rule::Public),
+    ("GET", "/v1/schemas", Rule::Public),
+    ("GET", "/v1/schemas/{kind}", Rule::Public),
     ("POST", "/v1/tx", Rule::Public),
     ("POST", "/v1/txs", Rule::Public),
     ("GET", "/v1/blocks/latest", Rule::Public),

@@ -35,7 +35,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -253,6 +253,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/notarize/hash", post(evidence::hash_upload))
         .route("/v1/catalogue/varieties", get(varieties))
         .route("/v1/regions", get(regions))
+        .route("/v1/schemas", get(record_schemas))
+        .route("/v1/schemas/{kind}", get(record_schema))
         .route("/v1/trace/{code}", get(trace))
         .route("/v1/scores", get(scores))
         .route("/v1/scores/{district}", get(score_detail))
@@ -384,7 +386,41 @@ impl WaitQuery {
 /// wait for commit (`check_signature`), so that 202 means well-signed. A
 /// client that waits gets the leader's verdict: its block producer verifies
 /// every signature once, in batches on every core. The state rules run at commit.
-fn admit(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<(), ApiError> {
+/// The ids a record creates that its body does not spell out: a coding's
+/// trace code, a subject's subject code, a shipment's and a product's key
+/// (what `/v1/batches/…`, `/v1/trace/…` and `/v1/shipments/…` take).
+fn created_ids(account: &str, record: &record::Record) -> Option<Value> {
+    use record::Record as R;
+    Some(match record {
+        R::BatchCode(r) => {
+            let code = ledger::machine::trace_code(account, &r.batch_id);
+            json!({"trace_code": code, "batch": format!("/v1/batches/{code}")})
+        }
+        R::ShipmentCreate(r) => json!({
+            "shipment": {"shipper": account, "shipment_id": r.shipment_id},
+            "url": format!("/v1/shipments/{account}/{}", r.shipment_id),
+        }),
+        R::SubjectRegister(r) => json!({
+            "subject_code": ledger::machine::subject_code(&r.uscc),
+            "subject": format!("/v1/subjects/{}", r.uscc),
+        }),
+        R::ProductRegister(r) => {
+            json!({"product": {"subject": account, "product_id": r.product_id}})
+        }
+        _ => return None,
+    })
+}
+
+/// Adds `created` (see [`created_ids`]) to an answer object.
+fn with_created(mut answer: Value, created: &Option<Value>) -> Value {
+    if let (Some(c), Some(o)) = (created, answer.as_object_mut()) {
+        o.insert("created".into(), c.clone());
+    }
+    answer
+}
+
+/// Admission checks; answers the ids the record creates.
+fn admit(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<Option<Value>, ApiError> {
     let checked = admit_checks(state, tx, check_signature);
     if let Err(e) = &checked {
         metrics::refused_at_admission(e.code);
@@ -392,9 +428,13 @@ fn admit(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<(), Ap
     checked
 }
 
-fn admit_checks(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<(), ApiError> {
+fn admit_checks(
+    state: &AppState,
+    tx: &TxFrame,
+    check_signature: bool,
+) -> Result<Option<Value>, ApiError> {
     let id = Some(tx.id_hex());
-    let (common, _) = record::parse_canonical(tx.body_json())
+    let (common, record) = record::parse_canonical(tx.body_json())
         .map_err(|r| ApiError::from(r).with_tx(id.clone()))?;
     if check_signature {
         tx.verify_signature()
@@ -414,7 +454,7 @@ fn admit_checks(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result
         ))
         .with_tx(id));
     }
-    Ok(())
+    Ok(created_ids(&common.account, &record))
 }
 
 fn sink_error(e: SinkError, tx_id: Option<String>) -> ApiError {
@@ -426,9 +466,12 @@ fn sink_error(e: SinkError, tx_id: Option<String>) -> ApiError {
     .with_tx(tx_id)
 }
 
-fn outcome_response(outcome: SubmitOutcome) -> Response {
+fn outcome_response(outcome: SubmitOutcome, created: &Option<Value>) -> Response {
     match &outcome {
-        SubmitOutcome::Committed { .. } => (StatusCode::OK, Json(outcome)).into_response(),
+        SubmitOutcome::Committed { .. } => {
+            let answer = serde_json::to_value(&outcome).unwrap_or(Value::Null);
+            (StatusCode::OK, Json(with_created(answer, created))).into_response()
+        }
         SubmitOutcome::Refused {
             code,
             tx_id,
@@ -517,7 +560,7 @@ async fn submit_one(
     let tx = TxFrame::from_wire(&bytes).inspect_err(|r| {
         metrics::refused_at_admission(r.code.as_str());
     })?;
-    admit(&state, &tx, !wait)?;
+    let created = admit(&state, &tx, !wait)?;
     let id = tx.id_hex();
     // Consensus takes the exact signed bytes: nothing is re-serialised or re-canonicalised.
     let fut = match state.sink.submit(tx.to_bytes()) {
@@ -534,11 +577,14 @@ async fn submit_one(
         // Admitted, not yet committed: the client polls /v1/tx/{id} or uses ?wait=commit.
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"status": "admitted", "tx_id": id})),
+            Json(with_created(
+                json!({"status": "admitted", "tx_id": id}),
+                &created,
+            )),
         )
             .into_response());
     }
-    Ok(outcome_response(wait_outcome(fut, &id).await?))
+    Ok(outcome_response(wait_outcome(fut, &id).await?, &created))
 }
 
 // Long because one request's items go through admission, submission in
@@ -571,11 +617,11 @@ async fn submit_many(
             ),
         ));
     }
-    let mut pending: Vec<(usize, String, OutcomeFuture)> = Vec::new();
+    let mut pending: Vec<(usize, String, Option<Value>, OutcomeFuture)> = Vec::new();
     let mut results: Vec<Value> = vec![Value::Null; items.len()];
     // Admission first, then the admitted ones go to consensus as one unit,
     // so a follower forwards them together and in order.
-    let mut admitted: Vec<(usize, String, SignedTx, TxFrame)> = Vec::new();
+    let mut admitted: Vec<(usize, String, SignedTx, TxFrame, Option<Value>)> = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let tx = match SignedTx::from_value(item) {
             Ok(tx) => tx,
@@ -587,19 +633,23 @@ async fn submit_many(
         };
         let id = tx.id_hex();
         let frame = tx.frame();
-        if let Err(e) = admit(&state, &frame, !wait) {
-            results[i] =
-                json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
-            continue;
+        match admit(&state, &frame, !wait) {
+            Ok(created) => admitted.push((i, id, tx, frame, created)),
+            Err(e) => {
+                results[i] =
+                    json!({"status": "refused", "code": e.code, "message": e.message, "tx_id": id});
+            }
         }
-        admitted.push((i, id, tx, frame));
     }
-    let frames = admitted.iter().map(|(_, _, _, f)| f.to_bytes()).collect();
+    let frames = admitted
+        .iter()
+        .map(|(_, _, _, f, _)| f.to_bytes())
+        .collect();
     let submitted = state.sink.submit_all(frames);
     // Set when this node turns out not to lead: (leader, indexes to forward).
     let mut forward_from: Option<(u64, Vec<usize>)> = None;
     let mut rest: Vec<Value> = Vec::new();
-    for ((i, id, tx, _), sub) in admitted.into_iter().zip(submitted) {
+    for ((i, id, tx, _, created), sub) in admitted.into_iter().zip(submitted) {
         if let Some((_, idx)) = forward_from.as_mut() {
             idx.push(i);
             rest.push(tx.to_json());
@@ -607,8 +657,9 @@ async fn submit_many(
         }
         match sub {
             Ok(fut) => {
-                results[i] = json!({"status": "admitted", "tx_id": id});
-                pending.push((i, id, metrics::observe(fut, state.in_flight.track(tx.id))));
+                results[i] = with_created(json!({"status": "admitted", "tx_id": id}), &created);
+                let fut = metrics::observe(fut, state.in_flight.track(tx.id));
+                pending.push((i, id, created, fut));
             }
             Err(e) if forward_target(&e, &headers).is_some() => {
                 // This and every later transaction go to the leader in one request.
@@ -656,8 +707,12 @@ async fn submit_many(
         }
     }
     if wait {
-        for (i, id, fut) in pending {
+        for (i, id, created, fut) in pending {
             results[i] = match wait_outcome(fut, &id).await {
+                Ok(o @ SubmitOutcome::Committed { .. }) => with_created(
+                    serde_json::to_value(o).map_err(ApiError::internal)?,
+                    &created,
+                ),
                 Ok(o) => serde_json::to_value(o).map_err(ApiError::internal)?,
                 Err(e) => json!({"status": "unknown", "code": e.code, "message": e.message,
                     "retryable": true, "tx_id": id}),
@@ -947,6 +1002,26 @@ async fn varieties(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "catalogue",
         "varieties",
     )
+}
+
+/// The record types and where each one's JSON Schema is.
+async fn record_schemas() -> Json<Value> {
+    let types: Vec<Value> = ledger::record::RECORD_TYPES
+        .iter()
+        .map(|kind| json!({"type": kind, "schema": format!("/v1/schemas/{kind}"), "signed_by": ledger::record::schema::signed_by(kind)}))
+        .collect();
+    Json(json!({"dialect": ledger::record::schema::DIALECT, "types": types}))
+}
+
+/// One record type's body schema (`application/schema+json`).
+async fn record_schema(Path(kind): Path<String>) -> ApiResult<Response> {
+    let schema = ledger::record::schema::body_schema(&kind)
+        .ok_or_else(|| ApiError::not_found("record type", &kind))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        Json(schema),
+    )
+        .into_response())
 }
 
 async fn regions(State(state): State<AppState>) -> Json<Value> {

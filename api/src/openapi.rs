@@ -93,6 +93,8 @@ const OPERATIONS: &[Op] = &[
     Op { method: "get", path: "/v1/findings/{finding_id}", tag: "records", summary: "An inspection finding and its rectification", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[404] },
     Op { method: "get", path: "/v1/documents/{hash}", tag: "records", summary: "Notarizations of a document's SHA-256", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[404] },
     Op { method: "get", path: "/v1/catalogue/varieties", tag: "records", summary: "The key-variety catalogue (重点品种)", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[404] },
+    Op { method: "get", path: "/v1/schemas", tag: "records", summary: "The record types, who may sign each, and where each one's JSON Schema is", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[] },
+    Op { method: "get", path: "/v1/schemas/{kind}", tag: "records", summary: "The JSON Schema (2020-12) of a record type's body, e.g. `batch.code` (also components `Record.{type}` here; docs/records.md)", query: &[], body: None, ok: (200, Answer::Media("application/schema+json")), errors: &[404] },
     Op { method: "get", path: "/v1/regions", tag: "records", summary: "Province and districts (辖区) of genesis", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[] },
     Op { method: "get", path: "/v1/trace/{code}", tag: "records", summary: "One-code view: a trace code's batch and chain of custody, or a subject code's subject", query: &[], body: None, ok: (200, Answer::Json("Object")), errors: &[404] },
     Op { method: "get", path: "/v1/scores", tag: "scores", summary: "Every district's score for a period, with the checkpoint it rests on", query: PERIOD, body: None, ok: (200, Answer::Json("Object")), errors: &[400] },
@@ -238,6 +240,7 @@ fn schemas() -> Value {
                 "height": {"type": "integer", "minimum": 0},
                 "index": {"type": "integer", "minimum": 0},
                 "leaf_index": {"type": "integer", "minimum": 0},
+                "created": {"type": "object", "description": "Ids the record creates that its body does not spell out: `trace_code` (batch.code), `subject_code` (subject.register), `shipment` (shipment.create), `product` (product.register), with the paths that read them"},
                 "code": {"type": "string"},
                 "message": {"type": "string"}
             }
@@ -268,6 +271,27 @@ fn schemas() -> Value {
     })
 }
 
+/// Adds each record body's schema as `Record.{type}` and `RecordBody`, one of
+/// them (the `body` of a `SignedTx`).
+fn with_record_schemas(mut schemas: Value) -> Value {
+    let mut one_of = Vec::new();
+    for kind in ledger::record::RECORD_TYPES {
+        let Some(mut s) = ledger::record::schema::body_schema(kind) else {
+            continue;
+        };
+        if let Some(o) = s.as_object_mut() {
+            // Components share the document's dialect and base URI.
+            o.remove("$schema");
+            o.remove("$id");
+        }
+        let name = format!("Record.{kind}");
+        one_of.push(json!({"$ref": format!("#/components/schemas/{name}")}));
+        schemas[name] = s;
+    }
+    schemas["RecordBody"] = json!({"oneOf": one_of, "description": "A record body: the common fields and the type's own (docs/records.md)"});
+    schemas
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -291,7 +315,7 @@ pub fn document() -> Value {
             {"name": "access", "description": "Reads beyond the public view are signed per RFC 9421 (Ed25519, the account's key) or carry a session token; docs/api.md, Who sees what"}
         ],
         "paths": paths,
-        "components": {"schemas": schemas()}
+        "components": {"schemas": with_record_schemas(schemas())}
     })
 }
 

@@ -152,6 +152,24 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// Writes a new key file readable by its owner only (mode 0600 on Unix); an
+/// existing file is never overwritten, so a key in use is not lost to a typo.
+pub fn write_new_key_file(path: &Path, key: &KeyFile) -> Result<()> {
+    let text =
+        serde_json::to_string_pretty(key).map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    let io = |e: std::io::Error| GenesisError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io)?;
+    std::io::Write::write_all(&mut file, (text + "\n").as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
 /// A key file: an account (or validator) name and its Ed25519 secret.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,5 +311,32 @@ mod tests {
         };
         assert_eq!(build_spec(p(vec!["330102"])).unwrap().districts.len(), 1);
         assert!(build_spec(p(vec!["110101"])).is_err());
+    }
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_key_file_is_private_and_never_overwrites() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.json");
+        let k = KeyFile::generate("acct");
+        write_new_key_file(&path, &k).expect("written");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = KeyFile::generate("acct");
+        assert!(write_new_key_file(&path, &again).is_err());
+        let kept: KeyFile =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        assert_eq!(kept.public_key, k.public_key);
     }
 }

@@ -9,6 +9,10 @@ use serde_json::{Map, Value};
 
 use crate::refusal::{refuse, Refusal, RefusalCode};
 
+#[cfg(test)]
+mod reference;
+pub mod schema;
+
 /// The fields every body has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Common {
@@ -22,7 +26,9 @@ pub struct Common {
 pub const COMMON_FIELDS: [&str; 5] = ["type", "chain_id", "account", "created_at", "nonce"];
 
 /// Roles an authority account can have (subjects are registered separately).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthorityRole {
     Regulator,
@@ -32,7 +38,9 @@ pub enum AuthorityRole {
 }
 
 /// The kinds of food business (GLOSSARY: subject).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectKind {
     Producer,
@@ -57,122 +65,184 @@ impl SubjectKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Registers an authority account (regulator, inspector, agriculture authority, testing lab) with its first key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRegister {
+    /// The new account's id (an authority, not a subject): 1-64 ASCII letters and
+    /// digits joined by single `-` `_` `.` `:` `/`.
     pub id: String,
     pub role: AuthorityRole,
+    /// The province, a city or a district code of the region table, within the
+    /// signing regulator's own jurisdiction.
     pub jurisdiction: String,
+    /// 1-200 characters, no control or invisible characters.
     pub name: String,
+    /// The account's first Ed25519 public key, 64 lowercase hex characters; a
+    /// key bound to another account is refused (`key_in_use`).
     pub public_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Registers a subject (市场主体), a food business, with its first key; its USCC is its account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRegister {
+    /// The subject's unified social credit code (GB 32100: 18 characters of
+    /// 0-9 and A-Y without I, O, S, V, Z, the last a check character); it is
+    /// also the subject's account id.
     pub uscc: String,
+    /// 1-200 characters.
     pub name: String,
     pub kind: SubjectKind,
+    /// A 6-digit district code of the region table the signer regulates.
     pub district: String,
+    /// On the key-subject list (重点主体) from the start.
     #[serde(default)]
     pub key_subject: bool,
+    /// The subject's first Ed25519 public key, 64 lowercase hex characters.
     pub public_key: String,
     /// For a market operator (stall): the USCC of its market.
     #[serde(default)]
     pub market: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Changes a registered subject's name, kind, district or key-subject flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectUpdate {
+    /// The subject to update; the fields given replace the registered ones.
     pub uscc: String,
+    /// 1-200 characters.
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub kind: Option<SubjectKind>,
+    /// A 6-digit district code of the region table the signer regulates.
     #[serde(default)]
     pub district: Option<String>,
+    /// Whether the subject is on the key-subject list (重点主体).
     #[serde(default)]
     pub key_subject: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `key.bind` adds a key to an account; `key.revoke` revokes one (an account keeps at least one active key, and at most 16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyChange {
     /// The account whose keys change (the signer's own, or one a regulator oversees).
     pub target: String,
+    /// The Ed25519 public key bound or revoked, 64 lowercase hex characters.
     pub public_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Registers one of the signer's products, which its batches then name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductRegister {
+    /// The signer's own product id: 1-64 ASCII letters and digits joined by
+    /// single `-` `_` `.` `:` `/`.
     pub product_id: String,
+    /// 1-200 characters.
     pub name: String,
+    /// GTIN-8, -12, -13 or -14 with a correct check digit (GS1).
     #[serde(default)]
     pub gtin: Option<String>,
+    /// A variety code of the key-variety catalogue (`GET /v1/catalogue/varieties`),
+    /// or `other`.
     pub variety: String,
+    /// 1-3650 days.
     pub shelf_life_days: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Upstream {
     /// A registered subject, by USCC.
-    Registered { subject: String },
+    Registered {
+        /// The upstream subject's USCC; the coder codes in lieu of it (代赋码).
+        subject: String,
+    },
     /// A supplier not on the chain.
     Unregistered {
+        /// 1-200 characters.
         name: String,
+        /// Its USCC, when known.
         #[serde(default)]
         uscc: Option<String>,
+        /// Where it is: a district, city or province code of the region table,
+        /// or a GB/T 2260 code of another province.
         region: String,
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// First-station coding (首站赋码): a new batch of one of the signer's products; its trace code is derived from the coder's USCC and `batch_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCode {
+    /// The coder's own batch id: 1-64 ASCII letters and digits joined by single
+    /// `-` `_` `.` `:` `/`. With the coder's USCC it gives the trace code.
     pub batch_id: String,
+    /// A product the signer registered.
     pub product_id: String,
+    /// 1-10^12, in `unit`.
     pub quantity: u64,
+    /// 1-16 characters, e.g. `kg`.
     pub unit: String,
-    /// `YYYY-MM-DD`
+    /// `YYYY-MM-DD`, not after today (Asia/Shanghai).
+    #[schemars(extend("format" = "date"))]
     pub production_date: String,
-    /// `YYYY-MM-DD`, the last day the batch may be sold.
+    /// `YYYY-MM-DD`, the last day the batch may be sold; not before `production_date`.
+    #[schemars(extend("format" = "date"))]
     pub expiry_date: String,
+    /// Where the food comes from: a district, city or province code of the
+    /// region table, or a GB/T 2260 code of another province.
     pub origin_region: String,
+    /// Who supplied the batch, when the coder is not its first station.
     #[serde(default)]
     pub upstream: Option<Upstream>,
+    /// Ids of certificates (合格证) on the ledger; at most 16.
     #[serde(default)]
     pub certificates: Vec<String>,
+    /// Ids of rapid tests (快检) on the ledger; at most 16. A failed one blocks the batch.
     #[serde(default)]
     pub rapid_tests: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentLine {
+    /// The batch's trace code (`ZS` + 20 upper-case hex digits).
     pub trace_code: String,
+    /// 1-10^12, at most what the shipper holds of the batch.
     pub quantity: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A shipment (出库) of batches the signer holds to another subject; the quantities leave the shipper at once and reach the receiver on receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentCreate {
+    /// The shipper's own shipment id: 1-64 ASCII letters and digits joined by
+    /// single `-` `_` `.` `:` `/`.
     pub shipment_id: String,
-    /// The addressee's USCC.
+    /// The addressee's USCC (not the shipper's own).
     pub to: String,
+    /// 1-100 lines, each batch at most once.
     pub lines: Vec<ShipmentLine>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Receipt confirmation (入库确认) of a shipment addressed to the signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentReceive {
+    /// The shipper's USCC.
     pub shipper: String,
+    /// The shipment, addressed to the signer and not yet answered.
     pub shipment_id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionReason {
     Quality,
@@ -184,51 +254,68 @@ pub enum RejectionReason {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Rejection (拒收) of a shipment addressed to the signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentReject {
+    /// The shipper's USCC.
     pub shipper: String,
+    /// The shipment, addressed to the signer and not yet answered; its
+    /// quantities return to the shipper.
     pub shipment_id: String,
     pub reason: RejectionReason,
+    /// 1-1000 characters.
     #[serde(default)]
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A certificate (合格证) issued to a producer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateIssue {
+    /// 1-64 ASCII letters and digits joined by single `-` `_` `.` `:` `/`.
     pub certificate_id: String,
     /// The producer the certificate is issued to (USCC).
     pub subject: String,
+    /// 1-200 characters.
     pub product_name: String,
+    /// The batch it certifies, when one is named.
     #[serde(default)]
     pub trace_code: Option<String>,
+    /// 1-10^12, in `unit`.
     #[serde(default)]
     pub quantity: Option<u64>,
+    /// 1-16 characters.
     #[serde(default)]
     pub unit: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TestResult {
     Pass,
     Fail,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A rapid test (快检) of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RapidTestRecord {
+    /// 1-64 ASCII letters and digits joined by single `-` `_` `.` `:` `/`.
     pub test_id: String,
+    /// The batch tested; a `fail` blocks it (no further shipment).
     pub trace_code: String,
     /// What was tested for, e.g. `organophosphate_pesticides`.
     pub item: String,
     pub result: TestResult,
+    /// 1-1000 characters.
     #[serde(default)]
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     Uncoded,
@@ -236,90 +323,120 @@ pub enum FindingKind {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An inspection finding against a subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingRecord {
+    /// 1-64 ASCII letters and digits joined by single `-` `_` `.` `:` `/`.
     pub finding_id: String,
+    /// The inspected subject's USCC, in the inspector's jurisdiction.
     pub subject: String,
     pub kind: FindingKind,
-    /// Number of batches the finding concerns.
+    /// Number of batches the finding concerns, 1-1000000.
     pub batches: u64,
+    /// 1-1000 characters.
     #[serde(default)]
     pub note: Option<String>,
+    /// SHA-256 of the inspection record, 64 lowercase hex characters.
     #[serde(default)]
     pub document_hash: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Records a finding's rectification (整改).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingRectify {
+    /// An `uncoded` or `other` finding not yet rectified.
     pub finding_id: String,
+    /// 1-1000 characters.
     #[serde(default)]
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Recalls (召回) a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecallIssue {
+    /// The recalled batch; no one ships it afterwards.
     pub trace_code: String,
+    /// 1-1000 characters.
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustmentTerm {
     G,
     H,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A regulator's discretionary points for a district's coding rate: `g` deducts (酌情扣分), `h` adds (酌情加分).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentRecord {
+    /// The district the points are for, one the signer regulates.
     pub district: String,
     pub term: AdjustmentTerm,
-    /// Points with at most two decimals, e.g. `0.5`.
+    /// Points with at most two decimals, 0.01-100, e.g. `0.5`.
     pub points: serde_json::Number,
+    /// 1-1000 characters.
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Notarizes a document's SHA-256 (区块链固证); the document itself stays off the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentNotarize {
     /// SHA-256 of the document, lowercase hex.
     pub document_hash: String,
+    /// 1-200 characters.
     pub title: String,
+    /// The document's media type, 1-100 characters, e.g. `application/pdf`.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// 1-1000 characters.
     #[serde(default)]
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Changes the key-subject list (重点主体).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeySubjectsUpdate {
+    /// USCCs to put on the key-subject list.
     #[serde(default)]
     pub add: Vec<String>,
+    /// USCCs to take off it.
     #[serde(default)]
     pub remove: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Variety {
+    /// 1-64 ASCII letters and digits joined by single `-` `_` `.` `:` `/`.
     pub code: String,
+    /// 1-200 characters.
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Replaces the key-variety catalogue (重点品种).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyVarietiesUpdate {
+    /// The catalogue's new version, above the current one.
     pub version: u32,
+    /// The whole new catalogue, at most 500 varieties.
     pub varieties: Vec<Variety>,
 }
 
 /// Adds a validator (provincial regulator only). It takes part in
 /// consensus and checkpoint signing from the next block on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorAdd {
     pub node_id: u64,
@@ -332,7 +449,7 @@ pub struct ValidatorAdd {
 }
 
 /// Removes a validator (provincial regulator only), from the next block on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorRemove {
     pub node_id: u64,

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Result};
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -33,6 +35,44 @@ struct Batch<'a> {
     chain_id: &'a str,
     txs: Vec<Value>,
     sent: usize,
+    schemas: RecordSchemas,
+}
+
+/// Each record type's schema as the node serves it (`GET /v1/schemas/{type}`):
+/// every record the demo creates is checked against it before it is signed.
+pub(crate) struct RecordSchemas(BTreeMap<String, jsonschema::Validator>);
+
+impl RecordSchemas {
+    fn fetch(client: &reqwest::blocking::Client, api: &str) -> Result<RecordSchemas> {
+        let mut out = BTreeMap::new();
+        for kind in record::RECORD_TYPES {
+            let url = format!("{}/v1/schemas/{kind}", api.trim_end_matches('/'));
+            let schema: Value = client.get(&url).send()?.error_for_status()?.json()?;
+            out.insert(kind.to_string(), Self::compile(&schema)?);
+        }
+        Ok(RecordSchemas(out))
+    }
+
+    pub(crate) fn compile(schema: &Value) -> Result<jsonschema::Validator> {
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema)
+            .map_err(|e| anyhow!("a served schema does not compile: {e}"))
+    }
+
+    fn check(&self, kind: &str, body: &Value) -> Result<()> {
+        let validator = self
+            .0
+            .get(kind)
+            .ok_or_else(|| anyhow!("no schema for record type {kind}"))?;
+        if let Err(e) = validator.validate(body) {
+            bail!(
+                "the demo's {kind} record does not match its schema: {e} at {}",
+                e.instance_path()
+            );
+        }
+        Ok(())
+    }
 }
 
 impl<'a> Batch<'a> {
@@ -45,6 +85,7 @@ impl<'a> Batch<'a> {
             &crate::client::fresh_nonce(),
             rec,
         );
+        self.schemas.check(kind, &Value::Object(body.clone()))?;
         let tx = crate::client::sign_map(body, &who.key)?;
         self.txs.push(tx.to_json());
         Ok(())
@@ -75,6 +116,7 @@ pub fn populate(
         chain_id: &spec.chain_id,
         txs: Vec::new(),
         sent: 0,
+        schemas: RecordSchemas::fetch(&client, api)?,
     };
     let root = Actor {
         id: root.account.clone(),
@@ -470,4 +512,73 @@ pub fn populate(
         second.len(),
         dir.join("demo-keys.json").display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_code_body() -> Value {
+        let rec = BatchCode {
+            batch_id: "B-1".into(),
+            product_id: "pork".into(),
+            quantity: 10,
+            unit: "kg".into(),
+            production_date: "2024-03-01".into(),
+            expiry_date: "2024-03-06".into(),
+            origin_region: "330102".into(),
+            upstream: Some(Upstream::Unregistered {
+                name: "养殖场".into(),
+                uscc: None,
+                region: "341100".into(),
+            }),
+            certificates: vec![],
+            rapid_tests: vec![],
+        };
+        let body = record::build_body(
+            "batch.code",
+            "zsl-demo",
+            "91330102MA0000002F",
+            "2024-03-01T09:00:00+08:00",
+            "n1",
+            &rec,
+        );
+        Value::Object(body)
+    }
+
+    /// The served schemas tell a body the parser takes from one it refuses.
+    #[test]
+    fn schemas_accept_what_the_parser_accepts_and_refuse_the_rest() {
+        let schema = ledger::record::schema::body_schema("batch.code").expect("schema");
+        let v = RecordSchemas::compile(&schema).expect("compiles");
+        let good = batch_code_body();
+        assert!(record::parse_body(good.as_object().expect("object")).is_ok());
+        assert!(v.is_valid(&good), "{:?}", v.validate(&good).err());
+        let broken = |f: &dyn Fn(&mut Value)| {
+            let mut b = good.clone();
+            f(&mut b);
+            b
+        };
+        for bad in [
+            broken(&|b| b["colour"] = "red".into()),
+            broken(&|b| b["quantity"] = "ten".into()),
+            broken(&|b| b["expiry_date"] = "6 March".into()),
+            broken(&|b| b["created_at"] = "yesterday".into()),
+            broken(&|b| b["type"] = "shipment.create".into()),
+            broken(&|b| {
+                b.as_object_mut().expect("object").remove("unit");
+            }),
+        ] {
+            assert!(!v.is_valid(&bad), "{bad}");
+        }
+        let reject = ledger::record::schema::body_schema("shipment.reject").expect("schema");
+        let v = RecordSchemas::compile(&reject).expect("compiles");
+        let body = |reason: &str| {
+            json!({"type": "shipment.reject", "chain_id": "c", "account": "a",
+                "created_at": "2024-03-01T09:00:00+08:00", "nonce": "1",
+                "shipper": "S", "shipment_id": "H1", "reason": reason})
+        };
+        assert!(v.is_valid(&body("not_ordered")));
+        assert!(!v.is_valid(&body("too_late")));
+    }
 }

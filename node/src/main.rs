@@ -47,7 +47,7 @@ enum Command {
         /// The account id (or validator name) the key signs for.
         #[arg(long, default_value = "account")]
         account: String,
-        /// Where to write the key file (default: print it).
+        /// Where to write the key file, new and readable by its owner only (default: print it).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -281,7 +281,7 @@ fn real_main() -> Result<()> {
             let k = genesis::KeyFile::generate(&account);
             match out {
                 Some(p) => {
-                    genesis::write_json(&p, &k)?;
+                    genesis::write_new_key_file(&p, &k)?;
                     println!("{}", k.public_key);
                 }
                 None => println!("{}", serde_json::to_string_pretty(&k)?),

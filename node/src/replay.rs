@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use ledger::block::BlockProposal;
-use ledger::machine::trace_code;
+use ledger::machine::{trace_code, BLOCK_TXS_MAX};
 use ledger::record::{self, *};
 use ledger::score::scenario::{self, EventBody, FindingKindSpec, Scenario, UpstreamSpec};
 use ledger::spec::{ChainSpec, RootRegulator};
@@ -63,13 +63,26 @@ impl Replay {
         Ok(serde_json::to_vec(&tx.to_json())?)
     }
 
-    fn commit(&mut self, at_ms: i64, txs: Vec<Vec<u8>>, what: &str) -> Result<()> {
-        if txs.is_empty() {
-            return Ok(());
+    /// Commits `txs` at `at_ms`: one block, or, past the ledger's block limit,
+    /// one block per millisecond from `at_ms` on. Returns the last block's time.
+    fn commit(&mut self, at_ms: i64, mut txs: Vec<Vec<u8>>, what: &str) -> Result<i64> {
+        let mut time_ms = at_ms;
+        let mut first = true;
+        while !txs.is_empty() {
+            let rest = txs.split_off(txs.len().min(BLOCK_TXS_MAX));
+            if !first {
+                time_ms += 1;
+            }
+            first = false;
+            self.commit_block(time_ms, std::mem::replace(&mut txs, rest), what)?;
         }
+        Ok(time_ms)
+    }
+
+    fn commit_block(&mut self, time_ms: i64, txs: Vec<Vec<u8>>, what: &str) -> Result<()> {
         let applied = self.ledger.apply(
             &BlockProposal {
-                time_ms: at_ms,
+                time_ms,
                 txs,
                 cosigs: Vec::new(),
             },
@@ -85,11 +98,69 @@ impl Replay {
         let block = applied
             .block
             .ok_or_else(|| anyhow!("{what}: no block was cut"))?;
-        if block.header.time_ms != at_ms {
-            bail!("{what}: block time {} is not the event time {at_ms} (events must be in time order)", block.header.time_ms);
+        if block.header.time_ms != time_ms {
+            bail!(
+                "{what}: block time {} is not the event time {time_ms}: the previous instant's \
+                 events filled one block per millisecond (at most {BLOCK_TXS_MAX} transactions \
+                 each) up to this one",
+                block.header.time_ms
+            );
         }
         Ok(())
     }
+}
+
+/// The ledger's id for a scenario's batch, shipment or finding label: the label
+/// itself where the ledger accepts it as an id, else a digest of it.
+fn ledger_id(label: &str) -> String {
+    if ledger::validate::check_client_id("id", label).is_ok() {
+        label.to_string()
+    } else {
+        format!(
+            "x{}",
+            &hex::encode(ledger::hash::sha256(label.as_bytes()))[..32]
+        )
+    }
+}
+
+/// The ledger's limits a scenario's events must keep beyond the story checks of
+/// [`scenario::parse`]; refused up front, naming the event.
+fn check_ledger_limits(s: &Scenario) -> Result<()> {
+    use ledger::machine::{
+        ADJUSTMENT_HUNDREDTHS_MAX, FINDING_BATCHES_MAX, NOTE_CHARS_MAX, SHIPMENT_LINES_MAX,
+    };
+    for (i, e) in s.events.iter().enumerate() {
+        let what = |m: String| anyhow!("event {i} ({}): {m}", e.at);
+        match &e.body {
+            EventBody::Ship { batches, .. } if batches.len() > SHIPMENT_LINES_MAX => {
+                return Err(what(format!(
+                    "a shipment has at most {SHIPMENT_LINES_MAX} batches on the ledger"
+                )))
+            }
+            EventBody::Reject { reason, .. } if !reason.is_empty() => {
+                ledger::validate::check_text("reason", reason, NOTE_CHARS_MAX)
+                    .map_err(|r| what(r.message))?
+            }
+            EventBody::Finding { batches, .. } if !(1..=FINDING_BATCHES_MAX).contains(batches) => {
+                return Err(what(format!(
+                    "a finding's `batches` is 1-{FINDING_BATCHES_MAX} on the ledger"
+                )))
+            }
+            EventBody::Adjust { points, reason, .. } => {
+                let p = scenario::points_hundredths(points)?;
+                if !(1..=ADJUSTMENT_HUNDREDTHS_MAX).contains(&p) {
+                    return Err(what(format!(
+                        "`points` is 0.01-{} on the ledger",
+                        ADJUSTMENT_HUNDREDTHS_MAX / 100
+                    )));
+                }
+                ledger::validate::check_text("reason", reason, NOTE_CHARS_MAX)
+                    .map_err(|r| what(r.message))?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Runs a scenario; returns the score report JSON.
@@ -99,6 +170,7 @@ pub fn replay(
     to: Option<&str>,
     store_dir: &Path,
 ) -> Result<Value> {
+    check_ledger_limits(s)?;
     let first_ms = if s.events.is_empty() {
         None
     } else {
@@ -160,7 +232,7 @@ pub fn replay(
         r.accounts.insert(subj.id.clone(), (uscc, key));
         districts.insert(subj.id.clone(), subj.district.clone());
     }
-    r.commit(setup_ms, txs, "registering subjects")?;
+    let products_ms = r.commit(setup_ms, txs, "registering subjects")? + 1;
     let mut txs = Vec::new();
     for subj in &s.subjects {
         let p = ProductRegister {
@@ -170,9 +242,9 @@ pub fn replay(
             variety: "meat".into(),
             shelf_life_days: 3650,
         };
-        txs.push(r.tx(&subj.id, "product.register", setup_ms + 1, &p)?);
+        txs.push(r.tx(&subj.id, "product.register", products_ms, &p)?);
     }
-    r.commit(setup_ms + 1, txs, "registering products")?;
+    r.commit(products_ms, txs, "registering products")?;
 
     // Events: those with the same `at` go into one block.
     let mut batch_trace: BTreeMap<String, String> = BTreeMap::new();
@@ -207,13 +279,14 @@ pub fn replay(
                             })
                         }
                     };
-                    for batch_id in s.code_batches(j)? {
+                    for label in s.code_batches(j)? {
+                        let batch_id = ledger_id(&label);
                         let coder_uscc = r
                             .accounts
                             .get(by)
                             .map(|a| a.0.clone())
                             .with_context(|| format!("{label}: unknown coder {by}"))?;
-                        batch_trace.insert(batch_id.clone(), trace_code(&coder_uscc, &batch_id));
+                        batch_trace.insert(label, trace_code(&coder_uscc, &batch_id));
                         let rec = BatchCode {
                             batch_id,
                             product_id: "P".into(),
@@ -259,7 +332,7 @@ pub fn replay(
                         "shipment.create",
                         at,
                         &ShipmentCreate {
-                            shipment_id: id.clone(),
+                            shipment_id: ledger_id(id),
                             to: to_uscc,
                             lines,
                         },
@@ -278,9 +351,9 @@ pub fn replay(
                     if let EventBody::Reject { reason, .. } = &e.body {
                         let rec = ShipmentReject {
                             shipper,
-                            shipment_id: shipment.clone(),
+                            shipment_id: ledger_id(shipment),
                             reason: RejectionReason::Other,
-                            note: Some(reason.chars().take(200).collect()),
+                            note: (!reason.is_empty()).then(|| reason.clone()),
                         };
                         txs.push(r.tx(&to, "shipment.reject", at, &rec)?);
                     } else {
@@ -290,7 +363,7 @@ pub fn replay(
                             at,
                             &ShipmentReceive {
                                 shipper,
-                                shipment_id: shipment.clone(),
+                                shipment_id: ledger_id(shipment),
                             },
                         )?);
                     }
@@ -311,7 +384,7 @@ pub fn replay(
                         FindingKindSpec::OffChain => FindingKind::OffChain,
                     };
                     let rec = FindingRecord {
-                        finding_id: id.clone(),
+                        finding_id: ledger_id(id),
                         subject: uscc,
                         kind,
                         batches: *batches,
@@ -326,7 +399,7 @@ pub fn replay(
                         "finding.rectify",
                         at,
                         &FindingRectify {
-                            finding_id: finding.clone(),
+                            finding_id: ledger_id(finding),
                             note: None,
                         },
                     )?);
@@ -421,3 +494,6 @@ pub fn replay_command(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

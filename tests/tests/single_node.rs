@@ -161,7 +161,15 @@ fn walkthrough_and_bad_input_catalogue() {
     // Code a batch, ship part of it, receive, trace.
     let coded = ok(node, &code(&w, "B-001", &future_date(5)));
     let trace = ledger::machine::trace_code(&w.producer.0, "B-001");
-    ok(node, &ship(&w, "SH-1", &w.shop.0, &trace, 40));
+    // The commit answer names the ids the record creates and where to read them.
+    assert_eq!(coded["created"]["trace_code"], trace.as_str(), "{coded}");
+    assert_eq!(node.get(coded["created"]["batch"].as_str().unwrap()).0, 200);
+    let shipped = ok(node, &ship(&w, "SH-1", &w.shop.0, &trace, 40));
+    assert_eq!(
+        shipped["created"]["shipment"]["shipment_id"], "SH-1",
+        "{shipped}"
+    );
+    assert_eq!(node.get(shipped["created"]["url"].as_str().unwrap()).0, 200);
     let receive = ShipmentReceive {
         shipper: w.producer.0.clone(),
         shipment_id: "SH-1".into(),

@@ -180,7 +180,9 @@ fn parse_at(index: usize, at: &str) -> Result<i64, ScenarioError> {
 
 /// Parses a scenario and checks that its story hangs together: known model fields,
 /// events in time order, every id referring to something declared earlier, batches
-/// shipped only by their holder, each shipment answered and each finding rectified at most once.
+/// shipped only by their holder (by the ledger's rules: a shipped batch is held again
+/// once its receiver receives it, or by its shipper once rejected), each shipment
+/// answered and each finding rectified at most once.
 pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
     let s: Scenario = serde_json::from_str(text)?;
     validate(&s)?;
@@ -223,9 +225,11 @@ fn validate(s: &Scenario) -> Result<(), ScenarioError> {
             return invalid(format!("expect names district {key}, not in `districts`"));
         }
     }
-    // Story state: batch holders, shipments (receiver, answered), findings (kind, rectified).
-    let mut holder: BTreeMap<String, String> = BTreeMap::new();
-    let mut shipments: BTreeMap<&str, bool> = BTreeMap::new();
+    // Story state, by the ledger's holding rules: a shipped batch is in
+    // transit (held by nobody) until its receiver answers; a receipt moves it
+    // to the receiver, a rejection returns it to the shipper.
+    let mut holder: BTreeMap<String, Holder<'_>> = BTreeMap::new();
+    let mut shipments: BTreeMap<&str, ShipmentState<'_>> = BTreeMap::new();
     let mut findings: BTreeMap<&str, (FindingKindSpec, bool)> = BTreeMap::new();
     let mut last_at = i64::MIN;
     for (index, e) in s.events.iter().enumerate() {
@@ -271,9 +275,10 @@ fn validate(s: &Scenario) -> Result<(), ScenarioError> {
                     _ => {}
                 }
                 for b in s.code_batches(index)? {
-                    if holder.insert(b.clone(), by.clone()).is_some() {
+                    if holder.contains_key(&b) {
                         return err(format!("batch {b} coded twice"));
                     }
+                    holder.insert(b, Holder::Subject(by));
                 }
             }
             EventBody::Ship {
@@ -282,31 +287,34 @@ fn validate(s: &Scenario) -> Result<(), ScenarioError> {
                 to,
                 batches,
             } => {
-                if !known(from) || !known(to) {
-                    return err("unknown shipper or receiver".to_string());
-                }
-                if batches.is_empty() {
-                    return err("a shipment names no batch".to_string());
-                }
-                for b in batches {
-                    match holder.get(b) {
-                        Some(h) if h == from => {}
-                        Some(_) => return err(format!("batch {b} is not held by {from}")),
-                        None => return err(format!("unknown batch {b}")),
-                    }
-                }
-                for b in batches {
-                    holder.insert(b.clone(), to.clone());
-                }
-                if shipments.insert(id.as_str(), false).is_some() {
+                if shipments.contains_key(id.as_str()) {
                     return err(format!("shipment {id} declared twice"));
                 }
+                if let Err(reason) = ship(&mut holder, id, from, to, batches, &known) {
+                    return err(reason);
+                }
+                let state = ShipmentState {
+                    from,
+                    to,
+                    batches,
+                    answered: false,
+                };
+                shipments.insert(id.as_str(), state);
             }
             EventBody::Receive { shipment } | EventBody::Reject { shipment, .. } => {
-                match shipments.get_mut(shipment.as_str()) {
-                    None => return err(format!("unknown shipment {shipment}")),
-                    Some(true) => return err(format!("shipment {shipment} answered twice")),
-                    Some(answered) => *answered = true,
+                let Some(state) = shipments.get_mut(shipment.as_str()) else {
+                    return err(format!("unknown shipment {shipment}"));
+                };
+                if state.answered {
+                    return err(format!("shipment {shipment} answered twice"));
+                }
+                state.answered = true;
+                let back_to = match e.body {
+                    EventBody::Receive { .. } => state.to,
+                    _ => state.from,
+                };
+                for b in state.batches {
+                    holder.insert(b.clone(), Holder::Subject(back_to));
                 }
             }
             EventBody::Finding {
@@ -340,6 +348,65 @@ fn validate(s: &Scenario) -> Result<(), ScenarioError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Who holds a batch in the story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder<'a> {
+    Subject(&'a str),
+    /// Shipped and not yet answered.
+    InTransit(&'a str),
+}
+
+struct ShipmentState<'a> {
+    from: &'a str,
+    to: &'a str,
+    batches: &'a [String],
+    answered: bool,
+}
+
+/// Checks a `ship` event against the holdings and puts its batches in transit.
+fn ship<'a>(
+    holder: &mut BTreeMap<String, Holder<'a>>,
+    id: &'a str,
+    from: &str,
+    to: &str,
+    batches: &[String],
+    known: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    if !known(from) || !known(to) {
+        return Err("unknown shipper or receiver".to_string());
+    }
+    if from == to {
+        return Err(format!(
+            "{from} ships to itself (the ledger refuses a self-shipment)"
+        ));
+    }
+    if batches.is_empty() {
+        return Err("a shipment names no batch".to_string());
+    }
+    let mut seen = BTreeSet::new();
+    for b in batches {
+        if !seen.insert(b.as_str()) {
+            return Err(format!("batch {b} appears twice in the shipment"));
+        }
+        match holder.get(b) {
+            Some(Holder::Subject(h)) if *h == from => {}
+            Some(Holder::Subject(h)) => {
+                return Err(format!("batch {b} is held by {h}, not by {from}"))
+            }
+            Some(Holder::InTransit(s)) => {
+                return Err(format!(
+                    "batch {b} is in shipment {s}, not yet received or rejected"
+                ))
+            }
+            None => return Err(format!("unknown batch {b}")),
+        }
+    }
+    for b in batches {
+        holder.insert(b.clone(), Holder::InTransit(id));
     }
     Ok(())
 }
