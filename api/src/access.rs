@@ -78,6 +78,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/evidence/{tx_id}/certificate", Rule::Signed),
     ("GET", "/v1/evidence/{tx_id}/scitt", Rule::Signed),
     ("GET", "/v1/trace/{code}/evidence", Rule::Signed),
+    ("GET", "/v1/epcis/events", Rule::Signed),
     ("GET", "/v1/views/subjects/{uscc}/portrait", Rule::Signed),
     (
         "GET",

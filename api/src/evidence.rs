@@ -61,13 +61,56 @@ pub(crate) async fn trace_bundle(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let view = state.ledger.store.view();
-    let t = ledger::query::trace(&view, &code, None)?
-        .ok_or_else(|| ApiError::not_found("trace code", &code))?;
-    let full = crate::access::sees_region(&caller, &state.ledger.spec, &t.batch.coder_district)
-        || crate::access::is_party(&caller, t.parties.keys().map(String::as_str));
-    crate::access::require(&caller, full, "this batch's trace evidence")?;
+    full_trace_viewer(&state, &caller, &view, &code, "this batch's trace evidence")?;
     let g = genesis_of(&state)?;
     Ok(Json(evidence::build_trace(&view, &g, &code)?).into_response())
+}
+
+/// Whether the caller sees `code`'s whole trace: a party to the batch, or a
+/// regulator or inspector over the coder's district (404 for an unknown code).
+fn full_trace_viewer(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    view: &(impl ledger::kv::KvRead + ?Sized),
+    code: &str,
+    what: &str,
+) -> ApiResult<()> {
+    let t = ledger::query::trace(view, code, None)?
+        .ok_or_else(|| ApiError::not_found("trace code", code))?;
+    let full = crate::access::sees_region(caller, &state.ledger.spec, &t.batch.coder_district)
+        || crate::access::is_party(caller, t.parties.keys().map(String::as_str));
+    crate::access::require(caller, full, what)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EpcisQuery {
+    trace_code: Option<String>,
+}
+
+/// `GET /v1/epcis/events?trace_code=…`: a batch's chain of custody as an
+/// EPCIS 2.0 `EPCISDocument` (JSON-LD; docs/epcis.md), for the same callers
+/// as its trace evidence.
+pub(crate) async fn epcis_events(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+    Query(q): Query<EpcisQuery>,
+) -> ApiResult<Response> {
+    let code = q.trace_code.ok_or_else(|| {
+        ApiError::bad_request(
+            ApiCode::InvalidQuery,
+            "`trace_code` is required: the batch whose chain of custody to export",
+        )
+    })?;
+    let view = state.ledger.store.view();
+    full_trace_viewer(&state, &caller, &view, &code, "this batch's events")?;
+    let head = state.ledger.head()?;
+    let doc = ledger::epcis::trace_document(&view, &state.ledger.spec, &code, head.time_ms)?
+        .ok_or_else(|| ApiError::not_found("trace code", &code))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
+        Json(doc),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -242,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/evidence/{tx_id}/scitt", get(scitt::statement))
         .route("/v1/trace/{code}/evidence", get(evidence::trace_bundle))
+        .route("/v1/epcis/events", get(evidence::epcis_events))
         .route(
             "/v1/scitt/receipt-signature/{height}",
             get(scitt::receipt_signature),

@@ -15,6 +15,7 @@ pub mod block;
 pub mod chain;
 pub mod checkpoint;
 pub mod credit_report;
+pub mod epcis;
 pub mod error;
 pub mod evidence;
 pub mod hash;

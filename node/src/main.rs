@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Exports in exchange formats.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Copy a stopped node's store (RocksDB checkpoint) to a new directory.
     Backup {
         /// The node's data directory (or its db/ directory). Stop the node first.
@@ -239,6 +244,23 @@ enum ClientCommand {
 }
 
 #[derive(Subcommand)]
+enum ExportCommand {
+    /// A batch's chain of custody as a GS1 EPCIS 2.0 EPCISDocument (JSON-LD),
+    /// read from a node with a key file that may see the trace (docs/epcis.md).
+    Epcis {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        trace_code: String,
+        /// Where to write the document (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ScoreCommand {
     /// Run a scenario file through the real ledger and print its scores.
     Replay {
@@ -372,6 +394,31 @@ fn real_main() -> Result<()> {
             let url = format!("{}{path}", node.trim_end_matches('/'));
             let body = client::get_json_as(&url, Some(&key))?;
             println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+        Command::Export {
+            command:
+                ExportCommand::Epcis {
+                    node,
+                    key,
+                    trace_code,
+                    out,
+                },
+        } => {
+            let key = genesis::KeyFile::read(&key)?.signing_key()?;
+            if !trace_code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                anyhow::bail!("--trace-code must be letters and digits, e.g. ZS…");
+            }
+            let url = format!(
+                "{}/v1/epcis/events?trace_code={trace_code}",
+                node.trim_end_matches('/')
+            );
+            let doc = serde_json::to_string_pretty(&client::get_json_as(&url, Some(&key))?)?;
+            match out {
+                Some(p) => std::fs::write(&p, doc + "\n")
+                    .with_context(|| format!("writing {}", p.display()))?,
+                None => println!("{doc}"),
+            }
             Ok(())
         }
         Command::Backup { data, out } => {

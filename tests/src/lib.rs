@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub mod chaos;
+pub mod epcis_check;
 
 pub use genesis::KeyFile;
 pub use ledger::record;

@@ -540,8 +540,19 @@ fn web_ui_against_a_demo_devnet() {
     if let Some(c) = demo["sample_trace_code"].as_str().filter(|c| *c != code) {
         codes.push(c.to_string());
     }
+    let gs1 = zsl_tests::epcis_check::validator();
     for c in &codes {
         trace_evidence_verifies_offline(&devnet, c);
+        // The demo's chain of custody as EPCIS 2.0: valid by GS1's schema, and it reads back.
+        let (status, doc) = get_json(&format!("{}/v1/epcis/events?trace_code={c}", devnet.api));
+        assert_eq!(status, 200, "{doc}");
+        zsl_tests::epcis_check::assert_valid(&gs1, &doc);
+        let (_, t) = get_json(&format!("{}/v1/trace/{c}", devnet.api));
+        let steps = zsl_tests::epcis_check::custody_matches(&doc, &t["trace"]);
+        assert!(
+            steps.is_ok_and(|n| n > 1),
+            "{c}: the export does not read back as its trace"
+        );
     }
     browser_walk(&devnet.api, &code);
 }

@@ -658,3 +658,117 @@ fn strict_input_refuses_what_two_parsers_could_read_differently() {
     // And the valid original still commits: its bytes were never the problem.
     ok(node, &coded);
 }
+
+/// A chain of custody with a rejection and a re-shipment, exported as EPCIS
+/// 2.0: valid by GS1's schema, and read back it gives the ledger's custody.
+#[test]
+fn a_chain_of_custody_exports_to_epcis_and_reads_back() {
+    let w = setup();
+    let chain = w.node.spec.chain_id.clone();
+    let node = &w.node;
+    let gs1 = epcis_check::validator();
+    assert!(
+        gs1.is_valid(&epcis_check::gs1_example()),
+        "GS1's own example"
+    );
+
+    ok(node, &code(&w, "B-E1", &future_date(5)));
+    let trace = ledger::machine::trace_code(&w.producer.0, "B-E1");
+    ok(node, &ship(&w, "SH-E1", &w.shop.0, &trace, 40));
+    let reject = ShipmentReject {
+        shipper: w.producer.0.clone(),
+        shipment_id: "SH-E1".into(),
+        reason: RejectionReason::Quality,
+        note: Some("温度超标".into()),
+    };
+    ok(
+        node,
+        &sign(&chain, &w.shop.1, &w.shop.0, "shipment.reject", &reject),
+    );
+    ok(node, &ship(&w, "SH-E2", &w.shop.0, &trace, 40));
+    let receive = ShipmentReceive {
+        shipper: w.producer.0.clone(),
+        shipment_id: "SH-E2".into(),
+    };
+    ok(
+        node,
+        &sign(&chain, &w.shop.1, &w.shop.0, "shipment.receive", &receive),
+    );
+
+    let (status, doc) = node.get(&format!("/v1/epcis/events?trace_code={trace}"));
+    assert_eq!(status, 200, "{doc}");
+    epcis_check::assert_valid(&gs1, &doc);
+    let events = doc["epcisBody"]["eventList"].as_array().expect("events");
+    let steps: Vec<&str> = events
+        .iter()
+        .map(|e| e["bizStep"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "commissioning",
+            "shipping",
+            "inspecting",
+            "shipping",
+            "receiving"
+        ]
+    );
+    // The product has a GTIN: the batch is its LGTIN as a GS1 Digital Link URI, in kilograms.
+    assert_eq!(
+        events[0]["quantityList"][0],
+        json!({"epcClass": "https://id.gs1.org/01/06901234567892/10/B-E1", "quantity": 100, "uom": "KGM"})
+    );
+    assert_eq!(
+        (
+            events[2]["disposition"].as_str(),
+            events[2]["zsl:rejectionReason"].as_str()
+        ),
+        (Some("returned"), Some("quality"))
+    );
+    // Read back, the document gives the ledger's chain of custody.
+    let (_, t) = node.get(&format!("/v1/trace/{trace}"));
+    assert_eq!(epcis_check::custody_matches(&doc, &t["trace"]), Ok(5));
+    // `zsl export epcis` writes the same document.
+    let file = node.dir.path().join("custody.epcis.jsonld");
+    let out = std::process::Command::new(zsl_binary())
+        .args([
+            "export",
+            "epcis",
+            "--node",
+            &node.api,
+            "--trace-code",
+            &trace,
+            "--out",
+        ])
+        .arg(&file)
+        .arg("--key")
+        .arg(node.dir.path().join("root.key.json"))
+        .output()
+        .expect("zsl export epcis");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("written")).expect("JSON");
+    assert_eq!(exported, doc);
+    // Each event names its transaction, whose evidence bundle is served.
+    let tx = events[4]["zsl:txId"].as_str().expect("tx id");
+    assert_eq!(events[4]["eventID"], format!("urn:zsl:tx:{tx}"));
+    // The schema check is not vacuous: an event without its time zone is refused.
+    let mut broken = doc.clone();
+    broken["epcisBody"]["eventList"][1]
+        .as_object_mut()
+        .expect("event")
+        .remove("eventTimeZoneOffset");
+    assert!(!gs1.is_valid(&broken));
+    // Bad queries are clear 4xx answers; the export is not public.
+    assert_eq!(node.get("/v1/epcis/events").0, 400);
+    assert_eq!(node.get("/v1/epcis/events?trace_code=ZS00").0, 404);
+    assert_eq!(
+        node.get_public(&format!("/v1/epcis/events?trace_code={trace}"))
+            .0,
+        401
+    );
+}
