@@ -48,10 +48,11 @@ pub enum ApiCode {
     NotAValidator,
     ReceiptsUnavailable,
     TraceTooLarge,
+    SealedTooFar,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 38] = [
+    pub const ALL: [ApiCode; 39] = [
         ApiCode::BodyTooLarge,
         ApiCode::Busy,
         ApiCode::CommitTimeout,
@@ -90,6 +91,7 @@ impl ApiCode {
         ApiCode::NotAValidator,
         ApiCode::ReceiptsUnavailable,
         ApiCode::TraceTooLarge,
+        ApiCode::SealedTooFar,
     ];
 
     /// Whether the condition passes by itself, so the same request may be
@@ -110,6 +112,8 @@ impl ApiCode {
                 | ApiCode::RateLimited
                 | ApiCode::RequestTimeout
                 | ApiCode::ReceiptsUnavailable
+                // The next checkpoint is sealed within a block or so.
+                | ApiCode::NotYetSealed
         )
     }
 
@@ -160,6 +164,7 @@ impl ApiCode {
             ApiCode::NotAValidator => "not_a_validator",
             ApiCode::ReceiptsUnavailable => "receipts_unavailable",
             ApiCode::TraceTooLarge => "trace_too_large",
+            ApiCode::SealedTooFar => "sealed_too_far",
             ApiCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }
@@ -358,6 +363,21 @@ mod tests {
                 "{code} in docs/api.md"
             );
         }
+    }
+
+    #[test]
+    fn an_unsealed_record_is_retryable_one_sealed_too_far_is_not() {
+        let unsealed: ApiError = ledger::evidence::EvidenceError::NotYetSealed {
+            tx: "00".into(),
+            height: 7,
+        }
+        .into();
+        let far: ApiError = ledger::evidence::EvidenceError::TooFar(7).into();
+        assert_eq!(
+            (unsealed.code, far.code),
+            ("not_yet_sealed", "sealed_too_far")
+        );
+        assert!(ApiCode::is_retryable(unsealed.code) && !ApiCode::is_retryable(far.code));
     }
 
     #[test]

@@ -28,8 +28,12 @@ impl From<EvidenceError> for ApiError {
     fn from(e: EvidenceError) -> Self {
         match e {
             EvidenceError::NotFound(id) => ApiError::not_found("committed transaction", &id),
-            EvidenceError::NotYetSealed { .. } | EvidenceError::TooFar(_) => {
+            EvidenceError::NotYetSealed { .. } => {
                 ApiError::new(StatusCode::CONFLICT, ApiCode::NotYetSealed, e.to_string())
+            }
+            // A later checkpoint never brings the record closer: not retryable.
+            EvidenceError::TooFar(_) => {
+                ApiError::new(StatusCode::CONFLICT, ApiCode::SealedTooFar, e.to_string())
             }
             EvidenceError::Ledger(e) => ApiError::internal(e),
         }

@@ -64,7 +64,9 @@ fn wait_for_bundle(node: &TestNode, id: &str) -> Value {
             match status {
                 200 => Some(body),
                 409 => {
+                    // It passes by itself: the next checkpoint seals a block later.
                     assert_eq!(body["code"], "not_yet_sealed", "{body}");
+                    assert_eq!(body["retryable"], true, "{body}");
                     None
                 }
                 other => panic!("GET /v1/evidence answered {other}: {body}"),
