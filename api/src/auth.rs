@@ -52,8 +52,9 @@ pub enum Caller {
 pub struct Guard {
     /// Signature → the second it expires from the window.
     seen: Mutex<BTreeMap<[u8; 64], i64>>,
-    /// Token → (caller, expiry second).
-    sessions: Mutex<BTreeMap<String, (Caller, i64)>>,
+    /// Token → (the key that opened it, expiry second). The caller is looked
+    /// up again on every use, so a revoked key's sessions end with it.
+    sessions: Mutex<BTreeMap<String, (String, i64)>>,
 }
 
 fn now_s() -> i64 {
@@ -79,8 +80,8 @@ impl Guard {
         seen.insert(sig, expires_s).is_none()
     }
 
-    /// Opens a session for `caller`: its token and expiry (Unix seconds).
-    pub fn open_session(&self, caller: Caller) -> Result<(String, i64), ApiError> {
+    /// Opens a session for the holder of `keyid`: its token and expiry (Unix seconds).
+    pub fn open_session(&self, keyid: &str) -> Result<(String, i64), ApiError> {
         let mut bytes = [0u8; 32];
         rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut bytes)
             .map_err(ApiError::internal)?;
@@ -99,15 +100,16 @@ impl Guard {
                 None => break,
             };
         }
-        s.insert(token.clone(), (caller, expires));
+        s.insert(token.clone(), (keyid.to_string(), expires));
         Ok((token, expires))
     }
 
-    fn session(&self, token: &str) -> Option<Caller> {
+    /// The key a live session was opened with.
+    fn session(&self, token: &str) -> Option<String> {
         let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         s.get(token)
             .filter(|(_, exp)| *exp > now_s())
-            .map(|(c, _)| c.clone())
+            .map(|(k, _)| k.clone())
     }
 
     /// Ends a session (sign-out).
@@ -165,6 +167,29 @@ fn owner(state: &AppState, keyid: &str) -> Result<Caller, ApiError> {
         jurisdiction: acct.jurisdiction,
     })
 }
+
+/// The caller of a session token: the current holder of the key that opened
+/// it (so a revoked key, or a changed role or jurisdiction, takes effect at
+/// once, not when the session expires).
+fn session_caller(state: &AppState, authorization: &str) -> Result<Caller, ApiError> {
+    let token = authorization.strip_prefix("Bearer ");
+    let Some(keyid) = token.and_then(|t| state.guard.session(t)) else {
+        return Err(unauthorized(
+            ApiCode::Unauthenticated,
+            "the session token is unknown or expired; sign in again",
+        ));
+    };
+    owner(state, &keyid).inspect_err(|_| {
+        if let Some(t) = token {
+            state.guard.close_session(t);
+        }
+    })
+}
+
+/// The key a signed request was signed with (request extension), for
+/// `POST /v1/sessions`.
+#[derive(Debug, Clone)]
+pub struct SignedBy(pub String);
 
 /// Verifies a signed request and names its caller.
 fn signed_caller(
@@ -227,6 +252,7 @@ pub async fn identify(State(state): State<AppState>, req: Request, next: Next) -
         Ok(s) => s,
         Err(e) => return unauthorized(ApiCode::Unauthenticated, e.to_string()).into_response(),
     };
+    let mut signed_by = None;
     let (caller, body) = match (signed, token) {
         (None, None) => (Caller::Public, body),
         (Some(_), Some(_)) => {
@@ -236,18 +262,9 @@ pub async fn identify(State(state): State<AppState>, req: Request, next: Next) -
             )
             .into_response()
         }
-        (None, Some(t)) => match t
-            .strip_prefix("Bearer ")
-            .and_then(|t| state.guard.session(t))
-        {
-            Some(c) => (c, body),
-            None => {
-                return unauthorized(
-                    ApiCode::Unauthenticated,
-                    "the session token is unknown or expired; sign in again",
-                )
-                .into_response()
-            }
+        (None, Some(t)) => match session_caller(&state, &t) {
+            Ok(c) => (c, body),
+            Err(e) => return e.into_response(),
         },
         (Some(s), None) => {
             let bytes = match axum::body::to_bytes(body, REQUEST_BYTES_MAX).await {
@@ -255,13 +272,19 @@ pub async fn identify(State(state): State<AppState>, req: Request, next: Next) -
                 Err(_) => return ApiError::body_too_large().into_response(),
             };
             match signed_caller(&state, &s, &parts, &bytes) {
-                Ok(c) => (c, Body::from(bytes)),
+                Ok(c) => {
+                    signed_by = Some(SignedBy(s.keyid.clone()));
+                    (c, Body::from(bytes))
+                }
                 Err(e) => return e.into_response(),
             }
         }
     };
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(caller);
+    if let Some(k) = signed_by {
+        req.extensions_mut().insert(k);
+    }
     next.run(req).await
 }
 
@@ -280,10 +303,9 @@ mod tests {
     #[test]
     fn sessions_expire_and_close() {
         let g = Guard::default();
-        let caller = Caller::Validator { name: "v".into() };
-        let (t, exp) = g.open_session(caller.clone()).unwrap();
+        let (t, exp) = g.open_session("ab").unwrap();
         assert!(exp > now_s());
-        assert_eq!(g.session(&t), Some(caller));
+        assert_eq!(g.session(&t).as_deref(), Some("ab"));
         g.close_session(&t);
         assert_eq!(g.session(&t), None);
         assert_eq!(g.session("nope"), None);

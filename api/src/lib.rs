@@ -282,7 +282,11 @@ pub fn router(state: AppState) -> Router {
 
 /// `POST /v1/sessions`: a signed request by an account opens a session
 /// (the web UI signs in once with its key file, then sends the token).
-async fn sign_in(State(state): State<AppState>, caller: auth::Caller) -> ApiResult<Json<Value>> {
+async fn sign_in(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    signed_by: Option<axum::Extension<auth::SignedBy>>,
+) -> ApiResult<Json<Value>> {
     let auth::Caller::Account {
         id,
         role,
@@ -292,7 +296,15 @@ async fn sign_in(State(state): State<AppState>, caller: auth::Caller) -> ApiResu
         return Err(access::denied(&caller, "a session (accounts only)"));
     };
     let (account, role, jurisdiction) = (id.clone(), *role, jurisdiction.clone());
-    let (token, expires_s) = state.guard.open_session(caller)?;
+    // A session is opened by a signed request, never by another session.
+    let Some(axum::Extension(auth::SignedBy(keyid))) = signed_by else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ApiCode::AuthenticationRequired,
+            "sign in with a signed request (RFC 9421), not a session token",
+        ));
+    };
+    let (token, expires_s) = state.guard.open_session(&keyid)?;
     Ok(Json(json!({
         "token": token,
         "expires_at_ms": expires_s * 1000,

@@ -329,15 +329,18 @@ fn signatures_are_checked_once_in_their_window_and_sessions_end() {
     );
 
     // A session: one signed request opens it, the token reads, sign-out ends it.
-    let mut req = http().post(format!("{api}/v1/sessions"));
-    for (n, v) in signature_headers(key, "POST", "/v1/sessions", b"") {
-        req = req.header(n, v);
-    }
-    let r = req.send().unwrap();
-    assert_eq!(r.status(), 200);
-    let session: Value = r.json().unwrap();
-    assert_eq!(session["account"], w.producer.0.as_str());
-    let bearer = format!("Bearer {}", session["token"].as_str().unwrap());
+    let sign_in = |key: &ed25519_dalek::SigningKey| -> String {
+        let mut req = http().post(format!("{api}/v1/sessions"));
+        for (n, v) in signature_headers(key, "POST", "/v1/sessions", b"") {
+            req = req.header(n, v);
+        }
+        let r = req.send().unwrap();
+        assert_eq!(r.status(), 200);
+        let session: Value = r.json().unwrap();
+        assert_eq!(session["account"], w.producer.0.as_str());
+        format!("Bearer {}", session["token"].as_str().unwrap())
+    };
+    let bearer = sign_in(key);
     assert_eq!(get_with(&[("authorization", bearer.clone())]).0, 200);
     let r = http()
         .delete(format!("{api}/v1/sessions"))
@@ -357,6 +360,39 @@ fn signatures_are_checked_once_in_their_window_and_sessions_end() {
         req = req.header(n, v);
     }
     assert_eq!(req.send().unwrap().status(), 403);
+
+    // A session ends when the key that opened it is revoked, not 15 minutes later.
+    let bearer = sign_in(key);
+    assert_eq!(get_with(&[("authorization", bearer.clone())]).0, 200);
+    // A session does not open another.
+    let r = http()
+        .post(format!("{api}/v1/sessions"))
+        .header("authorization", bearer.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let chain = w.node.spec.chain_id.clone();
+    let second = test_key("producer-second");
+    let change = |k: &ed25519_dalek::SigningKey| KeyChange {
+        target: w.producer.0.clone(),
+        public_key: hex::encode(k.verifying_key().to_bytes()),
+    };
+    ok(
+        &w.node,
+        &sign(&chain, key, &w.producer.0, "key.bind", &change(&second)),
+    );
+    ok(
+        &w.node,
+        &sign(&chain, &second, &w.producer.0, "key.revoke", &change(key)),
+    );
+    let (s, b) = get_with(&[("authorization", bearer.clone())]);
+    assert_eq!((s, b["code"].as_str()), (401, Some("unknown_key")), "{b}");
+    let (s, b) = get_with(&[("authorization", bearer)]);
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "the session is closed: {b}"
+    );
 }
 
 /// The enterprise's credit report, signed by the validator that served it,
