@@ -65,25 +65,26 @@ pub(crate) async fn trace_bundle(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let view = state.ledger.store.view();
-    full_trace_viewer(&state, &caller, &view, &code, "this batch's trace evidence")?;
+    full_trace(&state, &caller, &view, &code, "this batch's trace evidence")?;
     let g = genesis_of(&state)?;
     Ok(Json(evidence::build_trace(&view, &g, &code)?).into_response())
 }
 
-/// Whether the caller sees `code`'s whole trace: a party to the batch, or a
-/// regulator or inspector over the coder's district (404 for an unknown code).
-fn full_trace_viewer(
+/// `code`'s whole trace, for a caller who may see it: a party to the batch,
+/// or a regulator or inspector over the coder's district (404 for an unknown code).
+fn full_trace(
     state: &AppState,
     caller: &crate::auth::Caller,
     view: &(impl ledger::kv::KvRead + ?Sized),
     code: &str,
     what: &str,
-) -> ApiResult<()> {
+) -> ApiResult<ledger::query::TraceView> {
     let t = ledger::query::trace(view, code, None)?
         .ok_or_else(|| ApiError::not_found("trace code", code))?;
     let full = crate::access::sees_region(caller, &state.ledger.spec, &t.batch.coder_district)
         || crate::access::is_party(caller, t.parties.keys().map(String::as_str));
-    crate::access::require(caller, full, what)
+    crate::access::require(caller, full, what)?;
+    Ok(t)
 }
 
 #[derive(Deserialize)]
@@ -106,10 +107,9 @@ pub(crate) async fn epcis_events(
         )
     })?;
     let view = state.ledger.store.view();
-    full_trace_viewer(&state, &caller, &view, &code, "this batch's events")?;
+    let t = full_trace(&state, &caller, &view, &code, "this batch's events")?;
     let head = state.ledger.head()?;
-    let doc = ledger::epcis::trace_document(&view, &state.ledger.spec, &code, head.time_ms)?
-        .ok_or_else(|| ApiError::not_found("trace code", &code))?;
+    let doc = ledger::epcis::trace_document(&view, &state.ledger.spec, &t, head.time_ms)?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
         Json(doc),

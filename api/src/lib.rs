@@ -394,11 +394,6 @@ impl WaitQuery {
     }
 }
 
-/// Checks what can be checked before consensus: envelope, fields, chain,
-/// and replay of a committed id; the signature too when the client does not
-/// wait for commit (`check_signature`), so that 202 means well-signed. A
-/// client that waits gets the leader's verdict: its block producer verifies
-/// every signature once, in batches on every core. The state rules run at commit.
 /// The ids a record creates that its body does not spell out: a coding's
 /// trace code, a subject's subject code, a shipment's and a product's key
 /// (what `/v1/batches/…`, `/v1/trace/…` and `/v1/shipments/…` take).
@@ -432,7 +427,21 @@ fn with_created(mut answer: Value, created: &Option<Value>) -> Value {
     answer
 }
 
-/// Admission checks; answers the ids the record creates.
+/// An outcome as JSON; a committed one with the ids its record created.
+fn outcome_json(outcome: &SubmitOutcome, created: &Option<Value>) -> Value {
+    let answer = serde_json::to_value(outcome).unwrap_or(Value::Null);
+    match outcome {
+        SubmitOutcome::Committed { .. } => with_created(answer, created),
+        SubmitOutcome::Refused { .. } => answer,
+    }
+}
+
+/// Checks what can be checked before consensus: envelope, fields, chain,
+/// and replay of a committed id; the signature too when the client does not
+/// wait for commit (`check_signature`), so that 202 means well-signed. A
+/// client that waits gets the leader's verdict: its block producer verifies
+/// every signature once, in batches on every core. The state rules run at commit.
+/// Answers the ids the record creates ([`created_ids`]).
 fn admit(state: &AppState, tx: &TxFrame, check_signature: bool) -> Result<Option<Value>, ApiError> {
     let checked = admit_checks(state, tx, check_signature);
     if let Err(e) = &checked {
@@ -482,8 +491,7 @@ fn sink_error(e: SinkError, tx_id: Option<String>) -> ApiError {
 fn outcome_response(outcome: SubmitOutcome, created: &Option<Value>) -> Response {
     match &outcome {
         SubmitOutcome::Committed { .. } => {
-            let answer = serde_json::to_value(&outcome).unwrap_or(Value::Null);
-            (StatusCode::OK, Json(with_created(answer, created))).into_response()
+            (StatusCode::OK, Json(outcome_json(&outcome, created))).into_response()
         }
         SubmitOutcome::Refused {
             code,
@@ -722,11 +730,7 @@ async fn submit_many(
     if wait {
         for (i, id, created, fut) in pending {
             results[i] = match wait_outcome(fut, &id).await {
-                Ok(o @ SubmitOutcome::Committed { .. }) => with_created(
-                    serde_json::to_value(o).map_err(ApiError::internal)?,
-                    &created,
-                ),
-                Ok(o) => serde_json::to_value(o).map_err(ApiError::internal)?,
+                Ok(o) => outcome_json(&o, &created),
                 Err(e) => json!({"status": "unknown", "code": e.code, "message": e.message,
                     "retryable": true, "tx_id": id}),
             };

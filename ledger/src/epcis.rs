@@ -224,11 +224,7 @@ fn shipment_event<K: KvRead + ?Sized>(
 }
 
 /// Every event of a trace, in ledger order.
-fn trace_events<K: KvRead + ?Sized>(
-    kv: &K,
-    spec: &ChainSpec,
-    t: &TraceView,
-) -> Result<Vec<(i64, String, Value)>> {
+fn trace_events<K: KvRead + ?Sized>(kv: &K, spec: &ChainSpec, t: &TraceView) -> Result<Vec<Value>> {
     let mut classes = Classes {
         kv,
         known: BTreeMap::new(),
@@ -284,42 +280,33 @@ fn trace_events<K: KvRead + ?Sized>(
     // Ledger order: by block time, then by where each transaction sits.
     let mut keyed = Vec::with_capacity(out.len());
     for (at, tx, e) in out {
-        let index = match crate::hash::H32::parse(&tx) {
+        let place = match crate::hash::H32::parse(&tx) {
             Some(h) => crate::history::read_tx(kv, &h.0)?.map(|l| (l.height, l.index)),
             None => None,
         };
-        keyed.push((at, index, tx, e));
+        keyed.push(((at, place, tx), e));
     }
-    keyed.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
-    Ok(keyed
-        .into_iter()
-        .map(|(at, _, tx, e)| (at, tx, e))
-        .collect())
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(keyed.into_iter().map(|(_, e)| e).collect())
 }
 
-/// The chain of custody of `trace_code` as an `EPCISDocument` created at
-/// `created_ms` (the caller passes the head block's time, so the document
-/// depends on the ledger only); `None` for an unknown trace code.
+/// The chain of custody of a trace ([`query::trace`]) as an `EPCISDocument`
+/// created at `created_ms` (the caller passes the head block's time, so the
+/// document depends on the ledger only).
 pub fn trace_document(
     kv: &(impl KvRead + ?Sized),
     spec: &ChainSpec,
-    trace_code: &str,
+    t: &TraceView,
     created_ms: i64,
-) -> Result<Option<Value>> {
-    let Some(t) = query::trace(kv, trace_code, None)? else {
-        return Ok(None);
-    };
-    let events: Vec<Value> = trace_events(kv, spec, &t)?
-        .into_iter()
-        .map(|(_, _, e)| e)
-        .collect();
-    Ok(Some(json!({
+) -> Result<Value> {
+    let events = trace_events(kv, spec, t)?;
+    Ok(json!({
         "@context": [EPCIS_CONTEXT, {"zsl": ZSL_NAMESPACE}],
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
         "creationDate": local_time(spec, created_ms).0,
         "epcisBody": {"eventList": events},
-    })))
+    }))
 }
 
 /// One custody step read back from an EPCIS document: what `query::trace`

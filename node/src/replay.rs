@@ -65,18 +65,18 @@ impl Replay {
 
     /// Commits `txs` at `at_ms`: one block, or, past the ledger's block limit,
     /// one block per millisecond from `at_ms` on. Returns the last block's time.
-    fn commit(&mut self, at_ms: i64, mut txs: Vec<Vec<u8>>, what: &str) -> Result<i64> {
-        let mut time_ms = at_ms;
-        let mut first = true;
-        while !txs.is_empty() {
-            let rest = txs.split_off(txs.len().min(BLOCK_TXS_MAX));
-            if !first {
-                time_ms += 1;
+    fn commit(&mut self, at_ms: i64, txs: Vec<Vec<u8>>, what: &str) -> Result<i64> {
+        let mut txs = txs.into_iter().peekable();
+        let mut last_ms = at_ms;
+        for time_ms in at_ms.. {
+            if txs.peek().is_none() {
+                break;
             }
-            first = false;
-            self.commit_block(time_ms, std::mem::replace(&mut txs, rest), what)?;
+            let block: Vec<Vec<u8>> = txs.by_ref().take(BLOCK_TXS_MAX).collect();
+            self.commit_block(time_ms, block, what)?;
+            last_ms = time_ms;
         }
-        Ok(time_ms)
+        Ok(last_ms)
     }
 
     fn commit_block(&mut self, time_ms: i64, txs: Vec<Vec<u8>>, what: &str) -> Result<()> {

@@ -34,13 +34,23 @@ fn ident(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// Whether a word starts at byte `i` (no identifier character before it).
+fn word_starts(text: &str, i: usize) -> bool {
+    !text[..i].chars().last().is_some_and(ident)
+}
+
+/// The identifier at byte `i`.
+fn word_at(text: &str, i: usize) -> String {
+    text[i..].chars().take_while(|&c| ident(c)).collect()
+}
+
 /// Each function's body text (from its `fn` to the next), by name.
 fn functions(text: &str) -> Vec<(String, String)> {
     let starts: Vec<(usize, String)> = text
         .match_indices("fn ")
-        .filter(|(i, _)| *i == 0 || !ident(text[..*i].chars().last().unwrap_or(' ')))
+        .filter(|(i, _)| word_starts(text, *i))
         .filter_map(|(i, _)| {
-            let name: String = text[i + 3..].chars().take_while(|&c| ident(c)).collect();
+            let name = word_at(text, i + 3);
             (!name.is_empty()).then_some((i, name))
         })
         .collect();
@@ -63,11 +73,7 @@ fn codes_in(text: &str) -> BTreeSet<RefusalCode> {
     let mut out = BTreeSet::new();
     for prefix in ["C::", "RefusalCode::"] {
         for (i, _) in text.match_indices(prefix) {
-            let name: String = text[i + prefix.len()..]
-                .chars()
-                .take_while(|&c| ident(c))
-                .collect();
-            if let Some(c) = by_name.get(&name) {
+            if let Some(c) = by_name.get(&word_at(text, i + prefix.len())) {
                 out.insert(*c);
             }
         }
@@ -81,7 +87,7 @@ fn calls_in<'a>(text: &str, known: &'a BTreeMap<String, String>) -> BTreeSet<&'a
         .keys()
         .filter(|name| {
             text.match_indices(&format!("{name}("))
-                .any(|(i, _)| i == 0 || !ident(text[..i].chars().last().unwrap_or(' ')))
+                .any(|(i, _)| word_starts(text, i))
         })
         .map(String::as_str)
         .collect()
@@ -169,6 +175,12 @@ const VARIANTS: [(&str, &str); 21] = [
     ("validator.remove", "ValidatorRemove"),
 ];
 
+/// The non-null forms of an `anyOf` (an `Option` adds a `null` one).
+fn alternatives(s: &Value) -> Option<Vec<&Value>> {
+    let alts = s.get("anyOf")?.as_array()?;
+    Some(alts.iter().filter(|a| a["type"] != "null").collect())
+}
+
 /// A one-line description of a schema's type.
 fn shape(s: &Value) -> String {
     if let Some(c) = s.get("const") {
@@ -182,8 +194,7 @@ fn shape(s: &Value) -> String {
             .collect();
         return format!("one of {}", v.join(", "));
     }
-    if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
-        let non_null: Vec<&Value> = alts.iter().filter(|a| a["type"] != "null").collect();
+    if let Some(non_null) = alternatives(s) {
         return match non_null.as_slice() {
             [one] => shape(one),
             many => format!("one of {} forms (below)", many.len()),
@@ -226,8 +237,7 @@ fn nested<'a>(path: &str, s: &'a Value) -> Vec<(String, &'a Value)> {
     if s.get("properties").is_some() {
         return vec![(path.to_string(), s)];
     }
-    if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
-        let non_null: Vec<&Value> = alts.iter().filter(|a| a["type"] != "null").collect();
+    if let Some(non_null) = alternatives(s) {
         if let [one] = non_null.as_slice() {
             return nested(path, one);
         }
@@ -266,8 +276,8 @@ fn field_rows(out: &mut String, prefix: &str, object: &Value, skip: &[&str]) {
             "no"
         };
         let mut description = one_line(s["description"].as_str().unwrap_or(""));
-        if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
-            for (i, a) in alts.iter().filter(|a| a["type"] != "null").enumerate() {
+        if let Some(alts) = alternatives(s) {
+            for (i, a) in alts.iter().enumerate() {
                 if let Some(d) = a["description"].as_str() {
                     let _ = write!(description, " Form {}: {}", i + 1, one_line(d));
                 }
