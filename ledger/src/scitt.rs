@@ -220,14 +220,23 @@ fn statement_protected(b: &Bundle, tx: &SignedTx) -> Header {
             Value::Text(kind.to_string()),
         ),
     ]);
-    HeaderBuilder::new()
+    let mut h = HeaderBuilder::new()
         .algorithm(iana::Algorithm::EdDSA)
         .content_type(PAYLOAD_CONTENT_TYPE.to_string())
-        .key_id(tx.signer.to_vec())
+        .key_id(tx.signer.as_ref().to_vec())
         .value(LABEL_CWT_CLAIMS, claims)
         .value(LABEL_SIGNED_OVER, Value::Bytes(TX_DOMAIN.to_vec()))
-        .build()
+        .build();
+    if tx.signer.alg() == crate::signing::SigAlg::Sm2Sm3 {
+        // No COSE algorithm is registered for SM2 with SM3: a private-use value.
+        h.alg = Some(coset::RegisteredLabelWithPrivate::PrivateUse(ALG_SM2_SM3));
+    }
+    h
 }
+
+/// The private-use COSE algorithm (RFC 9053 §16.4: below −65536) of a
+/// statement whose record an SM2 key signed.
+pub const ALG_SM2_SM3: i64 = -65537;
 
 /// A protected header's bytes as received, or as encoded when built here.
 fn protected_bytes(p: &ProtectedHeader) -> Result<Vec<u8>, String> {
@@ -345,7 +354,7 @@ fn check_signed_statement(p: &Parsed) -> Result<String, String> {
     if tx.signed_bytes[TX_DOMAIN.len()..] != payload[..] {
         return Err("the payload is not the bundle's record body in canonical form".into());
     }
-    if h.key_id != tx.signer || s.signature != tx.sig {
+    if h.key_id != tx.signer.as_ref() || s.signature != tx.sig {
         return Err("the statement's key id or signature is not the bundle record's".into());
     }
     Ok(format!(

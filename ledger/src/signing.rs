@@ -1,12 +1,16 @@
 //! Signed transactions as clients send them: `{body, signer, sig}`.
 //!
 //! Signed bytes = [`TX_DOMAIN`] ‖ RFC 8785 (JCS) bytes of `body`.
-//! `sig` = Ed25519 over the signed bytes; tx id = SHA-256 of the signed bytes.
+//! `sig` = Ed25519 (or, for SM2 keys, SM2-SM3: [`keys`]) over the signed
+//! bytes; tx id = SHA-256 of the signed bytes.
 //! The signature is not part of the id, so an id cannot be changed by
 //! re-signing. `docs/signing.md` spells this out for other languages.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, SigningKey};
 use serde_json::{Map, Value};
+
+mod keys;
+pub use keys::{AccountSigningKey, BadSm2SecretKey, SigAlg, SignerKey, Verifier, SM2_ID};
 
 use crate::hash::sha256;
 use crate::refusal::{refuse, Refusal, RefusalCode};
@@ -27,7 +31,7 @@ pub type TxId = [u8; 32];
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignedTx {
     pub body: Map<String, Value>,
-    pub signer: [u8; 32],
+    pub signer: SignerKey,
     pub sig: [u8; 64],
     /// `TX_DOMAIN ‖ JCS(body)`.
     pub signed_bytes: Vec<u8>,
@@ -124,14 +128,14 @@ impl SignedTx {
                 "`body` must be a JSON object",
             ));
         };
-        let signer = decode_hex::<32>("signer", &envelope.signer)?;
+        let signer = parse_signer(&envelope.signer)?;
         let sig = decode_hex::<64>("sig", &envelope.sig)?;
         Self::from_parts(body, signer, sig)
     }
 
     pub fn from_parts(
         body: Map<String, Value>,
-        signer: [u8; 32],
+        signer: SignerKey,
         sig: [u8; 64],
     ) -> Result<Self, Refusal> {
         let signed_bytes = signed_bytes_of(&body)?;
@@ -151,14 +155,19 @@ impl SignedTx {
         })
     }
 
-    /// Signs `body` with `key` (for clients, tests, replay and the CLI).
+    /// Signs `body` with an Ed25519 `key` (for clients, tests, replay and the CLI).
     pub fn sign(body: Map<String, Value>, key: &SigningKey) -> Result<Self, Refusal> {
+        Self::sign_with(body, &AccountSigningKey::Ed25519(key.clone()))
+    }
+
+    /// Signs `body` with an account key of either algorithm.
+    pub fn sign_with(body: Map<String, Value>, key: &AccountSigningKey) -> Result<Self, Refusal> {
         let signed_bytes = signed_bytes_of(&body)?;
-        let sig = key.sign(&signed_bytes).to_bytes();
+        let sig = key.sign(&signed_bytes);
         let id = sha256(&signed_bytes);
         Ok(Self {
             body,
-            signer: key.verifying_key().to_bytes(),
+            signer: key.public(),
             sig,
             signed_bytes,
             id,
@@ -174,25 +183,9 @@ impl SignedTx {
         })
     }
 
-    pub fn verifying_key(&self) -> Result<VerifyingKey, Refusal> {
-        VerifyingKey::from_bytes(&self.signer).map_err(|_| {
-            refuse(
-                RefusalCode::BadSignature,
-                "`signer` is not a valid Ed25519 public key",
-            )
-        })
-    }
-
     /// Checks the signature alone (strict: rejects small-order keys and non-canonical signatures).
     pub fn verify_signature(&self) -> Result<(), Refusal> {
-        let key = self.verifying_key()?;
-        let sig = Signature::from_bytes(&self.sig);
-        key.verify_strict(&self.signed_bytes, &sig).map_err(|_| {
-            refuse(
-                RefusalCode::BadSignature,
-                "signature does not verify over the signed bytes",
-            )
-        })
+        verify_one(&self.signer, &self.signed_bytes, &self.sig)
     }
 
     pub fn id_hex(&self) -> String {
@@ -200,19 +193,54 @@ impl SignedTx {
     }
 }
 
-/// First byte of a [`TxFrame`]'s bytes. A JSON wire starts with `{` or
-/// whitespace, so a proposal's entries say by themselves which form they are.
+/// Reads `signer`: an Ed25519 or SM2 key's one spelling ([`SignerKey::parse_hex`]).
+fn parse_signer(text: &str) -> Result<SignerKey, Refusal> {
+    SignerKey::parse_hex(text).ok_or_else(|| {
+        refuse(
+            RefusalCode::MalformedTx,
+            "`signer` must be 64 lowercase hex characters (Ed25519) or 130 starting `04` (SM2)",
+        )
+    })
+}
+
+/// Strict verification of one signature under `signer`.
+fn verify_one(signer: &SignerKey, msg: &[u8], sig: &[u8; 64]) -> Result<(), Refusal> {
+    let Some(v) = signer.verifier() else {
+        return Err(refuse(
+            RefusalCode::BadSignature,
+            format!(
+                "`signer` is not a valid {} public key",
+                signer.alg().label()
+            ),
+        ));
+    };
+    if !v.verify(msg, sig) {
+        return Err(refuse(
+            RefusalCode::BadSignature,
+            "signature does not verify over the signed bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// First byte of a [`TxFrame`]'s bytes for an Ed25519 signer. A JSON wire
+/// starts with `{` or whitespace, so a proposal's entries say by themselves
+/// which form they are.
 pub const FRAME_TAG: u8 = 0x01;
+/// First byte of a frame whose signer is an SM2 key (65 bytes).
+pub const FRAME_TAG_SM2: u8 = 0x02;
 const FRAME_HEAD: usize = 1 + 32 + 64;
+const FRAME_HEAD_SM2: usize = 1 + 65 + 64;
 
 /// A transaction as block proposals carry it: `FRAME_TAG ‖ signer (32) ‖
-/// sig (64) ‖ signed bytes`, the signed bytes being `TX_DOMAIN ‖ JCS(body)`
+/// sig (64) ‖ signed bytes` (or `FRAME_TAG_SM2 ‖ signer (65) ‖ sig (64) ‖
+/// signed bytes`), the signed bytes being `TX_DOMAIN ‖ JCS(body)`
 /// exactly as the client signed them. Nodes check that the body is already
 /// canonical ([`crate::jcs`]) instead of canonicalising it again, and parse
 /// records straight from those bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxFrame {
-    pub signer: [u8; 32],
+    pub signer: SignerKey,
     pub sig: [u8; 64],
     /// `TX_DOMAIN ‖ JCS(body)`.
     pub signed_bytes: Vec<u8>,
@@ -223,24 +251,43 @@ impl TxFrame {
     /// Reads a frame, refusing anything whose signed bytes are not
     /// `TX_DOMAIN ‖` a canonical JSON object within the size limit.
     pub fn parse(bytes: &[u8]) -> Result<Self, Refusal> {
-        if bytes.len() > FRAME_HEAD + TX_BYTES_MAX {
+        let head = match bytes.first() {
+            Some(&FRAME_TAG) => FRAME_HEAD,
+            Some(&FRAME_TAG_SM2) => FRAME_HEAD_SM2,
+            _ => return Err(refuse(RefusalCode::MalformedTx, "not a transaction frame")),
+        };
+        if bytes.len() > head + TX_BYTES_MAX {
             return Err(refuse(
                 RefusalCode::TxTooLarge,
                 "canonical body exceeds the transaction size limit",
             ));
         }
-        if bytes.len() < FRAME_HEAD + TX_DOMAIN.len() || bytes[0] != FRAME_TAG {
+        if bytes.len() < head + TX_DOMAIN.len() {
             return Err(refuse(RefusalCode::MalformedTx, "not a transaction frame"));
         }
-        let mut signer = [0u8; 32];
-        signer.copy_from_slice(&bytes[1..33]);
+        let key = &bytes[1..head - 64];
+        let signer = if head == FRAME_HEAD {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(key);
+            SignerKey::Ed25519(k)
+        } else {
+            let mut k = [0u8; 65];
+            k.copy_from_slice(key);
+            if k[0] != 0x04 {
+                return Err(refuse(
+                    RefusalCode::MalformedTx,
+                    "an SM2 signer is an uncompressed point (04 ‖ x ‖ y)",
+                ));
+            }
+            SignerKey::Sm2(k)
+        };
         let mut sig = [0u8; 64];
-        sig.copy_from_slice(&bytes[33..FRAME_HEAD]);
-        Self::from_signed_bytes(signer, sig, bytes[FRAME_HEAD..].to_vec())
+        sig.copy_from_slice(&bytes[head - 64..head]);
+        Self::from_signed_bytes(signer, sig, bytes[head..].to_vec())
     }
 
     fn from_signed_bytes(
-        signer: [u8; 32],
+        signer: SignerKey,
         sig: [u8; 64],
         signed_bytes: Vec<u8>,
     ) -> Result<Self, Refusal> {
@@ -287,7 +334,7 @@ impl TxFrame {
             {
                 return None;
             }
-            let signer = decode_hex::<32>("signer", e.signer).ok()?;
+            let signer = SignerKey::parse_hex(e.signer)?;
             let sig = decode_hex::<64>("sig", e.sig).ok()?;
             let mut signed_bytes = Vec::with_capacity(TX_DOMAIN.len() + body.len());
             signed_bytes.extend_from_slice(TX_DOMAIN);
@@ -309,7 +356,7 @@ impl TxFrame {
     /// Reads either form a proposal may carry: a frame, or (older entries,
     /// tests, tools) the JSON wire `{body, signer, sig}`, canonicalised here.
     pub fn from_proposed(bytes: &[u8]) -> Result<Self, Refusal> {
-        if bytes.first() == Some(&FRAME_TAG) {
+        if matches!(bytes.first(), Some(&FRAME_TAG | &FRAME_TAG_SM2)) {
             return Self::parse(bytes);
         }
         Self::from_wire(bytes)
@@ -317,9 +364,12 @@ impl TxFrame {
 
     /// The frame's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(FRAME_HEAD + self.signed_bytes.len());
-        out.push(FRAME_TAG);
-        out.extend_from_slice(&self.signer);
+        let mut out = Vec::with_capacity(FRAME_HEAD_SM2 + self.signed_bytes.len());
+        out.push(match self.signer {
+            SignerKey::Ed25519(_) => FRAME_TAG,
+            SignerKey::Sm2(_) => FRAME_TAG_SM2,
+        });
+        out.extend_from_slice(self.signer.as_ref());
         out.extend_from_slice(&self.sig);
         out.extend_from_slice(&self.signed_bytes);
         out
@@ -334,7 +384,7 @@ impl TxFrame {
     /// around the canonical body without parsing it.
     pub fn wire_json(&self) -> Vec<u8> {
         let body = self.body_json();
-        let mut out = Vec::with_capacity(body.len() + 32 + 2 * (32 + 64));
+        let mut out = Vec::with_capacity(body.len() + 32 + 2 * (65 + 64));
         out.extend_from_slice(b"{\"body\":");
         out.extend_from_slice(body);
         out.extend_from_slice(b",\"signer\":\"");
@@ -349,30 +399,15 @@ impl TxFrame {
         hex::encode(self.id)
     }
 
-    /// The signature and the id: equal for two frames exactly when they
-    /// carry the same signed bytes and signature.
-    fn id_and_sig(&self) -> [u8; 96] {
-        let mut k = [0u8; 96];
-        k[..32].copy_from_slice(&self.id);
-        k[32..].copy_from_slice(&self.sig);
-        k
+    /// The id, signature and signer: equal for two frames exactly when they
+    /// carry the same signed bytes, signature and key.
+    fn id_and_sig(&self) -> VerifiedFrame {
+        (self.id, self.sig, self.signer)
     }
 
     /// Checks the signature alone (strict, as [`SignedTx::verify_signature`]).
     pub fn verify_signature(&self) -> Result<(), Refusal> {
-        let key = VerifyingKey::from_bytes(&self.signer).map_err(|_| {
-            refuse(
-                RefusalCode::BadSignature,
-                "`signer` is not a valid Ed25519 public key",
-            )
-        })?;
-        key.verify_strict(&self.signed_bytes, &Signature::from_bytes(&self.sig))
-            .map_err(|_| {
-                refuse(
-                    RefusalCode::BadSignature,
-                    "signature does not verify over the signed bytes",
-                )
-            })
+        verify_one(&self.signer, &self.signed_bytes, &self.sig)
     }
 }
 
@@ -407,7 +442,7 @@ pub fn verify_many(txs: &[&SignedTx]) -> Vec<bool> {
 pub fn verify_frames(txs: &[&TxFrame], keys: &KeyCache) -> Vec<bool> {
     use rayon::prelude::*;
     let vks = keys.resolve(txs.iter().map(|t| &t.signer));
-    let chunks: Vec<(&[&TxFrame], &[Option<VerifyingKey>])> = txs
+    let chunks: Vec<(&[&TxFrame], &[Option<Verifier>])> = txs
         .chunks(VERIFY_CHUNK)
         .zip(vks.chunks(VERIFY_CHUNK))
         .collect();
@@ -427,48 +462,61 @@ pub fn verify_frames(txs: &[&TxFrame], keys: &KeyCache) -> Vec<bool> {
     verdicts.into_iter().flatten().collect()
 }
 
-fn verify_chunk(txs: &[&TxFrame], keys: &[Option<VerifyingKey>]) -> Vec<bool> {
-    // Weak keys would pass `verify_batch` (which is not strict), so check them singly.
-    let strong: Option<Vec<VerifyingKey>> =
-        keys.iter().map(|k| k.filter(|k| !k.is_weak())).collect();
-    if let Some(vks) = strong {
-        let messages: Vec<&[u8]> = txs.iter().map(|t| t.signed_bytes.as_slice()).collect();
-        let sigs: Vec<Signature> = txs.iter().map(|t| Signature::from_bytes(&t.sig)).collect();
-        if ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok() {
-            // The batch equation is cofactored, so it may accept a signature with a
-            // small-order component that verify_strict refuses. That changes nothing that
-            // matters: keys are checked strictly when bound, and the tx id does not cover
-            // the signature, so a malleated signature cannot create a second transaction.
-            return vec![true; txs.len()];
-        }
+/// Verdicts for one chunk: its Ed25519 frames in one batch (checked one by
+/// one if the batch fails), its SM2 frames one by one (SM2 has no batch
+/// equation). Which frames are batched depends on the chunk alone, so every
+/// node gives the same verdicts.
+fn verify_chunk(txs: &[&TxFrame], keys: &[Option<Verifier>]) -> Vec<bool> {
+    let ed: Vec<usize> = (0..txs.len())
+        .filter(|&i| matches!(keys[i], Some(Verifier::Ed25519(_))))
+        .collect();
+    let mut verdicts = vec![false; txs.len()];
+    let batch_ok = !ed.is_empty() && ed25519_batch(txs, keys, &ed);
+    for (i, (t, k)) in txs.iter().zip(keys).enumerate() {
+        verdicts[i] = match k {
+            Some(Verifier::Ed25519(_)) if batch_ok => true,
+            Some(v) => v.verify(&t.signed_bytes, &t.sig),
+            None => false,
+        };
     }
-    txs.iter()
-        .zip(keys)
-        .map(|(t, k)| {
-            k.is_some_and(|k| {
-                k.verify_strict(&t.signed_bytes, &Signature::from_bytes(&t.sig))
-                    .is_ok()
-            })
-        })
-        .collect()
+    verdicts
 }
 
-/// Decompressed Ed25519 keys by their bytes: accounts sign many
-/// transactions, and decompressing a point costs about a tenth of a
-/// verification. Bounded: cleared when full.
+fn ed25519_batch(txs: &[&TxFrame], keys: &[Option<Verifier>], at: &[usize]) -> bool {
+    let mut vks = Vec::with_capacity(at.len());
+    for &i in at {
+        match &keys[i] {
+            // Weak keys would pass `verify_batch` (which is not strict), so check them singly.
+            Some(Verifier::Ed25519(k)) if !k.is_weak() => vks.push(*k),
+            _ => return false,
+        }
+    }
+    let messages: Vec<&[u8]> = at.iter().map(|&i| txs[i].signed_bytes.as_slice()).collect();
+    let sigs: Vec<Signature> = at
+        .iter()
+        .map(|&i| Signature::from_bytes(&txs[i].sig))
+        .collect();
+    // The batch equation is cofactored, so it may accept a signature with a
+    // small-order component that verify_strict refuses. That changes nothing that
+    // matters: keys are checked strictly when bound, and the tx id does not cover
+    // the signature, so a malleated signature cannot create a second transaction.
+    ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok()
+}
+
+/// Parsed keys by their bytes: accounts sign many transactions;
+/// decompressing an Ed25519 point costs about a tenth of a verification,
+/// and an SM2 key's ZA is a hash over the curve and the point. Bounded:
+/// cleared when full.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: std::sync::Mutex<std::collections::HashMap<[u8; 32], Option<VerifyingKey>>>,
+    keys: std::sync::Mutex<std::collections::HashMap<SignerKey, Option<Verifier>>>,
 }
 
 /// Keys a [`KeyCache`] holds at most.
 pub const KEY_CACHE_MAX: usize = 100_000;
 
 impl KeyCache {
-    fn resolve<'a>(
-        &self,
-        signers: impl Iterator<Item = &'a [u8; 32]>,
-    ) -> Vec<Option<VerifyingKey>> {
+    fn resolve<'a>(&self, signers: impl Iterator<Item = &'a SignerKey>) -> Vec<Option<Verifier>> {
         let mut keys = self
             .keys
             .lock()
@@ -476,13 +524,13 @@ impl KeyCache {
         signers
             .map(|s| {
                 if let Some(k) = keys.get(s) {
-                    return *k;
+                    return k.clone();
                 }
-                let k = VerifyingKey::from_bytes(s).ok();
+                let k = s.verifier();
                 if keys.len() >= KEY_CACHE_MAX {
                     keys.clear();
                 }
-                keys.insert(*s, k);
+                keys.insert(*s, k.clone());
                 k
             })
             .collect()
@@ -503,8 +551,11 @@ impl KeyCache {
 #[derive(Default)]
 pub struct SignatureCache {
     pub keys: KeyCache,
-    verified: std::sync::Mutex<std::collections::HashSet<[u8; 96]>>,
+    verified: std::sync::Mutex<std::collections::HashSet<VerifiedFrame>>,
 }
+
+/// What [`SignatureCache`] remembers of a frame it verified.
+type VerifiedFrame = (TxId, [u8; 64], SignerKey);
 
 /// Frames a [`SignatureCache`] remembers as verified at most.
 pub const VERIFIED_MAX: usize = 200_000;
@@ -524,7 +575,7 @@ impl SignatureCache {
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let keys: Vec<[u8; 96]> = txs.iter().map(|t| t.id_and_sig()).collect();
+        let keys: Vec<VerifiedFrame> = txs.iter().map(|t| t.id_and_sig()).collect();
         if !keys.iter().all(|k| set.contains(k)) {
             return false;
         }
@@ -558,6 +609,7 @@ impl SignatureCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::Signer as _;
     use serde_json::json;
 
     fn key(seed: u8) -> SigningKey {
@@ -671,6 +723,98 @@ mod tests {
             tx.id_hex(),
             "5a5c6130498627e396025979edb0737a676ac5614d4b9105b36ff2cd04eff68c"
         );
+    }
+
+    /// The worked example of docs/signing.md signed with the GM/T 0003.5
+    /// A.2 SM2 key: the same signed bytes and tx id as with Ed25519; the
+    /// signature is deterministic (RFC 6979 with HMAC-SM3).
+    #[test]
+    fn sm2_worked_example() {
+        let d: [u8; 32] =
+            hex::decode("3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let key = AccountSigningKey::sm2_from_secret(&d).unwrap();
+        let Value::Object(body) = json!({
+            "type": "batch.code", "chain_id": "zsl-devnet", "account": "91350100M000100Y43",
+            "created_at": "2024-03-01T09:00:00+08:00", "nonce": "erp-000001",
+            "batch_id": "PORK-20240301-01", "product_id": "pork-chilled", "quantity": 250, "unit": "kg",
+            "production_date": "2024-03-01", "expiry_date": "2024-03-06", "origin_region": "330102"
+        }) else {
+            unreachable!()
+        };
+        let tx = SignedTx::sign_with(body, &key).unwrap();
+        assert_eq!(
+            tx.id_hex(),
+            "5a5c6130498627e396025979edb0737a676ac5614d4b9105b36ff2cd04eff68c"
+        );
+        assert_eq!(hex::encode(tx.signer), "0409f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13");
+        // Also verified by OpenSSL 3.0, gmssl and gmalg (docs/design/sm2-plan.md §4E).
+        assert_eq!(hex::encode(tx.sig), "cbb4f6ad0b4325216e981a018891a7d70b933c7fa1965bf50c52c4ee60fd25a7bf9ab4f81b85d090806956af4d87848ceeb2b630718ad435921adb9c30148073");
+        tx.verify_signature().unwrap();
+        // Deterministic: the same key and body give the same signature.
+        assert_eq!(
+            SignedTx::sign_with(tx.body.clone(), &key).unwrap().sig,
+            tx.sig
+        );
+        // Through the wire and the frame, both ways.
+        let wire = serde_json::to_vec(&tx.to_json()).unwrap();
+        let f = TxFrame::from_wire(&wire).unwrap();
+        assert_eq!(f, tx.frame());
+        assert_eq!(f.to_bytes()[0], FRAME_TAG_SM2);
+        assert_eq!(TxFrame::parse(&f.to_bytes()).unwrap(), f);
+        assert_eq!(TxFrame::from_proposed(&f.to_bytes()).unwrap(), f);
+        assert_eq!(TxFrame::from_wire(&f.wire_json()).unwrap(), f);
+        f.verify_signature().unwrap();
+        // A compressed or off-prefix SM2 signer in a frame is refused.
+        let mut bad = f.to_bytes();
+        bad[1] = 0x02;
+        assert_eq!(
+            TxFrame::parse(&bad).unwrap_err().code,
+            RefusalCode::MalformedTx
+        );
+        let mut forged = f.clone();
+        forged.sig[40] ^= 1;
+        assert_eq!(
+            forged.verify_signature().unwrap_err().code,
+            RefusalCode::BadSignature
+        );
+    }
+
+    /// A chunk mixing Ed25519 and SM2 frames: the Ed25519 ones in a batch,
+    /// the SM2 ones singly; a bad frame of either kind is found.
+    #[test]
+    fn mixed_chunks_find_the_bad_ones() {
+        let sm2 = AccountSigningKey::generate_sm2();
+        let frames: Vec<TxFrame> = (0..6u8)
+            .map(|i| {
+                let mut b = body();
+                b.insert("nonce".into(), json!(format!("m{i}")));
+                if i % 2 == 0 {
+                    SignedTx::sign(b, &key(i + 1)).unwrap().frame()
+                } else {
+                    SignedTx::sign_with(b, &sm2).unwrap().frame()
+                }
+            })
+            .collect();
+        let refs: Vec<&TxFrame> = frames.iter().collect();
+        let cache = SignatureCache::default();
+        assert_eq!(cache.verify(&refs), vec![true; 6]);
+        for bad_at in [2, 3] {
+            let mut bad = frames[bad_at].clone();
+            bad.sig[7] ^= 1;
+            let mut all = refs.clone();
+            all[bad_at] = &bad;
+            let mut want = vec![true; 6];
+            want[bad_at] = false;
+            assert_eq!(cache.verify(&all), want);
+        }
+        // A verified frame whose signer is swapped is not taken from memory.
+        assert_eq!(cache.verify_for_proposal(&refs[..2]), vec![true, true]);
+        let mut swapped = frames[1].clone();
+        swapped.signer = frames[0].signer;
+        assert!(!cache.take_all_verified(&[&frames[0], &swapped]));
     }
 
     #[test]
@@ -869,7 +1013,11 @@ mod tests {
                 let tx = SignedTx::sign(b, &key(3)).unwrap();
                 prop_assert!(tx.verify_signature().is_ok());
                 let mut m = tx.clone();
-                if at < 64 { m.sig[at] ^= 1 << bit } else { m.signer[at - 64] ^= 1 << bit }
+                match &mut m.signer {
+                    _ if at < 64 => m.sig[at] ^= 1 << bit,
+                    SignerKey::Ed25519(k) => k[at - 64] ^= 1 << bit,
+                    SignerKey::Sm2(_) => unreachable!(),
+                }
                 prop_assert!(m.verify_signature().is_err());
             }
         }
