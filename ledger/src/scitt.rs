@@ -36,7 +36,7 @@ use crate::evidence::{self, Bundle, Genesis, Report};
 use crate::hash::H32;
 use crate::merkle;
 use crate::seal;
-use crate::signing::{SignedTx, TX_DOMAIN};
+use crate::signing::{SigAlg, SignedTx, TX_DOMAIN};
 
 /// COSE header `receipts` (RFC 9943 / 9942): an array of receipts, each a
 /// tagged COSE_Sign1 in a byte string.
@@ -221,16 +221,16 @@ fn statement_protected(b: &Bundle, tx: &SignedTx) -> Header {
         ),
     ]);
     let mut h = HeaderBuilder::new()
-        .algorithm(iana::Algorithm::EdDSA)
         .content_type(PAYLOAD_CONTENT_TYPE.to_string())
         .key_id(tx.signer.as_ref().to_vec())
         .value(LABEL_CWT_CLAIMS, claims)
         .value(LABEL_SIGNED_OVER, Value::Bytes(TX_DOMAIN.to_vec()))
         .build();
-    if tx.signer.alg() == crate::signing::SigAlg::Sm2Sm3 {
+    h.alg = Some(match tx.signer.alg() {
+        SigAlg::Ed25519 => coset::Algorithm::Assigned(iana::Algorithm::EdDSA),
         // No COSE algorithm is registered for SM2 with SM3: a private-use value.
-        h.alg = Some(coset::RegisteredLabelWithPrivate::PrivateUse(ALG_SM2_SM3));
-    }
+        SigAlg::Sm2Sm3 => coset::Algorithm::PrivateUse(ALG_SM2_SM3),
+    });
     h
 }
 

@@ -265,22 +265,12 @@ impl TxFrame {
         if bytes.len() < head + TX_DOMAIN.len() {
             return Err(refuse(RefusalCode::MalformedTx, "not a transaction frame"));
         }
-        let key = &bytes[1..head - 64];
-        let signer = if head == FRAME_HEAD {
-            let mut k = [0u8; 32];
-            k.copy_from_slice(key);
-            SignerKey::Ed25519(k)
-        } else {
-            let mut k = [0u8; 65];
-            k.copy_from_slice(key);
-            if k[0] != 0x04 {
-                return Err(refuse(
-                    RefusalCode::MalformedTx,
-                    "an SM2 signer is an uncompressed point (04 ‖ x ‖ y)",
-                ));
-            }
-            SignerKey::Sm2(k)
-        };
+        let signer = SignerKey::from_bytes(&bytes[1..head - 64]).ok_or_else(|| {
+            refuse(
+                RefusalCode::MalformedTx,
+                "an SM2 signer is an uncompressed point (04 ‖ x ‖ y)",
+            )
+        })?;
         let mut sig = [0u8; 64];
         sig.copy_from_slice(&bytes[head - 64..head]);
         Self::from_signed_bytes(signer, sig, bytes[head..].to_vec())
@@ -467,40 +457,40 @@ pub fn verify_frames(txs: &[&TxFrame], keys: &KeyCache) -> Vec<bool> {
 /// equation). Which frames are batched depends on the chunk alone, so every
 /// node gives the same verdicts.
 fn verify_chunk(txs: &[&TxFrame], keys: &[Option<Verifier>]) -> Vec<bool> {
-    let ed: Vec<usize> = (0..txs.len())
-        .filter(|&i| matches!(keys[i], Some(Verifier::Ed25519(_))))
-        .collect();
-    let mut verdicts = vec![false; txs.len()];
-    let batch_ok = !ed.is_empty() && ed25519_batch(txs, keys, &ed);
-    for (i, (t, k)) in txs.iter().zip(keys).enumerate() {
-        verdicts[i] = match k {
+    let batch_ok = ed25519_batch(txs, keys);
+    txs.iter()
+        .zip(keys)
+        .map(|(t, k)| match k {
             Some(Verifier::Ed25519(_)) if batch_ok => true,
             Some(v) => v.verify(&t.signed_bytes, &t.sig),
             None => false,
-        };
-    }
-    verdicts
+        })
+        .collect()
 }
 
-fn ed25519_batch(txs: &[&TxFrame], keys: &[Option<Verifier>], at: &[usize]) -> bool {
-    let mut vks = Vec::with_capacity(at.len());
-    for &i in at {
-        match &keys[i] {
-            // Weak keys would pass `verify_batch` (which is not strict), so check them singly.
-            Some(Verifier::Ed25519(k)) if !k.is_weak() => vks.push(*k),
+/// Whether the chunk's Ed25519 frames pass one batch verification. A chunk
+/// with an unusable or weak key is checked one by one, as before SM2: weak
+/// keys would pass `verify_batch`, which is not strict.
+fn ed25519_batch(txs: &[&TxFrame], keys: &[Option<Verifier>]) -> bool {
+    let mut vks = Vec::with_capacity(txs.len());
+    let mut messages: Vec<&[u8]> = Vec::with_capacity(txs.len());
+    let mut sigs = Vec::with_capacity(txs.len());
+    for (t, k) in txs.iter().zip(keys) {
+        match k {
+            Some(Verifier::Ed25519(k)) if !k.is_weak() => {
+                vks.push(*k);
+                messages.push(&t.signed_bytes);
+                sigs.push(Signature::from_bytes(&t.sig));
+            }
+            Some(Verifier::Sm2(_)) => {}
             _ => return false,
         }
     }
-    let messages: Vec<&[u8]> = at.iter().map(|&i| txs[i].signed_bytes.as_slice()).collect();
-    let sigs: Vec<Signature> = at
-        .iter()
-        .map(|&i| Signature::from_bytes(&txs[i].sig))
-        .collect();
     // The batch equation is cofactored, so it may accept a signature with a
     // small-order component that verify_strict refuses. That changes nothing that
     // matters: keys are checked strictly when bound, and the tx id does not cover
     // the signature, so a malleated signature cannot create a second transaction.
-    ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok()
+    !vks.is_empty() && ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok()
 }
 
 /// Parsed keys by their bytes: accounts sign many transactions;
@@ -696,14 +686,8 @@ mod tests {
         }
     }
 
-    /// The worked example of docs/signing.md (also reproduced by docs/examples/sign.py).
-    #[test]
-    fn documented_worked_example() {
-        let sk: [u8; 32] =
-            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-                .unwrap()
-                .try_into()
-                .unwrap();
+    /// The body of docs/signing.md's worked example.
+    fn worked_example_body() -> Map<String, Value> {
         let Value::Object(body) = json!({
             "type": "batch.code", "chain_id": "zsl-devnet", "account": "91350100M000100Y43",
             "created_at": "2024-03-01T09:00:00+08:00", "nonce": "erp-000001",
@@ -712,7 +696,18 @@ mod tests {
         }) else {
             unreachable!()
         };
-        let tx = SignedTx::sign(body, &SigningKey::from_bytes(&sk)).unwrap();
+        body
+    }
+
+    /// The worked example of docs/signing.md (also reproduced by docs/examples/sign.py).
+    #[test]
+    fn documented_worked_example() {
+        let sk: [u8; 32] =
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let tx = SignedTx::sign(worked_example_body(), &SigningKey::from_bytes(&sk)).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&tx.signed_bytes[TX_DOMAIN.len()..]),
             r#"{"account":"91350100M000100Y43","batch_id":"PORK-20240301-01","chain_id":"zsl-devnet","created_at":"2024-03-01T09:00:00+08:00","expiry_date":"2024-03-06","nonce":"erp-000001","origin_region":"330102","product_id":"pork-chilled","production_date":"2024-03-01","quantity":250,"type":"batch.code","unit":"kg"}"#
@@ -730,21 +725,8 @@ mod tests {
     /// signature is deterministic (RFC 6979 with HMAC-SM3).
     #[test]
     fn sm2_worked_example() {
-        let d: [u8; 32] =
-            hex::decode("3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8")
-                .unwrap()
-                .try_into()
-                .unwrap();
-        let key = AccountSigningKey::sm2_from_secret(&d).unwrap();
-        let Value::Object(body) = json!({
-            "type": "batch.code", "chain_id": "zsl-devnet", "account": "91350100M000100Y43",
-            "created_at": "2024-03-01T09:00:00+08:00", "nonce": "erp-000001",
-            "batch_id": "PORK-20240301-01", "product_id": "pork-chilled", "quantity": 250, "unit": "kg",
-            "production_date": "2024-03-01", "expiry_date": "2024-03-06", "origin_region": "330102"
-        }) else {
-            unreachable!()
-        };
-        let tx = SignedTx::sign_with(body, &key).unwrap();
+        let key = keys::gmt_a2_key();
+        let tx = SignedTx::sign_with(worked_example_body(), &key).unwrap();
         assert_eq!(
             tx.id_hex(),
             "5a5c6130498627e396025979edb0737a676ac5614d4b9105b36ff2cd04eff68c"

@@ -50,22 +50,21 @@ impl SignerKey {
     /// hex starting `04` (SM2). Checks the syntax only, not that the bytes are
     /// a usable point: [`Self::check_point`] does.
     pub fn parse_hex(text: &str) -> Option<Self> {
-        if !lower_hex(text) {
+        let mut buf = [0u8; 65];
+        let bytes = buf.get_mut(..text.len() / 2)?;
+        if !lower_hex(text) || hex::decode_to_slice(text, &mut *bytes).is_err() {
             return None;
         }
-        match text.len() {
-            64 => {
-                let mut k = [0u8; 32];
-                hex::decode_to_slice(text, &mut k).ok()?;
-                Some(Self::Ed25519(k))
-            }
-            130 if text.starts_with("04") => {
-                let mut k = [0u8; 65];
-                hex::decode_to_slice(text, &mut k).ok()?;
-                Some(Self::Sm2(k))
-            }
-            _ => None,
+        Self::from_bytes(bytes)
+    }
+
+    /// Reads a key's bytes: 32 (Ed25519) or 65 starting `04` (SM2).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if let Ok(k) = <[u8; 32]>::try_from(bytes) {
+            return Some(Self::Ed25519(k));
         }
+        let k = <[u8; 65]>::try_from(bytes).ok()?;
+        (k[0] == 0x04).then_some(Self::Sm2(k))
     }
 
     pub fn alg(&self) -> SigAlg {
@@ -82,11 +81,10 @@ impl SignerKey {
     /// Whether the key is a point a signature can verify under: on the
     /// curve, not the identity; for Ed25519 also not of small order.
     pub fn check_point(&self) -> bool {
-        match self {
-            Self::Ed25519(k) => {
-                ed25519_dalek::VerifyingKey::from_bytes(k).is_ok_and(|vk| !vk.is_weak())
-            }
-            Self::Sm2(k) => sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_ID, k).is_ok(),
+        match self.verifier() {
+            Some(Verifier::Ed25519(vk)) => !vk.is_weak(),
+            Some(Verifier::Sm2(_)) => true,
+            None => false,
         }
     }
 
@@ -146,12 +144,7 @@ pub enum AccountSigningKey {
 
 impl std::fmt::Debug for AccountSigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "AccountSigningKey({:?}, {})",
-            self.alg(),
-            self.public().to_hex()
-        )
+        write!(f, "AccountSigningKey({})", self.public().to_hex())
     }
 }
 
@@ -183,10 +176,6 @@ impl AccountSigningKey {
         }
     }
 
-    pub fn alg(&self) -> SigAlg {
-        self.public().alg()
-    }
-
     pub fn public(&self) -> SignerKey {
         match self {
             Self::Ed25519(k) => SignerKey::Ed25519(k.verifying_key().to_bytes()),
@@ -195,18 +184,6 @@ impl AccountSigningKey {
                 let mut out = [0u8; 65];
                 out.copy_from_slice(&sec1);
                 SignerKey::Sm2(out)
-            }
-        }
-    }
-
-    /// The secret as a key file stores it: the Ed25519 seed or the SM2 d.
-    pub fn secret_bytes(&self) -> [u8; 32] {
-        match self {
-            Self::Ed25519(k) => k.to_bytes(),
-            Self::Sm2(k) => {
-                let mut out = [0u8; 32];
-                out.copy_from_slice(&k.to_bytes());
-                out
             }
         }
     }
@@ -233,6 +210,13 @@ impl From<ed25519_dalek::SigningKey> for AccountSigningKey {
     }
 }
 
+/// The SM2 key of GM/T 0003.5-2012 Annex A.2 (d = 3945…c5b8).
+#[cfg(test)]
+pub(crate) fn gmt_a2_key() -> AccountSigningKey {
+    let d = hex::decode("3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8");
+    AccountSigningKey::sm2_from_secret(&d.unwrap().try_into().unwrap()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,8 +230,7 @@ mod tests {
     /// the given r ‖ s verifies; any other ID or message refuses it.
     #[test]
     fn gmt_0003_5_annex_a2() {
-        let d: [u8; 32] = unhex("3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8");
-        let key = AccountSigningKey::sm2_from_secret(&d).unwrap();
+        let key = gmt_a2_key();
         assert_eq!(
             key.public().to_hex(),
             "04\
