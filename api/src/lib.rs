@@ -469,6 +469,15 @@ fn admit_checks(
         ))
         .with_tx(id));
     }
+    if matches!(tx.signer, ledger::signing::SignerKey::Sm2(_)) && !state.ledger.spec.sm2_accounts {
+        // The state machine would refuse it too (no SM2 key can be bound
+        // here); saying why up front spares an ERP developer the search.
+        return Err(ApiError::from(ledger::Refusal::new(
+            ledger::RefusalCode::KeyNotActive,
+            "this chain does not accept SM2 signatures (its genesis has no `sm2_accounts`)",
+        ))
+        .with_tx(id));
+    }
     if history::read_tx(&state.ledger.store, &tx.id)?.is_some() {
         return Err(ApiError::from(ledger::Refusal::new(
             ledger::RefusalCode::Replayed,

@@ -228,7 +228,8 @@ fn schemas() -> Value {
                         "account": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                         "nonce": {"type": "string", "minLength": 1, "maxLength": 64}
                     }},
-                "signer": hex(64),
+                "signer": {"type": "string", "pattern": "^([0-9a-f]{64}|04[0-9a-f]{128})$",
+                    "description": "The signing key: Ed25519 (64 hex) or, where the chain has `sm2_accounts`, SM2 (130 hex, 04 ‖ x ‖ y)"},
                 "sig": hex(128)
             }
         },

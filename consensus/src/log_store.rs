@@ -570,6 +570,7 @@ mod tests {
             }],
             validators: vec![],
             districts: None,
+            sm2_accounts: false,
         })
         .expect("spec");
         let dir_a = tempfile::tempdir().expect("dir");

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use ledger::record::Variety;
 use ledger::score::ModelParams;
+use ledger::signing::AccountSigningKey;
 use ledger::spec::{ChainSpec, District, Region, RootRegulator, Validator};
 use ledger::state::VarietyCatalogue;
 use ledger::strict_json;
@@ -92,6 +93,8 @@ pub struct GenesisParams {
     pub validators: Vec<Validator>,
     /// Restrict the region table to these codes (scenario replays); `None`: all of Zhejiang.
     pub districts: Option<Vec<String>>,
+    /// Whether accounts may hold SM2 keys (`ChainSpec::sm2_accounts`).
+    pub sm2_accounts: bool,
 }
 
 /// Builds a chain spec over the embedded region table with the `zj-2024` model.
@@ -121,6 +124,7 @@ pub fn build_spec(p: GenesisParams) -> Result<ChainSpec> {
         tx_window_past_ms: 24 * 3600 * 1000,
         tx_window_future_ms: 5 * 60 * 1000,
         log_host: Some(ledger::spec::DEFAULT_LOG_HOST.into()),
+        sm2_accounts: p.sm2_accounts,
     };
     spec.validate()
         .map_err(|e| GenesisError::Invalid(e.to_string()))?;
@@ -170,14 +174,17 @@ pub fn write_new_key_file(path: &Path, key: &KeyFile) -> Result<()> {
     file.sync_all().map_err(io)
 }
 
-/// A key file: an account (or validator) name and its Ed25519 secret.
+/// A key file: an account (or validator) name and its secret. The length
+/// of `public_key` says the algorithm, as on the wire: 64 hex is Ed25519
+/// (`secret_key` its 32-byte seed), 130 hex is SM2 (`secret_key` the 32-byte
+/// scalar d). Validators, witnesses and report signers are Ed25519 only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {
     /// The account id the key signs for (or the validator name).
     pub account: String,
     pub public_key: String,
-    /// The 32-byte Ed25519 seed, lowercase hex. Keep this file private.
+    /// The 32-byte secret, lowercase hex. Keep this file private.
     pub secret_key: String,
 }
 
@@ -185,6 +192,11 @@ impl KeyFile {
     pub fn generate(account: &str) -> Self {
         let key = SigningKey::generate(&mut rand_core::OsRng);
         Self::from_key(account, &key)
+    }
+
+    /// A fresh 国密 SM2 account key.
+    pub fn generate_sm2(account: &str) -> Self {
+        Self::from_account_key(account, &AccountSigningKey::generate_sm2())
     }
 
     pub fn from_key(account: &str, key: &SigningKey) -> Self {
@@ -195,21 +207,58 @@ impl KeyFile {
         }
     }
 
-    pub fn signing_key(&self) -> Result<SigningKey> {
-        let mut seed = [0u8; 32];
-        hex::decode_to_slice(&self.secret_key, &mut seed).map_err(|_| {
+    pub fn from_account_key(account: &str, key: &AccountSigningKey) -> Self {
+        Self {
+            account: account.into(),
+            public_key: key.public().to_hex(),
+            secret_key: hex::encode(key.secret_bytes()),
+        }
+    }
+
+    fn secret(&self) -> Result<[u8; 32]> {
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(&self.secret_key, &mut secret).map_err(|_| {
             GenesisError::Invalid(format!(
-                "key file for {} has a bad secret_key",
+                "key file for {} has a bad secret_key (64 hex characters)",
                 self.account
             ))
         })?;
-        let key = SigningKey::from_bytes(&seed);
-        if hex::encode(key.verifying_key().to_bytes()) != self.public_key {
+        Ok(secret)
+    }
+
+    fn check_public(&self, public: &str) -> Result<()> {
+        if public != self.public_key {
             return Err(GenesisError::Invalid(format!(
                 "key file for {}: public_key does not match secret_key",
                 self.account
             )));
         }
+        Ok(())
+    }
+
+    /// The Ed25519 key: what validators, witnesses and report signers need.
+    pub fn signing_key(&self) -> Result<SigningKey> {
+        if self.public_key.len() == 130 {
+            return Err(GenesisError::Invalid(format!(
+                "key file for {} holds an SM2 key; only an account may sign with SM2 \
+                 (validators, witnesses and report signers are Ed25519)",
+                self.account
+            )));
+        }
+        let key = SigningKey::from_bytes(&self.secret()?);
+        self.check_public(&hex::encode(key.verifying_key().to_bytes()))?;
+        Ok(key)
+    }
+
+    /// The key an account signs records with: Ed25519 or SM2, by the length
+    /// of `public_key`.
+    pub fn account_key(&self) -> Result<AccountSigningKey> {
+        if self.public_key.len() != 130 {
+            return self.signing_key().map(AccountSigningKey::from);
+        }
+        let key = AccountSigningKey::sm2_from_secret(&self.secret()?)
+            .map_err(|e| GenesisError::Invalid(format!("key file for {}: {e}", self.account)))?;
+        self.check_public(&key.public().to_hex())?;
         Ok(key)
     }
 
@@ -237,7 +286,7 @@ pub struct Devnet {
 }
 
 /// Generates a devnet genesis with fresh keys: one provincial root regulator
-/// and `validators` validator keys.
+/// and `validators` validator keys. Its accounts may hold SM2 keys.
 pub fn devnet(chain_id: &str, genesis_time: &str, validators: usize) -> Result<Devnet> {
     let root = KeyFile::generate("zj-root");
     let vkeys: Vec<KeyFile> = (0..validators)
@@ -261,6 +310,7 @@ pub fn devnet(chain_id: &str, genesis_time: &str, validators: usize) -> Result<D
             })
             .collect(),
         districts: None,
+        sm2_accounts: true,
     })?;
     Ok(Devnet {
         spec,
@@ -304,10 +354,11 @@ mod tests {
             root_regulators: vec![RootRegulator {
                 id: "r".into(),
                 name: "r".into(),
-                public_key: "00".repeat(32),
+                public_key: KeyFile::generate("r").public_key,
             }],
             validators: vec![],
             districts: Some(codes.into_iter().map(String::from).collect()),
+            sm2_accounts: false,
         };
         assert_eq!(build_spec(p(vec!["330102"])).unwrap().districts.len(), 1);
         assert!(build_spec(p(vec!["110101"])).is_err());
@@ -338,5 +389,43 @@ mod key_file_tests {
         let kept: KeyFile =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
         assert_eq!(kept.public_key, k.public_key);
+    }
+
+    #[test]
+    fn an_sm2_key_file_round_trips_and_is_only_an_account_key() {
+        let k = KeyFile::generate_sm2("acct");
+        assert_eq!(k.public_key.len(), 130);
+        assert!(k.public_key.starts_with("04"));
+        let json = serde_json::to_string(&k).expect("json");
+        let back: KeyFile = serde_json::from_str(&json).expect("back");
+        let key = back.account_key().expect("an SM2 account key");
+        assert_eq!(key.public().to_hex(), k.public_key);
+        let err = back.signing_key().unwrap_err().to_string();
+        assert!(err.contains("SM2"), "{err}");
+        // An Ed25519 file serves both.
+        let ed = KeyFile::generate("acct");
+        assert_eq!(
+            ed.account_key().expect("ed25519").public().to_hex(),
+            ed.public_key
+        );
+    }
+
+    #[test]
+    fn an_sm2_key_file_with_an_unusable_or_mismatched_secret_is_refused() {
+        let good = KeyFile::generate_sm2("acct");
+        // d = n − 1 is a scalar but cannot sign (1 + d has no inverse).
+        let n_minus_1 = "fffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54122";
+        let bad = KeyFile {
+            secret_key: n_minus_1.into(),
+            ..good.clone()
+        };
+        assert!(bad.account_key().is_err());
+        let other = KeyFile::generate_sm2("acct");
+        let mismatched = KeyFile {
+            secret_key: other.secret_key,
+            ..good
+        };
+        let err = mismatched.account_key().unwrap_err().to_string();
+        assert!(err.contains("does not match"), "{err}");
     }
 }

@@ -78,8 +78,9 @@ pub struct AccountRegister {
     pub jurisdiction: String,
     /// 1-200 characters, no control or invisible characters.
     pub name: String,
-    /// The account's first Ed25519 public key, 64 lowercase hex characters; a
-    /// key bound to another account is refused (`key_in_use`).
+    /// The account's first public key, lowercase hex: Ed25519 (64 characters)
+    /// or, where the chain has `sm2_accounts`, SM2 (130 characters, `04` ‖ x ‖ y);
+    /// a key bound to another account is refused (`key_in_use`).
     pub public_key: String,
 }
 
@@ -99,7 +100,8 @@ pub struct SubjectRegister {
     /// On the key-subject list (重点主体) from the start.
     #[serde(default)]
     pub key_subject: bool,
-    /// The subject's first Ed25519 public key, 64 lowercase hex characters.
+    /// The subject's first public key, lowercase hex: Ed25519 (64 characters)
+    /// or, where the chain has `sm2_accounts`, SM2 (130 characters, `04` ‖ x ‖ y).
     pub public_key: String,
     /// For a market operator (stall): the USCC of its market.
     #[serde(default)]
@@ -131,7 +133,8 @@ pub struct SubjectUpdate {
 pub struct KeyChange {
     /// The account whose keys change (the signer's own, or one a regulator oversees).
     pub target: String,
-    /// The Ed25519 public key bound or revoked, 64 lowercase hex characters.
+    /// The public key bound or revoked, lowercase hex: Ed25519 (64 characters)
+    /// or, where the chain has `sm2_accounts`, SM2 (130 characters, `04` ‖ x ‖ y).
     pub public_key: String,
 }
 

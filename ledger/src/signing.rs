@@ -10,6 +10,8 @@ use ed25519_dalek::{Signature, SigningKey};
 use serde_json::{Map, Value};
 
 mod keys;
+#[cfg(test)]
+pub(crate) use keys::gmt_a2_key;
 pub use keys::{AccountSigningKey, BadSm2SecretKey, SigAlg, SignerKey, Verifier, SM2_ID};
 
 use crate::hash::sha256;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{LedgerError, Result};
 use crate::record::Variety;
 use crate::score::ModelParams;
+use crate::signing::{SigAlg, SignerKey};
 use crate::state::VarietyCatalogue;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,7 +35,8 @@ pub struct District {
 pub struct RootRegulator {
     pub id: String,
     pub name: String,
-    /// Ed25519 public key, lowercase hex.
+    /// Ed25519 public key (64 lowercase hex) or, on a chain with
+    /// `sm2_accounts`, an SM2 key (130 lowercase hex, `04 ‖ x ‖ y`).
     pub public_key: String,
 }
 
@@ -80,6 +82,16 @@ pub struct ChainSpec {
     /// the genesis hash) when unset, so those files hash as they did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_host: Option<String>,
+    /// Whether accounts (and root regulators) may hold 国密 SM2 keys next
+    /// to Ed25519 ones (`signing::SignerKey`). Validators stay Ed25519: their
+    /// key is the libp2p identity and signs C2SP notes. Left out of the file
+    /// when false, so genesis files written before it hash as they did.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sm2_accounts: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl ChainSpec {
@@ -154,6 +166,29 @@ impl ChainSpec {
         Ok(crate::hash::sha256(&jcs))
     }
 
+    /// Whether `text` may be bound to an account on this chain: the one
+    /// spelling of a usable Ed25519 key or, with `sm2_accounts`, SM2 key.
+    /// The error says why not, for the refusal's message.
+    pub fn check_account_key(&self, text: &str) -> std::result::Result<SignerKey, &'static str> {
+        let key = SignerKey::parse_hex(text).ok_or(if self.sm2_accounts {
+            "`public_key` must be 64 (Ed25519) or 130 (SM2, 04 ‖ x ‖ y) lowercase hex characters"
+        } else {
+            "`public_key` must be 64 lowercase hex characters"
+        })?;
+        match key.alg() {
+            SigAlg::Sm2Sm3 if !self.sm2_accounts => {
+                Err("this chain does not accept SM2 keys (its genesis has no `sm2_accounts`)")
+            }
+            SigAlg::Ed25519 if !key.check_point() => {
+                Err("`public_key` is not a usable Ed25519 public key")
+            }
+            SigAlg::Sm2Sm3 if !key.check_point() => {
+                Err("`public_key` is not a point on the SM2 curve")
+            }
+            _ => Ok(key),
+        }
+    }
+
     /// Checks what the state machine relies on.
     pub fn validate(&self) -> Result<()> {
         let fail = |m: String| Err(LedgerError::Spec(m));
@@ -180,9 +215,8 @@ impl ChainSpec {
             return fail("genesis names no root regulator".into());
         }
         for r in &self.root_regulators {
-            let mut k = [0u8; 32];
-            if hex::decode_to_slice(&r.public_key, &mut k).is_err() {
-                return fail(format!("root regulator `{}` has a bad public key", r.id));
+            if let Err(why) = self.check_account_key(&r.public_key) {
+                return fail(format!("root regulator `{}`: {why}", r.id));
             }
         }
         if self.tx_window_past_ms <= 0 || self.tx_window_future_ms < 0 {

@@ -13,7 +13,7 @@ use crate::kv::{MemoryKv, Space};
 use crate::machine::{apply_block, genesis, AppliedBlock};
 use crate::record::*;
 use crate::refusal::RefusalCode;
-use crate::signing::SignedTx;
+use crate::signing::{AccountSigningKey, SignedTx};
 use crate::spec::{ChainSpec, District, Region, RootRegulator, Validator};
 use crate::state::{get, holding_key, VarietyCatalogue};
 
@@ -95,6 +95,7 @@ pub fn spec(districts: Vec<District>, validators: usize) -> ChainSpec {
             .collect(),
         checkpoint_quorum: None,
         log_host: Some(crate::spec::DEFAULT_LOG_HOST.into()),
+        sm2_accounts: false,
         key_varieties: VarietyCatalogue {
             version: 1,
             varieties: vec![Variety {
@@ -138,6 +139,17 @@ impl MemoryChain {
         kind: &str,
         rec: &T,
     ) -> Vec<u8> {
+        self.tx_with(&signer.clone().into(), account, kind, rec)
+    }
+
+    /// [`Self::tx`] signed by any account key (Ed25519 or SM2).
+    pub fn tx_with<T: Serialize>(
+        &mut self,
+        signer: &AccountSigningKey,
+        account: &str,
+        kind: &str,
+        rec: &T,
+    ) -> Vec<u8> {
         self.nonce += 1;
         let at = jiff::Timestamp::from_millisecond(self.now)
             .unwrap()
@@ -150,7 +162,7 @@ impl MemoryChain {
             &self.nonce.to_string(),
             rec,
         );
-        serde_json::to_vec(&SignedTx::sign(body, signer).unwrap().to_json()).unwrap()
+        serde_json::to_vec(&SignedTx::sign_with(body, signer).unwrap().to_json()).unwrap()
     }
 
     /// Applies and commits a block of `txs` (refusals included).

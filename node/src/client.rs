@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
 
+use ledger::signing::AccountSigningKey;
 use ledger::SignedTx;
 
 pub fn now_rfc3339() -> String {
@@ -56,11 +57,12 @@ pub fn sign_body(body: Value, key: &genesis::KeyFile, chain_id: Option<&str>) ->
     if !m.contains_key("chain_id") {
         bail!("the body has no chain_id; pass --chain-id");
     }
-    sign_map(m, &key.signing_key()?)
+    sign_map(m, &key.account_key()?)
 }
 
-pub fn sign_map(m: Map<String, Value>, key: &SigningKey) -> Result<SignedTx> {
-    SignedTx::sign(m, key).map_err(|r| anyhow::anyhow!("{r}"))
+/// Signs a complete body with an account key, Ed25519 or SM2.
+pub fn sign_map(m: Map<String, Value>, key: &AccountSigningKey) -> Result<SignedTx> {
+    SignedTx::sign_with(m, key).map_err(|r| anyhow::anyhow!("{r}"))
 }
 
 pub fn http() -> Result<reqwest::blocking::Client> {

@@ -86,7 +86,7 @@ impl<'a> Batch<'a> {
             rec,
         );
         self.schemas.check(kind, &Value::Object(body.clone()))?;
-        let tx = crate::client::sign_map(body, &who.key)?;
+        let tx = crate::client::sign_map(body, &who.key.clone().into())?;
         self.txs.push(tx.to_json());
         Ok(())
     }

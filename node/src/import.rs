@@ -86,7 +86,7 @@ pub fn run(opts: ImportOptions) -> Result<()> {
         bail!("--batch must be 1..={}", api::BATCH_TXS_MAX);
     }
     let key = genesis::KeyFile::read(&opts.key)?;
-    let signing_key = key.signing_key()?;
+    let signing_key = key.account_key()?;
     let node = opts.node.trim_end_matches('/').to_string();
     let client = crate::client::http()?;
     let chain_id = match &opts.chain_id {
@@ -209,7 +209,7 @@ pub fn run(opts: ImportOptions) -> Result<()> {
 fn sign_row(
     row: Row,
     key: &genesis::KeyFile,
-    signing_key: &ed25519_dalek::SigningKey,
+    signing_key: &ledger::signing::AccountSigningKey,
     chain_id: &str,
     created_at: &str,
 ) -> Result<(usize, String, Value), (usize, Outcome)> {

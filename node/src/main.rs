@@ -47,6 +47,11 @@ enum Command {
         /// The account id (or validator name) the key signs for.
         #[arg(long, default_value = "account")]
         account: String,
+        /// The signature algorithm: `ed25519`, or `sm2` (国密 SM2 with SM3,
+        /// for accounts on chains whose genesis has `sm2_accounts`;
+        /// validators, witnesses and report signers are Ed25519).
+        #[arg(long, value_enum, default_value_t = KeyAlg::Ed25519)]
+        alg: KeyAlg,
         /// Where to write the key file, new and readable by its owner only (default: print it).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -192,7 +197,17 @@ enum GenesisCommand {
         /// hash>`: a DNS name the chain's operator controls (docs/evidence.md).
         #[arg(long, default_value = ledger::spec::DEFAULT_LOG_HOST)]
         log_host: String,
+        /// Accept only Ed25519 account keys: leave `sm2_accounts` out of the
+        /// genesis (by default a new chain accepts 国密 SM2 account keys too).
+        #[arg(long)]
+        no_sm2_accounts: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KeyAlg {
+    Ed25519,
+    Sm2,
 }
 
 #[derive(Subcommand)]
@@ -299,8 +314,11 @@ fn main() {
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Keygen { account, out } => {
-            let k = genesis::KeyFile::generate(&account);
+        Command::Keygen { account, alg, out } => {
+            let k = match alg {
+                KeyAlg::Ed25519 => genesis::KeyFile::generate(&account),
+                KeyAlg::Sm2 => genesis::KeyFile::generate_sm2(&account),
+            };
             match out {
                 Some(p) => {
                     genesis::write_new_key_file(&p, &k)?;
@@ -319,6 +337,7 @@ fn real_main() -> Result<()> {
                     validator_keys,
                     genesis_time,
                     log_host,
+                    no_sm2_accounts,
                 },
         } => {
             let mut roots = Vec::new();
@@ -345,6 +364,7 @@ fn real_main() -> Result<()> {
                 root_regulators: roots,
                 validators,
                 districts: None,
+                sm2_accounts: !no_sm2_accounts,
             })?;
             spec.log_host = Some(log_host);
             spec.validate()?;

@@ -188,6 +188,7 @@ pub fn replay(
         }],
         validators: vec![],
         districts: Some(s.districts.clone()),
+        sm2_accounts: false,
     })?;
     let ledger = ledger::chain::scratch_ledger(store_dir, spec.clone())?;
     let mut r = Replay {

@@ -88,6 +88,7 @@ fn main() {
         }],
         validators: vec![],
         districts: None,
+        sm2_accounts: false,
     })
     .expect("spec");
     let now_ms = jiff::Timestamp::now().as_millisecond();

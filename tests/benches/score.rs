@@ -84,6 +84,7 @@ fn main() {
         }],
         validators: vec![],
         districts: None,
+        sm2_accounts: false,
     })
     .unwrap();
     let ledger = ledger::chain::scratch_ledger(dir.path(), spec.clone()).unwrap();

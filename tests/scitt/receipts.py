@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """An independent check of ZSL's SCITT transparent statements, written from
 docs/evidence.md ("SCITT transparent statements") with pycose (COSE,
-RFC 9052), cbor2 and cryptography; nothing from ZSL's code.
+RFC 9052), cbor2, cryptography and, for SM2 records, gmalg; nothing from
+ZSL's code.
 
     receipts.py verify STATEMENT GENESIS QUORUM
-        exit 0: the record signature verifies over ZSL-TX-V1\\0 || payload,
+        exit 0: the record signature verifies over ZSL-TX-V1\\0 || payload
+        (Ed25519 for a 32-byte kid with alg EdDSA; SM2 with SM3 and ID
+        1234567812345678 for a 65-byte kid 04||x||y with the private alg
+        -65537, which pycose cannot decode, so the statement is read with
+        cbor2 only),
         and at least QUORUM distinct genesis validators' receipts verify
         (COSE Receipts, RFC 9942, vds RFC9162_SHA256); exit 1 otherwise.
     receipts.py tamper KIND STATEMENT OUT
@@ -27,6 +32,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 RECEIPTS, VDS, VDP, INCLUSION = 394, 395, 396, -1
 RFC9162_SHA256 = 1
 TX_DOMAIN = b"ZSL-TX-V1\x00"
+ALG, KID = 1, 4
+ALG_EDDSA = -8
+ALG_SM2_SM3 = -65537  # private use (RFC 9053): no COSE algorithm is registered for SM2
+SM2_ID = b"1234567812345678"
 
 
 def sha256(b):
@@ -59,6 +68,43 @@ def cose_key(public_key):
     return CoseKey.from_dict({KpKty: KtyOKP, OKPKpCurve: Ed25519, OKPKpX: public_key})
 
 
+def sm2_verifies(signer, signature, signed):
+    """GB/T 32918.2 SM2 with SM3, ID 1234567812345678: signature = r || s
+    (32 bytes each, big-endian) over e = SM3(ZA || signed), signer = 04 || x || y
+    (65 bytes), a point of the curve's prime-order group."""
+    import gmalg  # only SM2 statements need it
+
+    if len(signer) != 65 or signer[0] != 0x04 or len(signature) != 64:
+        return False
+    try:
+        v = gmalg.SM2(pk=signer, uid=SM2_ID)
+        return v.verify_pk(signer) and v.verify(signed, signature[:32], signature[32:])
+    except Exception:
+        return False
+
+
+def record_signature_fault(alg, signer, signature, signed):
+    """Why the record signature fails (None when it verifies): the key's length
+    names the algorithm, and the statement's alg must be that algorithm's."""
+    if not isinstance(signer, bytes) or not isinstance(signature, bytes):
+        return "the kid or the signature is not a byte string"
+    if len(signer) == 32:
+        if alg != ALG_EDDSA:
+            return f"alg {alg!r} with a 32-byte (Ed25519) key; EdDSA ({ALG_EDDSA}) expected"
+        try:
+            Ed25519PublicKey.from_public_bytes(signer).verify(signature, signed)
+        except Exception:
+            return "the record signature does not verify"
+        return None
+    if len(signer) == 65:
+        if alg != ALG_SM2_SM3:
+            return f"alg {alg!r} with a 65-byte (SM2) key; {ALG_SM2_SM3} expected"
+        if not sm2_verifies(signer, signature, signed):
+            return "the record signature does not verify"
+        return None
+    return f"a kid of {len(signer)} bytes is neither an Ed25519 nor an SM2 key"
+
+
 def verify(statement_path, genesis_path, quorum):
     raw = open(statement_path, "rb").read()
     tag = cbor2.loads(raw)
@@ -66,12 +112,11 @@ def verify(statement_path, genesis_path, quorum):
         return fail("not a tagged COSE_Sign1")
     phdr_bytes, uhdr, payload, signature = tag.value
     phdr = cbor2.loads(phdr_bytes)
-    signer = phdr[4]
+    signer = phdr.get(KID)
     signed = TX_DOMAIN + payload
-    try:
-        Ed25519PublicKey.from_public_bytes(signer).verify(signature, signed)
-    except Exception:
-        return fail("the record signature does not verify")
+    fault = record_signature_fault(phdr.get(ALG), signer, signature, signed)
+    if fault:
+        return fail(fault)
     tx_id = sha256(signed)
     leaf = sha256(b"\x00" + tx_id)
     validators = {

@@ -34,6 +34,7 @@ pub fn test_spec() -> (ChainSpec, KeyFile) {
             public_key: validator.public_key,
         }],
         districts: None,
+        sm2_accounts: false,
     })
     .expect("test spec is valid");
     assert_eq!(spec.model, ledger::score::ModelParams::zj_2024());
@@ -65,6 +66,7 @@ pub fn cluster_spec(n: u64) -> (ChainSpec, KeyFile, Vec<KeyFile>) {
             })
             .collect(),
         districts: None,
+        sm2_accounts: false,
     })
     .expect("cluster spec is valid");
     (spec, root, keys)

@@ -8,6 +8,7 @@ use crate::error::RefusalCode;
 use crate::history::{read_block, read_tx};
 use crate::query;
 use crate::record::*;
+use crate::signing::AccountSigningKey;
 use crate::testkit::{self, key, pk, uscc, MemoryChain, D1, D2, DAY, T0};
 
 fn spec() -> ChainSpec {
@@ -449,6 +450,187 @@ fn keys_rotate_and_old_signatures_stay_valid() {
     assert_eq!(c.one(w), Some(RefusalCode::LastKey));
     let w = c.tx(&new_key, &p.0, "key.bind", &bind);
     assert_eq!(c.one(w), Some(RefusalCode::KeyInUse));
+}
+
+/// A chain that accepts SM2 account keys.
+fn sm2_spec() -> ChainSpec {
+    let mut spec = spec();
+    spec.sm2_accounts = true;
+    spec
+}
+
+#[test]
+fn an_sm2_account_registers_codes_ships_and_rotates() {
+    let mut c = MemoryChain::new(sm2_spec());
+    let sm2 = crate::signing::gmt_a2_key();
+    let sm2_hex = sm2.public().to_hex();
+    assert_eq!(sm2_hex.len(), 130);
+    let id = uscc(1);
+    let reg = SubjectRegister {
+        uscc: id.clone(),
+        name: "sm2 producer".into(),
+        kind: SubjectKind::Producer,
+        district: D1.into(),
+        key_subject: false,
+        public_key: sm2_hex.clone(),
+        market: None,
+    };
+    let w = c.tx(&key("root"), "root", "subject.register", &reg);
+    c.ok(w);
+    let product = ProductRegister {
+        product_id: "p".into(),
+        name: "pork".into(),
+        gtin: None,
+        variety: "meat".into(),
+        shelf_life_days: 5,
+    };
+    let w = c.tx_with(&sm2, &id, "product.register", &product);
+    c.ok(w);
+    let s = c.register(2, D2, SubjectKind::Supermarket);
+    let code = BatchCode {
+        batch_id: "B1".into(),
+        product_id: "p".into(),
+        quantity: 10,
+        unit: "kg".into(),
+        production_date: "2024-02-28".into(),
+        expiry_date: "2024-03-10".into(),
+        origin_region: D1.into(),
+        upstream: None,
+        certificates: vec![],
+        rapid_tests: vec![],
+    };
+    let w = c.tx_with(&sm2, &id, "batch.code", &code);
+    c.ok(w);
+    let trace = trace_code(&id, "B1");
+    let ship = ShipmentCreate {
+        shipment_id: "S1".into(),
+        to: s.0.clone(),
+        lines: vec![ShipmentLine {
+            trace_code: trace.clone(),
+            quantity: 4,
+        }],
+    };
+    let w = c.tx_with(&sm2, &id, "shipment.create", &ship);
+    c.ok(w);
+    let w = c.answer(&s, &id, "S1", false);
+    c.ok(w);
+    assert_eq!(c.holding(&trace, &id), 6);
+    assert_eq!(c.holding(&trace, &s.0), 4);
+
+    // The same SM2 key cannot be bound twice, not even to another account.
+    let again = KeyChange {
+        target: s.0.clone(),
+        public_key: sm2_hex.clone(),
+    };
+    let w = c.tx(&s.1, &s.0, "key.bind", &again);
+    assert_eq!(c.one(w), Some(RefusalCode::KeyInUse));
+
+    // Rotate SM2 → Ed25519 → a fresh SM2 key; revoked keys stop signing.
+    let ed = key("ed");
+    let bind = KeyChange {
+        target: id.clone(),
+        public_key: pk(&ed),
+    };
+    let w = c.tx_with(&sm2, &id, "key.bind", &bind);
+    c.ok(w);
+    let revoke = KeyChange {
+        target: id.clone(),
+        public_key: sm2_hex.clone(),
+    };
+    let w = c.tx(&ed, &id, "key.revoke", &revoke);
+    c.ok(w);
+    let w = c.tx_with(&sm2, &id, "product.register", &product);
+    assert_eq!(c.one(w), Some(RefusalCode::KeyNotActive));
+    let fresh = AccountSigningKey::generate_sm2();
+    let bind = KeyChange {
+        target: id.clone(),
+        public_key: fresh.public().to_hex(),
+    };
+    let w = c.tx(&ed, &id, "key.bind", &bind);
+    c.ok(w);
+    let code2 = BatchCode {
+        batch_id: "B2".into(),
+        ..code
+    };
+    let w = c.tx_with(&fresh, &id, "batch.code", &code2);
+    c.ok(w);
+}
+
+#[test]
+fn sm2_keys_are_refused_where_the_chain_or_the_role_does_not_take_them() {
+    let sm2_hex = crate::signing::gmt_a2_key().public().to_hex();
+    let register = |public_key: String| SubjectRegister {
+        uscc: uscc(1),
+        name: "s1".into(),
+        kind: SubjectKind::Producer,
+        district: D1.into(),
+        key_subject: false,
+        public_key,
+        market: None,
+    };
+    // Without `sm2_accounts`, an SM2 key is refused and changes nothing.
+    let mut c = MemoryChain::new(spec());
+    let w = c.tx(
+        &key("root"),
+        "root",
+        "subject.register",
+        &register(sm2_hex.clone()),
+    );
+    assert_eq!(c.one(w), Some(RefusalCode::InvalidField));
+    let w = c.tx(
+        &key("root"),
+        "root",
+        "subject.register",
+        &register(pk(&key("x"))),
+    );
+    c.ok(w);
+
+    let mut c = MemoryChain::new(sm2_spec());
+    // A compressed point (02/03 ‖ x) and a point off the curve are refused.
+    let compressed = format!("02{}", &sm2_hex[2..66]);
+    let w = c.tx(
+        &key("root"),
+        "root",
+        "subject.register",
+        &register(compressed),
+    );
+    assert_eq!(c.one(w), Some(RefusalCode::InvalidField));
+    let mut off_curve = sm2_hex.clone();
+    off_curve.replace_range(128.., if sm2_hex.ends_with('3') { "4" } else { "3" });
+    let w = c.tx(
+        &key("root"),
+        "root",
+        "subject.register",
+        &register(off_curve),
+    );
+    assert_eq!(c.one(w), Some(RefusalCode::InvalidField));
+    // Upper-case hex is not the key's one spelling.
+    let w = c.tx(
+        &key("root"),
+        "root",
+        "subject.register",
+        &register(sm2_hex.to_uppercase()),
+    );
+    assert_eq!(c.one(w), Some(RefusalCode::InvalidField));
+    // Validators sign C2SP checkpoints with Ed25519: never an SM2 key.
+    let add = ValidatorAdd {
+        node_id: 9,
+        name: "v9".into(),
+        public_key: sm2_hex.clone(),
+        address: "/ip4/127.0.0.1/tcp/9".into(),
+    };
+    let w = c.tx(&key("root"), "root", "validator.add", &add);
+    assert_eq!(c.one(w), Some(RefusalCode::InvalidField));
+}
+
+#[test]
+fn an_sm2_root_regulator_needs_sm2_accounts() {
+    let mut spec = spec();
+    spec.root_regulators[0].public_key = crate::signing::gmt_a2_key().public().to_hex();
+    let err = spec.validate().unwrap_err().to_string();
+    assert!(err.contains("does not accept SM2"), "{err}");
+    spec.sm2_accounts = true;
+    spec.validate().unwrap();
 }
 
 #[test]

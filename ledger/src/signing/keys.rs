@@ -176,6 +176,18 @@ impl AccountSigningKey {
         }
     }
 
+    /// The 32 secret bytes a key file holds: the Ed25519 seed, or SM2's d.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        match self {
+            Self::Ed25519(k) => k.to_bytes(),
+            Self::Sm2(k) => {
+                let mut out = [0u8; 32];
+                out.copy_from_slice(&k.to_bytes());
+                out
+            }
+        }
+    }
+
     pub fn public(&self) -> SignerKey {
         match self {
             Self::Ed25519(k) => SignerKey::Ed25519(k.verifying_key().to_bytes()),

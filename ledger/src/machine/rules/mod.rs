@@ -4,6 +4,7 @@
 //! typed refusal (`ApplyError::Refused`); a storage failure is `Fatal`.
 
 use super::*;
+use crate::signing::SignerKey;
 
 mod accounts;
 mod batches;
@@ -28,22 +29,22 @@ fn parse_date(field: &str, text: &str) -> std::result::Result<jiff::civil::Date,
     })
 }
 
-fn check_public_key(text: &str) -> std::result::Result<(), Refusal> {
-    let mut b = [0u8; 32];
-    if text.len() != 64
-        || hex::decode_to_slice(text, &mut b).is_err()
-        || text.bytes().any(|c| c.is_ascii_uppercase())
-    {
-        return Err(refuse(
-            C::InvalidField,
-            "`public_key` must be 64 lowercase hex characters",
-        ));
-    }
-    match ed25519_dalek::VerifyingKey::from_bytes(&b) {
-        Ok(k) if !k.is_weak() => Ok(()),
-        _ => Err(refuse(
+/// A validator's key: Ed25519 only, on every chain. It is the node's
+/// libp2p identity and signs checkpoints (C2SP signed notes, Ed25519).
+fn check_validator_key(text: &str) -> std::result::Result<(), Refusal> {
+    match SignerKey::parse_hex(text) {
+        Some(k @ SignerKey::Ed25519(_)) if k.check_point() => Ok(()),
+        Some(SignerKey::Ed25519(_)) => Err(refuse(
             C::InvalidField,
             "`public_key` is not a usable Ed25519 public key",
+        )),
+        Some(SignerKey::Sm2(_)) => Err(refuse(
+            C::InvalidField,
+            "a validator's `public_key` is Ed25519 (it signs C2SP checkpoints), never SM2",
+        )),
+        None => Err(refuse(
+            C::InvalidField,
+            "`public_key` must be 64 lowercase hex characters",
         )),
     }
 }
@@ -194,7 +195,9 @@ impl<K: KvWrite> Apply<'_, '_, K> {
     }
 
     fn new_key(&mut self, public_key: &str) -> ApplyResult<KeyEntry> {
-        check_public_key(public_key)?;
+        self.spec()
+            .check_account_key(public_key)
+            .map_err(|why| refuse(C::InvalidField, why))?;
         if self.get::<String>(&key_owner_key(public_key))?.is_some() {
             return Err(ApplyError::Refused(refuse(
                 C::KeyInUse,

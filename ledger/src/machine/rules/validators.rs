@@ -15,7 +15,7 @@ impl<K: KvWrite> Apply<'_, '_, K> {
             C::InvalidField,
             "`name` must be 1-64 characters without spaces or `+`"
         );
-        check_public_key(&r.public_key)?;
+        check_validator_key(&r.public_key)?;
         ensure!(
             !r.address.is_empty() && r.address.len() <= 512,
             C::InvalidField,
