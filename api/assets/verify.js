@@ -2,9 +2,10 @@
 // the browser: a second, independent implementation of `zsl verify`
 // (ledger/src/evidence/), written from docs/evidence.md. It trusts only the
 // genesis file it is given; the node that served this page is never asked
-// whether a bundle is good. Crypto is WebCrypto (SHA-256, Ed25519); JCS
-// (RFC 8785), the block header bytes, the RFC 9162 inclusion walk and the
-// C2SP signed note are implemented here. Check names are the Rust
+// whether a bundle is good. Crypto is WebCrypto (SHA-256, Ed25519); SM3 and
+// SM2 (国密 account keys, GB/T 32905 / 32918.2), JCS (RFC 8785), the block
+// header bytes, the RFC 9162 inclusion walk and the C2SP signed note are
+// implemented here. Check names are the Rust
 // verifier's, so a failure reads the same in both.
 //
 // Plain script, no build step: in a page it renders /verify; under Node
@@ -144,6 +145,99 @@
     }
   }
 
+  // ---- SM2 with SM3 (GB/T 32918.2, GB/T 32905; account keys only) -----------
+
+  const rotl = (x, n) => ((x << (n & 31)) | (x >>> ((32 - n) & 31))) >>> 0;
+  const SM3_IV = [0x7380166f, 0x4914b2b9, 0x172442d7, 0xda8a0600, 0xa96f30bc, 0x163138aa, 0xe38dee4d, 0xb0fb0e4e];
+  /** SM3 digest (32 bytes) of `bytes`: SHA-256's padding, GB/T 32905's compression. */
+  function sm3(bytes) {
+    const len = bytes.length, m = new Uint8Array(Math.ceil((len + 9) / 64) * 64);
+    m.set(bytes);
+    m[len] = 0x80;
+    const dv = new DataView(m.buffer);
+    dv.setUint32(m.length - 8, Math.floor(len / 0x20000000));
+    dv.setUint32(m.length - 4, (len * 8) >>> 0);
+    const v = SM3_IV.slice(), w = new Array(68);
+    const p0 = x => x ^ rotl(x, 9) ^ rotl(x, 17), p1 = x => x ^ rotl(x, 15) ^ rotl(x, 23);
+    for (let o = 0; o < m.length; o += 64) {
+      for (let j = 0; j < 16; j++) w[j] = dv.getUint32(o + 4 * j);
+      for (let j = 16; j < 68; j++) w[j] = (p1(w[j - 16] ^ w[j - 9] ^ rotl(w[j - 3], 15)) ^ rotl(w[j - 13], 7) ^ w[j - 6]) >>> 0;
+      let [a, b, c, d, e, f, g, h] = v;
+      for (let j = 0; j < 64; j++) {
+        const a12 = rotl(a, 12), ss1 = rotl((a12 + e + rotl(j < 16 ? 0x79cc4519 : 0x7a879d8a, j)) >>> 0, 7);
+        const ff = j < 16 ? a ^ b ^ c : (a & b) | (a & c) | (b & c);
+        const gg = j < 16 ? e ^ f ^ g : (e & f) | (~e & g);
+        const tt1 = (ff + d + (ss1 ^ a12) + (w[j] ^ w[j + 4])) >>> 0, tt2 = (gg + h + ss1 + w[j]) >>> 0;
+        [d, c, b, a, h, g, f, e] = [c, rotl(b, 9), a, tt1, g, rotl(f, 19), e, p0(tt2) >>> 0];
+      }
+      [a, b, c, d, e, f, g, h].forEach((x, i) => { v[i] = (v[i] ^ x) >>> 0; });
+    }
+    const out = new DataView(new ArrayBuffer(32));
+    v.forEach((x, i) => out.setUint32(4 * i, x));
+    return new Uint8Array(out.buffer);
+  }
+
+  // The recommended curve of GB/T 32918.5: y² = x³ + ax + b over F_p, a = p − 3, order n.
+  const SM2_P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFFn, SM2_A = SM2_P - 3n;
+  const SM2_B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93n;
+  const SM2_N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123n;
+  const SM2_GX = 0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7n;
+  const SM2_GY = 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0n;
+  /** The distinguishing ID in ZA, fixed by ZSL: GB/T 35276's default. */
+  const SM2_ID = "1234567812345678";
+  const big = b => BigInt("0x" + toHex(b));
+  const be32 = x => hexBytes(x.toString(16).padStart(64, "0"), 32);
+  const fp = x => { const r = x % SM2_P; return r < 0n ? r + SM2_P : r; };
+  function modPow(x, k, m) {
+    let r = 1n;
+    for (x %= m; k > 0n; k >>= 1n, x = x * x % m) if (k & 1n) r = r * x % m;
+    return r;
+  }
+  // Jacobian points [X, Y, Z] for (X/Z², Y/Z³); null is the point at infinity.
+  function jDouble(q) {
+    if (!q || q[1] === 0n) return null;
+    const [x, y, z] = q, delta = fp(z * z), gamma = fp(y * y), beta = fp(x * gamma);
+    const alpha = fp(3n * (x - delta) * (x + delta)); // 3x² + aZ⁴ with a = −3
+    const x3 = fp(alpha * alpha - 8n * beta);
+    return [x3, fp(alpha * (4n * beta - x3) - 8n * gamma * gamma), fp((y + z) * (y + z) - gamma - delta)];
+  }
+  function jAdd(q, r) {
+    if (!q || !r) return q || r;
+    const z1z1 = fp(q[2] * q[2]), z2z2 = fp(r[2] * r[2]);
+    const u1 = fp(q[0] * z2z2), u2 = fp(r[0] * z1z1), s1 = fp(q[1] * r[2] * z2z2), s2 = fp(r[1] * q[2] * z1z1);
+    const h = fp(u2 - u1), rr = fp(s2 - s1);
+    if (h === 0n) return rr === 0n ? jDouble(q) : null;
+    const hh = fp(h * h), hhh = fp(h * hh), v = fp(u1 * hh), x3 = fp(rr * rr - hhh - 2n * v);
+    return [x3, fp(rr * (v - x3) - s1 * hhh), fp(h * q[2] * r[2])];
+  }
+  /** `04 ‖ x ‖ y` (65 bytes) → a Jacobian point on the curve, or null. */
+  function sm2Point(pk) {
+    if (!(pk instanceof Uint8Array) || pk.length !== 65 || pk[0] !== 4) return null;
+    const x = big(pk.subarray(1, 33)), y = big(pk.subarray(33));
+    if (x >= SM2_P || y >= SM2_P || fp(y * y - x * x * x - SM2_A * x - SM2_B) !== 0n) return null;
+    return [x, y, 1n];
+  }
+  /** True when `sig` = r ‖ s (64 bytes) by `pk` = 04 ‖ x ‖ y (65) verifies over
+   * `msg`: e = SM3(ZA ‖ msg), ZA with the ID `id` (ZSL's unless a test says
+   * otherwise). False, never a throw, for any malformed input. */
+  function sm2Verify(pk, sig, msg, id = SM2_ID) {
+    if (typeof id === "string") id = utf8(id);
+    const q = sm2Point(pk);
+    if (!q || !(sig instanceof Uint8Array) || sig.length !== 64 || !(msg instanceof Uint8Array) || id.length >= 8192) return false;
+    const r = big(sig.subarray(0, 32)), s = big(sig.subarray(32)), t = (r + s) % SM2_N;
+    if (r < 1n || r >= SM2_N || s < 1n || s >= SM2_N || t === 0n) return false;
+    const entl = new Uint8Array([id.length >> 5, (id.length << 3) & 255]);
+    const za = sm3(concat(entl, id, ...[SM2_A, SM2_B, SM2_GX, SM2_GY].map(be32), pk.subarray(1)));
+    const e = big(sm3(concat(za, msg)));
+    // s·G + t·P by Shamir's trick: one doubling per bit and at most one addition.
+    const g = [SM2_GX, SM2_GY, 1n], table = [null, g, q, jAdd(g, q)];
+    let acc = null;
+    for (let i = 255n; i >= 0n; i--) acc = jAdd(jDouble(acc), table[Number((s >> i) & 1n) | (Number((t >> i) & 1n) << 1)]);
+    if (!acc) return false;
+    const zi = modPow(acc[2], SM2_P - 2n, SM2_P);
+    return (e + fp(acc[0] * zi * zi)) % SM2_N === r;
+  }
+
   // ---- records (docs/signing.md) --------------------------------------------
 
   const isObj = v => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -154,15 +248,20 @@
     for (const k of Object.keys(v)) if (!["body", "signer", "sig"].includes(k)) fail(`${what}: unknown field \`${k}\``);
     if (!("body" in v) || !("signer" in v) || !("sig" in v)) fail(`${what}: a transaction is {"body", "signer", "sig"}`);
     if (!isObj(v.body)) fail(`${what}: \`body\` must be a JSON object`);
-    const signer = hexBytes(v.signer, 32), sig = hexBytes(v.sig, 64);
-    if (!signer) fail(`${what}: \`signer\` must be 64 lowercase hex characters`);
+    // The key's length names the algorithm: 32 bytes Ed25519, 65 (`04 ‖ x ‖ y`) SM2.
+    const sm2 = hexBytes(v.signer, 65), signer = hexBytes(v.signer, 32) || (sm2 && sm2[0] === 4 ? sm2 : null);
+    const sig = hexBytes(v.sig, 64);
+    if (!signer) fail(`${what}: \`signer\` must be 64 lowercase hex characters (Ed25519) or 130 starting \`04\` (SM2)`);
     if (!sig) fail(`${what}: \`sig\` must be 128 lowercase hex characters`);
     const signedBytes = utf8(TX_DOMAIN + jcs(v.body));
     if (signedBytes.length > TX_BYTES_MAX) fail(`${what}: canonical body exceeds the transaction size limit`);
-    return { body: v.body, signer, sig, signedBytes, id: await sha256(signedBytes) };
+    const alg = signer.length === 65 ? "SM2-SM3" : "Ed25519";
+    return { body: v.body, signer, alg, sig, signedBytes, id: await sha256(signedBytes) };
   }
   async function verifyRecord(tx, what) {
-    if (!(await ed25519Verify(tx.signer, tx.sig, tx.signedBytes))) fail(`${what}: signature does not verify over the signed bytes`);
+    if (tx.alg === "SM2-SM3" && !sm2Point(tx.signer)) fail(`${what}: \`signer\` is not a valid SM2-SM3 public key`);
+    const good = tx.alg === "SM2-SM3" ? sm2Verify(tx.signer, tx.sig, tx.signedBytes) : await ed25519Verify(tx.signer, tx.sig, tx.signedBytes);
+    if (!good) fail(`${what}: signature does not verify over the signed bytes`);
   }
 
   /** RFC 3339 time with offset → ms since the epoch, or null. */
@@ -432,6 +531,7 @@
     if (!("checkpoint_quorum" in n)) n.checkpoint_quorum = null;
     // Left out when unset (so older genesis files keep their hash).
     if (n.log_host === null) delete n.log_host;
+    if (n.sm2_accounts === false) delete n.sm2_accounts;
     if (Array.isArray(n.districts)) for (const d of n.districts) if (isObj(d)) { if (!("lon" in d)) d.lon = null; if (!("lat" in d)) d.lat = null; }
     return n;
   }
@@ -539,7 +639,8 @@
     const c = common(tx.body, "record body");
     if (c.chain_id !== spec.chain_id) fail(`the record is for chain \`${c.chain_id}\`, the genesis file for \`${spec.chain_id}\``);
     if (!eq(tx.id, b.tx_id)) fail(`the record's id is ${toHex(tx.id)}, the bundle claims ${toHex(b.tx_id)}`);
-    return { tx, detail: `Ed25519 signature by ${toHex(tx.signer)} verifies; tx id ${toHex(b.tx_id)} = SHA-256(ZSL-TX-V1\\0 ‖ JCS(body))` };
+    if (tx.alg === "SM2-SM3" && spec.sm2_accounts !== true) fail("the record is SM2-signed, and this chain's genesis has no `sm2_accounts`");
+    return { tx, detail: `${tx.alg} signature by ${toHex(tx.signer)} verifies; tx id ${toHex(b.tx_id)} = SHA-256(ZSL-TX-V1\\0 ‖ JCS(body))` };
   }
 
   async function checkSignerKey(b, spec, tx, cp) {
@@ -907,7 +1008,9 @@
           .catch(e => { throw e instanceof Fail ? new Fail("inclusion: " + e.message) : e; }));
         txs[i] = tx;
       }
-      return `${b.records.length} records signed by their keys and included in the tree of size ${c.tree_size}`;
+      const sm2 = txs.filter(tx => tx.signer.length === 65).length;
+      const sm2Note = sm2 ? ` (${sm2} of them SM2-SM3)` : "";
+      return `${b.records.length} records signed by their keys${sm2Note} and included in the tree of size ${c.tree_size}`;
     }));
     const story = await attempt(() => custody(b, spec, txs));
     push("custody", story.ok ? { ok: true, value: `${story.value.length} records tell trace ${b.trace_code}'s story by the ledger's custody rules` } : story);
@@ -921,7 +1024,7 @@
 
   const api = {
     FORMAT, FORMAT_V1, FORMAT_V2, CHECKS, TRACE_FORMAT, TRACE_CHECKS, verify, traceCode, logIdentity, vkey, jcs, sha256, toHex, hexBytes, b64decode, b64encode, headerInput, leafHash,
-    noDuplicateKeys, nodeHash, verifyInclusion, parseNote, parseCheckpointText, keyId, ed25519Verify, summary, localTime,
+    noDuplicateKeys, nodeHash, verifyInclusion, parseNote, parseCheckpointText, keyId, ed25519Verify, sm2Verify, sm3, summary, localTime,
     parseTimestampMs, normalizeGenesis, genesisOf, BUNDLE_BYTES_MAX,
     ed25519Supported: () => ed25519Support,
   };

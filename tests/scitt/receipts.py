@@ -159,7 +159,11 @@ def tamper(kind, statement_path, out_path):
     phdr, uhdr, payload, signature = tag.value
     receipts = [cbor2.loads(r) for r in uhdr[RECEIPTS]]
     if kind == "payload":
-        payload = payload.replace(b'"title":"', b'"title":"X', 1)
+        # Every body has a nonce; changing it changes the signed bytes.
+        changed = payload.replace(b'"nonce":"', b'"nonce":"X', 1)
+        if changed == payload:
+            raise SystemExit("the payload has no nonce to change")
+        payload = changed
     elif kind == "proof":
         r = receipts[0]
         proof = cbor2.loads(r.value[1][VDP][INCLUSION][0])

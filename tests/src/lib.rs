@@ -275,6 +275,17 @@ pub fn sign<T: Serialize>(
     kind: &str,
     rec: &T,
 ) -> Value {
+    sign_with(chain_id, &key.clone().into(), account, kind, rec)
+}
+
+/// [`sign`] with any account key (Ed25519 or SM2).
+pub fn sign_with<T: Serialize>(
+    chain_id: &str,
+    key: &ledger::signing::AccountSigningKey,
+    account: &str,
+    kind: &str,
+    rec: &T,
+) -> Value {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let nonce = format!(
@@ -290,7 +301,9 @@ pub fn sign<T: Serialize>(
         &nonce,
         rec,
     );
-    ledger::SignedTx::sign(body, key).expect("sign").to_json()
+    ledger::SignedTx::sign_with(body, key)
+        .expect("sign")
+        .to_json()
 }
 
 /// The headers that sign a request by `key` (RFC 9421, as `zsl` does).

@@ -528,14 +528,9 @@ fn a_scitt_statement_from_a_three_node_cluster_verifies_with_pycose() {
     assert_eq!(r.status().as_u16(), 401);
 }
 
-#[test]
-fn a_district_score_verifies_on_another_node() {
-    let mut c = TestCluster::start(3);
-    let leader = c.leader(READY_TIMEOUT_MS);
-    let root = c.root_key();
-    let chain = c.spec.chain_id.clone();
-    let (p, pk, preg) = subject_register(1, D1, SubjectKind::Producer, false);
-    let (w, _, wreg) = subject_register(2, D1, SubjectKind::Wholesaler, false);
+/// Product P1 (pork) and its batch B1 of 10 kg, produced today in [`D1`],
+/// and today: the model's days are Asia/Shanghai days (UTC+8).
+fn pork_p1_b1() -> (ProductRegister, BatchCode, jiff::civil::Date) {
     let product = ProductRegister {
         product_id: "P1".into(),
         name: "猪肉 pork".into(),
@@ -543,7 +538,6 @@ fn a_district_score_verifies_on_another_node() {
         variety: "meat".into(),
         shelf_life_days: 5,
     };
-    // The model's days are Asia/Shanghai days (UTC+8).
     let today = jiff::tz::Offset::constant(8)
         .to_datetime(jiff::Timestamp::now())
         .date();
@@ -562,6 +556,18 @@ fn a_district_score_verifies_on_another_node() {
         certificates: vec![],
         rapid_tests: vec![],
     };
+    (product, code, today)
+}
+
+#[test]
+fn a_district_score_verifies_on_another_node() {
+    let mut c = TestCluster::start(3);
+    let leader = c.leader(READY_TIMEOUT_MS);
+    let root = c.root_key();
+    let chain = c.spec.chain_id.clone();
+    let (p, pk, preg) = subject_register(1, D1, SubjectKind::Producer, false);
+    let (w, _, wreg) = subject_register(2, D1, SubjectKind::Wholesaler, false);
+    let (product, code, today) = pork_p1_b1();
     for tx in [
         sign(&chain, &root, &c.root.account, "subject.register", &preg),
         sign(&chain, &root, &c.root.account, "subject.register", &wreg),
@@ -634,4 +640,186 @@ fn a_district_score_verifies_on_another_node() {
     let (rc, out) = run(&t);
     assert_eq!(rc, 2, "{out}");
     assert!(out.contains("✗ checkpoint"), "{out}");
+}
+
+/// Issue 15's SM2 done-criterion: an enterprise whose key `zsl keygen --alg
+/// sm2` made codes, ships and (its customer) receives on a three-node
+/// cluster; the record's evidence bundle, its SCITT statement and the trace
+/// evidence verify offline with the genesis file alone (`zsl verify`, and
+/// pycose/gmalg for the statement); a tampered SM2 signature does not.
+#[test]
+fn an_sm2_enterprise_codes_ships_and_receives_and_its_evidence_verifies_offline() {
+    let c = TestCluster::start(3);
+    let leader = c.leader(READY_TIMEOUT_MS);
+    let root = c.root_key();
+    let chain = c.spec.chain_id.clone();
+    let dir = c.dir.path().to_path_buf();
+    let p = uscc(D1, 71);
+    let key_path = dir.join("producer.sm2.key.json");
+    let out = Command::new(zsl_binary())
+        .args(["keygen", "--alg", "sm2", "--account", &p, "--out"])
+        .arg(&key_path)
+        .output()
+        .expect("zsl keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_file = KeyFile::read(&key_path).expect("key file");
+    assert_eq!(key_file.public_key.len(), 130, "an SM2 point 04 ‖ x ‖ y");
+    let pk = key_file.account_key().expect("an SM2 account key");
+    let preg = SubjectRegister {
+        uscc: p.clone(),
+        name: "国密 SM2 producer".into(),
+        kind: SubjectKind::Producer,
+        district: D1.into(),
+        key_subject: false,
+        public_key: key_file.public_key.clone(),
+        market: None,
+    };
+    let (s, s_key, sreg) = subject_register(72, D1, SubjectKind::Supermarket, false);
+    let (product, code, _) = pork_p1_b1();
+    let trace = ledger::machine::trace_code(&p, "B1");
+    let ship = ShipmentCreate {
+        shipment_id: "S1".into(),
+        to: s.clone(),
+        lines: vec![ShipmentLine {
+            trace_code: trace.clone(),
+            quantity: 4,
+        }],
+    };
+    let receive = ShipmentReceive {
+        shipper: p.clone(),
+        shipment_id: "S1".into(),
+    };
+    let mut ids = Vec::new();
+    for tx in [
+        sign(&chain, &root, &c.root.account, "subject.register", &preg),
+        sign(&chain, &root, &c.root.account, "subject.register", &sreg),
+        sign_with(&chain, &pk, &p, "product.register", &product),
+        sign_with(&chain, &pk, &p, "batch.code", &code),
+        sign_with(&chain, &pk, &p, "shipment.create", &ship),
+        sign(&chain, &s_key, &s, "shipment.receive", &receive),
+    ] {
+        let (status, body) = c.submit(leader, &tx);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "committed", "{body}");
+        ids.push(body["tx_id"].as_str().expect("tx_id").to_string());
+    }
+    let (status, t) = c.get(leader, &format!("/v1/trace/{trace}"));
+    assert_eq!(status, 200, "{t}");
+    assert!(
+        t.to_string().contains(&s),
+        "the receiver is in the chain of custody: {t}"
+    );
+
+    // The coding record's bundle, from a follower, verifies offline.
+    let coding = &ids[3];
+    let follower = c.ids().into_iter().find(|&id| id != leader).unwrap();
+    let bundle = poll("a sealed checkpoint on a follower", SEAL_TIMEOUT_MS, || {
+        let (status, body) = c.get(follower, &format!("/v1/evidence/{coding}"));
+        match status {
+            200 => Some(body),
+            404 | 409 => None,
+            other => panic!("GET /v1/evidence answered {other}: {body}"),
+        }
+    });
+    assert_eq!(bundle["record"]["signer"], key_file.public_key.as_str());
+    let genesis = dir.join("genesis.json");
+    let g = genesis.to_str().unwrap();
+    let path = dir.join("sm2-bundle.json");
+    std::fs::write(&path, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let (code, out) = zsl_verify(&[&path], &["--genesis", g]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SM2-SM3 signature by"), "{out}");
+    // One flipped bit of the SM2 signature fails the record check.
+    let mut t = bundle.clone();
+    let sig = t["record"]["sig"].as_str().unwrap().to_string();
+    let flipped = if sig.ends_with('0') { "1" } else { "0" };
+    t["record"]["sig"] = json!(format!("{}{flipped}", &sig[..127]));
+    std::fs::write(&path, serde_json::to_vec(&t).unwrap()).unwrap();
+    let (code, out) = zsl_verify(&[&path], &["--genesis", g]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ record_signature"), "{out}");
+
+    // The shipment's SCITT statement: pycose checks the receipts, gmalg the
+    // SM2 record signature (private alg -65537, 65-byte kid).
+    let shipment = &ids[4];
+    let scitt = format!("/v1/evidence/{shipment}/scitt");
+    let statement = poll("a SCITT statement with receipts", SEAL_TIMEOUT_MS, || {
+        let (status, _, bytes) = get_bytes(c.api(follower), &root, &scitt);
+        match status {
+            200 => Some(bytes),
+            404 | 409 | 503 => None,
+            other => panic!(
+                "GET {scitt} answered {other}: {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+        }
+    });
+    let file = dir.join("sm2-statement.cose");
+    std::fs::write(&file, &statement).unwrap();
+    let f = file.to_str().unwrap();
+    let (code, out) = pycose(&["verify", f, g, "2"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = zsl_verify(&[&file], &["--genesis", g]);
+    assert_eq!(code, 0, "{out}");
+    let tampered = dir.join("sm2-statement-payload.cose");
+    let ts = tampered.to_str().unwrap();
+    let (code, out) = pycose(&["tamper", "payload", f, ts]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = pycose(&["verify", ts, g, "2"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = zsl_verify(&[&tampered], &["--genesis", g]);
+    assert_eq!(code, 2, "{out}");
+
+    // The trace evidence (every record of the chain of custody) verifies too.
+    let trace_path = format!("/v1/trace/{trace}/evidence");
+    let trace_bundle = poll("trace evidence", SEAL_TIMEOUT_MS, || {
+        let (status, _, bytes) = get_bytes(c.api(follower), &root, &trace_path);
+        match status {
+            200 => Some(bytes),
+            404 | 409 => None,
+            other => panic!(
+                "GET {trace_path} answered {other}: {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+        }
+    });
+    let file = dir.join("sm2-trace.json");
+    std::fs::write(&file, &trace_bundle).unwrap();
+    let (code, out) = zsl_verify(&[&file], &["--genesis", g]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(2 of them SM2-SM3)"), "{out}");
+
+    // The browser's verifier (api/assets/verify.js, its own SM2 and SM3)
+    // agrees on both bundles, detail for detail.
+    for (bundle_file, rust_out) in [(&path, None), (&file, Some(out))] {
+        if rust_out.is_none() {
+            std::fs::write(bundle_file, serde_json::to_vec(&bundle).unwrap()).unwrap();
+        }
+        let run = Command::new("node")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/verify-trace.js"))
+            .arg(bundle_file)
+            .arg(&genesis)
+            .output()
+            .expect("node");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let report: Value = serde_json::from_slice(&run.stdout).expect("a report");
+        let checks = report["checks"].as_array().expect("checks");
+        assert!(checks.iter().all(|c| c["ok"] == true), "{report}");
+        let sm2_detail = checks
+            .iter()
+            .filter_map(|c| c["detail"].as_str())
+            .find(|d| d.contains("SM2-SM3"))
+            .unwrap_or_else(|| panic!("no check names SM2-SM3: {report}"));
+        if let Some(rust_out) = rust_out {
+            assert!(rust_out.contains(sm2_detail), "{sm2_detail}\n{rust_out}");
+        }
+    }
 }

@@ -279,6 +279,7 @@ fn check_records(
         ));
     }
     let mut prev: Option<u64> = None;
+    let mut sm2 = 0usize;
     for (i, rec) in b.records.iter().enumerate() {
         let at = |e: String| format!("record {i} ({}): {e}", rec.tx_id);
         if prev.is_some_and(|p| rec.leaf_index <= p) {
@@ -286,12 +287,18 @@ fn check_records(
         }
         prev = Some(rec.leaf_index);
         let (tx, _) = check_signed_record(&rec.record, &rec.tx_id, spec).map_err(at)?;
+        sm2 += usize::from(tx.signer.alg() == crate::signing::SigAlg::Sm2Sm3);
         check_key(&rec.signer_key, rec.leaf_index, None, spec, Some(&tx), cp).map_err(at)?;
         included(&rec.tx_id, rec.leaf_index, &rec.inclusion, c)
             .map_err(|e| at(format!("inclusion: {e}")))?;
     }
+    // Which records are SM2 is worth a line: Ed25519 is the default.
+    let sm2_note = match sm2 {
+        0 => String::new(),
+        n => format!(" ({n} of them SM2-SM3)"),
+    };
     Ok(format!(
-        "{} records signed by their keys and included in the tree of size {}",
+        "{} records signed by their keys{sm2_note} and included in the tree of size {}",
         b.records.len(),
         c.tree_size
     ))

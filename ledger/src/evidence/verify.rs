@@ -272,9 +272,16 @@ pub(super) fn check_signed_record(
             H32(tx.id),
         ));
     }
+    let alg = tx.signer.alg();
+    if alg == crate::signing::SigAlg::Sm2Sm3 && !spec.sm2_accounts {
+        return Err(
+            "the record is SM2-signed, and this chain's genesis has no `sm2_accounts`".into(),
+        );
+    }
     let detail = format!(
-        "Ed25519 signature by {} verifies; tx id {tx_id} = SHA-256(ZSL-TX-V1\\0 ‖ JCS(body))",
-        hex::encode(tx.signer),
+        "{} signature by {} verifies; tx id {tx_id} = SHA-256(ZSL-TX-V1\\0 ‖ JCS(body))",
+        alg.label(),
+        tx.signer.to_hex(),
     );
     Ok((tx, detail))
 }
