@@ -16,7 +16,6 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ed25519_dalek::VerifyingKey;
 use ledger::state::{account_key, key_owner_key, Account, AccountRole};
 
 use crate::httpsig::{self, SigError};
@@ -127,14 +126,10 @@ fn owner(state: &AppState, keyid: &str) -> Result<Caller, ApiError> {
             "no validator or account holds this key",
         )
     };
-    if keyid.len() != 64
-        || !keyid
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    if ledger::signing::SignerKey::parse_hex(keyid).is_none() {
         return Err(unauthorized(
             ApiCode::Unauthenticated,
-            "`keyid` is an Ed25519 public key, 64 lowercase hex characters",
+            "`keyid` is a public key in lowercase hex: Ed25519 (64 characters) or SM2 (130, 04 ‖ x ‖ y)",
         ));
     }
     let store = &state.ledger.store;
@@ -209,10 +204,14 @@ fn signed_caller(
         ));
     }
     let caller = owner(state, &signed.keyid)?;
-    let mut pk = [0u8; 32];
-    hex::decode_to_slice(&signed.keyid, &mut pk).map_err(ApiError::internal)?;
-    let key = VerifyingKey::from_bytes(&pk)
-        .map_err(|_| unauthorized(ApiCode::Unauthenticated, "`keyid` is not an Ed25519 key"))?;
+    let key = ledger::signing::SignerKey::parse_hex(&signed.keyid)
+        .and_then(|k| k.verifier())
+        .ok_or_else(|| {
+            unauthorized(
+                ApiCode::Unauthenticated,
+                "`keyid` is not a usable public key",
+            )
+        })?;
     httpsig::verify(
         signed,
         &key,

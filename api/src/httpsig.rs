@@ -1,16 +1,18 @@
-//! HTTP Message Signatures (RFC 9421) with Ed25519, the profile ZSL reads
-//! take: one signature per request, covering at least `@method`, `@path`,
-//! `@query` and, when the request has a body, `content-digest` (RFC 9530,
-//! `sha-256`); `created` is required, `keyid` is the signer's Ed25519 public
-//! key in lowercase hex, `alg` if given is `ed25519`. Parsing is strict: a
-//! header that is not exactly this subset of RFC 8941 is refused.
+//! HTTP Message Signatures (RFC 9421) with Ed25519 or SM2, the profile ZSL
+//! reads take: one signature per request, covering at least `@method`,
+//! `@path`, `@query` and, when the request has a body, `content-digest` (RFC
+//! 9530, `sha-256`); `created` is required, `keyid` is the signer's public
+//! key in lowercase hex (Ed25519, 64; SM2, 130), `alg` if given is the key's:
+//! `ed25519`, or `sm2-sm3` (SM2 with SM3 and ID `1234567812345678`; RFC 9421's
+//! registry has no SM2, so a name of ZSL's). Parsing is strict: a header that
+//! is not exactly this subset of RFC 8941 is refused.
 //!
 //! Pure functions over the request's parts; the clock, the replay window
 //! and who the key belongs to are the caller's ([`crate::auth`]).
 
 use axum::http::{HeaderMap, Method, Uri};
 use base64::Engine as _;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ledger::signing::{AccountSigningKey, SigAlg, SignerKey, Verifier};
 
 /// Components a ZSL request signature must cover.
 pub const REQUIRED_COMPONENTS: [&str; 3] = ["@method", "@path", "@query"];
@@ -45,6 +47,38 @@ pub struct SignedRequest {
     /// The `@signature-params` value exactly as sent.
     pub params_text: String,
     pub signature: [u8; 64],
+}
+
+/// The `alg` parameter that names a key's algorithm.
+pub fn alg_name(alg: SigAlg) -> &'static str {
+    match alg {
+        SigAlg::Ed25519 => "ed25519",
+        SigAlg::Sm2Sm3 => "sm2-sm3",
+    }
+}
+
+/// A key that signs requests: a validator's Ed25519 key or an account key.
+pub trait RequestKey {
+    fn public(&self) -> SignerKey;
+    fn sign_base(&self, base: &[u8]) -> [u8; 64];
+}
+
+impl RequestKey for ed25519_dalek::SigningKey {
+    fn public(&self) -> SignerKey {
+        SignerKey::Ed25519(self.verifying_key().to_bytes())
+    }
+    fn sign_base(&self, base: &[u8]) -> [u8; 64] {
+        ed25519_dalek::Signer::sign(self, base).to_bytes()
+    }
+}
+
+impl RequestKey for AccountSigningKey {
+    fn public(&self) -> SignerKey {
+        AccountSigningKey::public(self)
+    }
+    fn sign_base(&self, base: &[u8]) -> [u8; 64] {
+        self.sign(base)
+    }
 }
 
 fn malformed(what: impl Into<String>) -> SigError {
@@ -213,7 +247,7 @@ pub fn parse(headers: &HeaderMap) -> Result<Option<SignedRequest>, SigError> {
         .map_err(|_| malformed("`Signature` is not base64"))?;
     let signature: [u8; 64] = bytes
         .try_into()
-        .map_err(|_| malformed("an Ed25519 signature is 64 bytes"))?;
+        .map_err(|_| malformed("a signature is 64 bytes (Ed25519, or SM2's r ‖ s)"))?;
     Ok(Some(SignedRequest {
         label,
         components,
@@ -296,10 +330,10 @@ pub fn content_digest(body: &[u8]) -> String {
 /// `Signature`, and `Content-Digest` when there is a body) for `method` on
 /// `path_and_query` (e.g. `/v1/scores?from=…`, as sent: percent-encoded) at
 /// `created_s` (Unix seconds). A random `nonce` makes two identical
-/// requests in one second two signatures (Ed25519 is deterministic), so the
-/// replay window never refuses a client's honest repeat.
+/// requests in one second two signatures (Ed25519 and ZSL's SM2 are
+/// deterministic), so the replay window never refuses a client's honest repeat.
 pub fn sign(
-    key: &ed25519_dalek::SigningKey,
+    key: &(impl RequestKey + ?Sized),
     method: &Method,
     path_and_query: &str,
     body: &[u8],
@@ -320,14 +354,15 @@ pub fn sign(
 
 /// [`sign`] with a given nonce.
 fn sign_with_nonce(
-    key: &ed25519_dalek::SigningKey,
+    key: &(impl RequestKey + ?Sized),
     method: &Method,
     path_and_query: &str,
     body: &[u8],
     created_s: i64,
     nonce: &str,
 ) -> Result<Vec<(&'static str, String)>, SigError> {
-    use ed25519_dalek::Signer as _;
+    let public = key.public();
+    let (keyid, alg) = (public.to_hex(), alg_name(public.alg()));
     let uri: Uri = path_and_query
         .parse()
         .map_err(|_| malformed("not a path and query"))?;
@@ -345,41 +380,44 @@ fn sign_with_nonce(
     }
     let list: Vec<String> = components.iter().map(|c| format!("\"{c}\"")).collect();
     let params_text = format!(
-        "({});created={created_s};keyid=\"{}\";alg=\"ed25519\";nonce=\"{nonce}\"",
+        "({});created={created_s};keyid=\"{keyid}\";alg=\"{alg}\";nonce=\"{nonce}\"",
         list.join(" "),
-        hex::encode(key.verifying_key().to_bytes())
     );
     let req = SignedRequest {
         label: "zsl".into(),
         components: components.iter().map(|c| c.to_string()).collect(),
         created: created_s,
         expires: None,
-        keyid: hex::encode(key.verifying_key().to_bytes()),
-        alg: Some("ed25519".into()),
+        keyid,
+        alg: Some(alg.into()),
         nonce: Some(nonce.to_string()),
         params_text: params_text.clone(),
         signature: [0; 64],
     };
     let base = signature_base(&req, method, &uri, &headers)?;
-    let sig =
-        base64::engine::general_purpose::STANDARD.encode(key.sign(base.as_bytes()).to_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign_base(base.as_bytes()));
     out.push(("signature-input", format!("zsl={params_text}")));
     out.push(("signature", format!("zsl=:{sig}:")));
     Ok(out)
 }
 
 /// Checks the ZSL profile (coverage, algorithm), the body's digest and the
-/// Ed25519 signature by `key`. Time and who `key` is are the caller's.
+/// signature by `key` (Ed25519 strictly, or SM2-SM3). Time and who `key` is
+/// are the caller's.
 pub fn verify(
     req: &SignedRequest,
-    key: &VerifyingKey,
+    key: &Verifier,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), SigError> {
-    if req.alg.as_deref().is_some_and(|a| a != "ed25519") {
-        return Err(malformed("`alg` is `ed25519`"));
+    let alg = alg_name(match key {
+        Verifier::Ed25519(_) => SigAlg::Ed25519,
+        Verifier::Sm2(_) => SigAlg::Sm2Sm3,
+    });
+    if req.alg.as_deref().is_some_and(|a| a != alg) {
+        return Err(malformed(format!("`alg` is `{alg}` for this key")));
     }
     for c in REQUIRED_COMPONENTS {
         if !req.components.iter().any(|x| x == c) {
@@ -396,15 +434,18 @@ pub fn verify(
         }
     }
     let base = signature_base(req, method, uri, headers)?;
-    key.verify_strict(base.as_bytes(), &Signature::from_bytes(&req.signature))
-        .map_err(|_| SigError::BadSignature)
+    if key.verify(base.as_bytes(), &req.signature) {
+        Ok(())
+    } else {
+        Err(SigError::BadSignature)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-    use ed25519_dalek::{Signer, SigningKey};
+    use ed25519_dalek::{Signature, Signer, SigningKey};
 
     /// RFC 9421 Appendix B.1.4 `test-key-ed25519` (the PKCS#8 seed) and B.2.6.
     const RFC_SEED: &str = "9f8362f87a484a954e6e740c5b4c0e84229139a20aa8ab56ff66586f6a7d29c5";
@@ -461,7 +502,7 @@ mod tests {
         );
     }
 
-    fn zsl_request(key: &SigningKey, uri: &str, body: &[u8]) -> (Method, Uri, HeaderMap) {
+    fn zsl_request(key: &impl RequestKey, uri: &str, body: &[u8]) -> (Method, Uri, HeaderMap) {
         let method = if body.is_empty() {
             Method::GET
         } else {
@@ -477,7 +518,7 @@ mod tests {
     #[test]
     fn a_zsl_request_verifies_and_any_change_fails() {
         let key = key_from_hex(RFC_SEED);
-        let vk = key.verifying_key();
+        let vk = Verifier::Ed25519(key.verifying_key());
         let (m, u, h) = zsl_request(&key, "/v1/subjects/X?consistency=local", b"");
         let req = parse(&h).unwrap().unwrap();
         assert_eq!(verify(&req, &vk, &m, &u, &h, b""), Ok(()));
@@ -507,6 +548,36 @@ mod tests {
             verify(&req, &vk, &m, &u, &h, b"{\"a\":2}"),
             Err(SigError::DigestMismatch)
         );
+    }
+
+    #[test]
+    fn an_sm2_signed_request_verifies_and_names_its_alg() {
+        let key = AccountSigningKey::generate_sm2();
+        let vk = key.public().verifier().expect("an SM2 point");
+        let (m, u, h) = zsl_request(&key, "/v1/accounts/X", b"");
+        let req = parse(&h).unwrap().unwrap();
+        assert_eq!(req.alg.as_deref(), Some("sm2-sm3"));
+        assert_eq!(req.keyid, key.public().to_hex());
+        assert_eq!(verify(&req, &vk, &m, &u, &h, b""), Ok(()));
+        let other: Uri = "/v1/accounts/Y".parse().unwrap();
+        assert_eq!(
+            verify(&req, &vk, &m, &other, &h, b""),
+            Err(SigError::BadSignature)
+        );
+        // The same signature checked as another key's, or claiming Ed25519.
+        let stranger = AccountSigningKey::generate_sm2()
+            .public()
+            .verifier()
+            .unwrap();
+        assert_eq!(
+            verify(&req, &stranger, &m, &u, &h, b""),
+            Err(SigError::BadSignature)
+        );
+        let ed = Verifier::Ed25519(key_from_hex(RFC_SEED).verifying_key());
+        assert!(matches!(
+            verify(&req, &ed, &m, &u, &h, b""),
+            Err(SigError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
 
 use ledger::signing::AccountSigningKey;
@@ -113,7 +112,7 @@ pub fn get_json(url: &str) -> Result<Value> {
 
 /// GET `url`, signed by `key` when given (RFC 9421, as docs/api.md says:
 /// reads beyond the public view name their caller).
-pub fn get_json_as(url: &str, key: Option<&SigningKey>) -> Result<Value> {
+pub fn get_json_as(url: &str, key: Option<&AccountSigningKey>) -> Result<Value> {
     let mut req = http()?.get(url);
     if let Some(key) = key {
         let path_and_query = reqwest::Url::parse(url)

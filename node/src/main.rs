@@ -410,7 +410,7 @@ fn real_main() -> Result<()> {
         Command::Client {
             command: ClientCommand::Get { node, key, path },
         } => {
-            let key = genesis::KeyFile::read(&key)?.signing_key()?;
+            let key = genesis::KeyFile::read(&key)?.account_key()?;
             let url = format!("{}{path}", node.trim_end_matches('/'));
             let body = client::get_json_as(&url, Some(&key))?;
             println!("{}", serde_json::to_string_pretty(&body)?);
@@ -425,7 +425,7 @@ fn real_main() -> Result<()> {
                     out,
                 },
         } => {
-            let key = genesis::KeyFile::read(&key)?.signing_key()?;
+            let key = genesis::KeyFile::read(&key)?.account_key()?;
             if !trace_code.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 anyhow::bail!("--trace-code must be letters and digits, e.g. ZS…");
             }
@@ -560,7 +560,7 @@ fn real_main() -> Result<()> {
                 to.context("--to is required")?,
             );
             let key = match key {
-                Some(k) => Some(genesis::KeyFile::read(&k)?.signing_key()?),
+                Some(k) => Some(genesis::KeyFile::read(&k)?.account_key()?),
                 None => None,
             };
             let body = client::get_json_as(

@@ -707,6 +707,21 @@ fn an_sm2_enterprise_codes_ships_and_receives_and_its_evidence_verifies_offline(
         assert_eq!(body["status"], "committed", "{body}");
         ids.push(body["tx_id"].as_str().expect("tx_id").to_string());
     }
+    // The SM2 key signs reads too (RFC 9421, alg `sm2-sm3`): `zsl client
+    // get` with its key file reads the account's own record.
+    let read = Command::new(zsl_binary())
+        .args(["client", "get", "--node", c.api(leader), "--key"])
+        .arg(&key_path)
+        .arg(format!("/v1/accounts/{p}"))
+        .output()
+        .expect("zsl client get");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert!(text.contains(&key_file.public_key), "{text}");
     let (status, t) = c.get(leader, &format!("/v1/trace/{trace}"));
     assert_eq!(status, 200, "{t}");
     assert!(
